@@ -1,0 +1,66 @@
+"""Site configuration as the domain sees it: validated, immutable, no file format."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+TicketKind = Literal["single", "two-part"]
+Channel = Literal["kiosk", "web", "reservation"]
+CHANNELS: tuple[Channel, ...] = ("kiosk", "web", "reservation")
+LANGS: tuple[str, ...] = ("ja", "en", "zh", "ko")
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    """A user-facing text in several languages; Japanese is the fallback."""
+
+    values: dict[str, str]
+
+    def get(self, lang: str) -> str:
+        return self.values.get(lang) or self.values.get("ja") or next(iter(self.values.values()))
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    """A queue with its own number range (Q1)."""
+
+    code: str
+    name: Text
+    first: int
+    last: int
+    ticket: TicketKind = "single"
+    kiosk: bool = True  # False: reached only by transfer (a second-stage queue)
+    wrap: bool = True  # after `last`, continue at `first`, skipping numbers still in use
+    handling_s: float = 300.0  # prior for the handling time until today's are observed
+    daily_limit: int | None = None  # tickets per day; None = only the range limits it
+
+    @property
+    def size(self) -> int:
+        return self.last - self.first + 1
+
+
+@dataclass(frozen=True, slots=True)
+class Counter:
+    """A counter (窓口) serving services in priority order."""
+
+    id: str
+    name: Text
+    services: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SiteConfig:
+    site: str
+    name: Text
+    timezone: str
+    services: dict[str, Service]
+    counters: dict[str, Counter]
+    version: int = 0
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def service_for_number(self, number: int) -> Service | None:
+        for svc in self.services.values():
+            if svc.first <= number <= svc.last:
+                return svc
+        return None

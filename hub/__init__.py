@@ -1,0 +1,1 @@
+"""madoguchi hub: central service for all sites (built in the sync/hub issue)."""
