@@ -1,0 +1,401 @@
+"""Commands and ``decide``: current state + command -> new events, or ``Refused``.
+
+``decide`` never mutates state; the writer applies the returned events through ``apply`` and
+commits them in one transaction.
+
+Call-next rule (documented for staff): a counter calls, in this order,
+1. tickets transferred to this counter by name (oldest transfer first);
+2. then its services in the counter's configured priority order; within one service,
+   priority tickets (checked-in reservations, or tickets issued with ``priority``) first;
+3. oldest arrival at the current stage first: a transferred ticket queues from the moment of
+   its transfer, so first-time visitors are not overtaken by returning ones without reason.
+Tickets transferred to another counter by name are never called here by "call next".
+
+Calling while a ticket is still at the counter finishes that ticket first (the operator's
+"next" means "done with this one"), as the events show.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from edge.domain.model import CHANNELS, Counter
+from edge.domain.state import State, Ticket
+
+EventData = tuple[str, dict[str, Any]]
+
+
+class Refused(Exception):
+    """A command that would break a rule. Nothing is written; the reason is shown to people."""
+
+    def __init__(self, code: str, message: str, message_ja: str, status: int = 409) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.message_ja = message_ja
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    service: str
+    channel: str = "kiosk"
+    lang: str = "ja"
+    priority: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CallNext:
+    counter: str
+
+
+@dataclass(frozen=True, slots=True)
+class Recall:
+    counter: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallNumber:
+    """Call a given number (Q8). Absent or held numbers are called back too (Q9)."""
+
+    counter: str
+    number: int
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    counter: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallHeld:
+    counter: str
+    number: int
+
+
+@dataclass(frozen=True, slots=True)
+class MarkAbsent:
+    counter: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClearAbsence:
+    """Clear an absence by typed number or scanned token, and call the ticket again (Q9)."""
+
+    counter: str
+    number: int | None = None
+    token: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Cancel:
+    """Cancel a number not yet called (Q8, Q10)."""
+
+    number: int | None = None
+    token: str | None = None
+    counter: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    counter: str
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """Send the counter's current visitor to another service or counter, keeping the number."""
+
+    counter: str
+    to_service: str | None = None
+    to_counter: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OpenCounter:
+    counter: str
+
+
+@dataclass(frozen=True, slots=True)
+class CloseCounter:
+    counter: str
+
+
+@dataclass(frozen=True, slots=True)
+class CloseDay:
+    pass
+
+
+Command = (
+    Issue | CallNext | Recall | CallNumber | Hold | CallHeld | MarkAbsent | ClearAbsence
+    | Cancel | Finish | Transfer | OpenCounter | CloseCounter | CloseDay
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What ``decide`` may not invent itself: the time and fresh ids (injected for tests)."""
+
+    now: datetime
+    new_id: Callable[[], str]
+    new_token: Callable[[], str]
+
+
+def business_day(now: datetime) -> str:
+    return now.date().isoformat()
+
+
+def rollover(state: State, now: datetime) -> list[EventData]:
+    """Events that start a new business day when the clock has passed into one."""
+    today = business_day(now)
+    if state.day == today:
+        return []
+    events: list[EventData] = []
+    if state.day is not None and state.day_open:
+        events.append(_day_closed(state, "rollover"))
+    events.append(("DayOpened", {"day": today}))
+    return events
+
+
+def _day_closed(state: State, reason: str) -> EventData:
+    expired = sorted(t.id for t in state.tickets.values() if t.live)
+    return ("DayClosed", {"day": state.day, "reason": reason, "expired": expired})
+
+
+# --- lookups that refuse with a reason -------------------------------------------------------
+
+def _counter(state: State, cid: str) -> Counter:
+    c = state.config.counters.get(cid)
+    if c is None:
+        raise Refused("unknown_counter", f"Unknown counter {cid!r}",
+                      f"窓口 {cid!r} は存在しません", 404)
+    return c
+
+
+def _open_counter(state: State, cid: str) -> Counter:
+    c = _counter(state, cid)
+    if not state.counter(cid).open:
+        raise Refused("counter_closed", f"Counter {cid} is closed; open it first",
+                      f"窓口 {cid} は閉じています。先に開始してください")
+    return c
+
+
+def _current(state: State, cid: str) -> Ticket:
+    t = state.current_ticket(cid)
+    if t is None:
+        raise Refused("no_current_ticket", f"Counter {cid} is not serving anyone",
+                      f"窓口 {cid} で対応中の番号はありません")
+    return t
+
+
+def _by_number(state: State, number: int) -> Ticket:
+    if state.config.service_for_number(number) is None:
+        raise Refused("number_out_of_range", f"{number} is in no service's number range",
+                      f"{number} はどの業務の番号範囲にもありません", 422)
+    tid = state.live_numbers.get(number) or state.numbers_today.get(number)
+    if tid is None:
+        raise Refused("unknown_ticket", f"Number {number} has not been issued today",
+                      f"{number} 番は本日まだ発券されていません", 404)
+    return state.tickets[tid]
+
+
+def _by_token(state: State, token: str) -> Ticket:
+    tid = state.tokens.get(token)
+    if tid is None:
+        raise Refused("unknown_ticket", "This ticket is not from today or not from this site",
+                      "本日この拠点で発券された番号札ではありません", 404)
+    return state.tickets[tid]
+
+
+def _find(state: State, number: int | None, token: str | None) -> Ticket:
+    if token:
+        return _by_token(state, token)
+    if number is not None:
+        return _by_number(state, number)
+    raise Refused("missing_ticket", "Give a number or a scanned token",
+                  "番号または読み取ったコードを指定してください", 422)
+
+
+def _not_final(t: Ticket) -> None:
+    if t.state == "finished":
+        raise Refused("already_served", f"Number {t.number} has already been served",
+                      f"{t.number} 番は対応済みです")
+    if t.state == "cancelled":
+        raise Refused("ticket_cancelled", f"Number {t.number} was cancelled",
+                      f"{t.number} 番は取り消されています")
+    if t.state == "expired":
+        raise Refused("ticket_expired", f"Number {t.number} expired at the close of the day",
+                      f"{t.number} 番は業務終了により無効です")
+
+
+def _calls(state: State, cid: str, t: Ticket, reason: str) -> list[EventData]:
+    """Finish whoever is still at the counter, then call ``t``."""
+    events: list[EventData] = []
+    cur = state.current_ticket(cid)
+    if cur is not None and cur.id != t.id:
+        events.append(("TicketFinished", {"ticket": cur.id, "counter": cid, "auto": True}))
+    events.append(("TicketCalled", {"ticket": t.id, "counter": cid, "reason": reason,
+                                    "number": t.number}))
+    return events
+
+
+# --- selection -------------------------------------------------------------------------------
+
+def next_ticket(state: State, counter: Counter) -> Ticket | None:
+    """The ticket "call next" would call at this counter (rule in the module docstring)."""
+    best: Ticket | None = None
+    best_key: tuple[bool, int, bool, int] | None = None
+    for rank, code in enumerate(counter.services):
+        for tid in state.waiting.get(code, ()):
+            t = state.tickets[tid]
+            if t.target_counter is not None and t.target_counter != counter.id:
+                continue
+            key = (t.target_counter is None, rank, not t.priority, t.queue_seq)
+            if best_key is None or key < best_key:
+                best, best_key = t, key
+    return best
+
+
+def allocate_number(state: State, code: str) -> tuple[int, int]:
+    """Next number and lap of a service: consecutive, wrapping past numbers still in use (Q1)."""
+    svc = state.config.services[code]
+    sd = state.services.get(code)
+    if sd is None:
+        candidate, lap = svc.first, 1
+    else:
+        candidate, lap = sd.last_number + 1, sd.lap
+    for _ in range(svc.size):
+        if candidate > svc.last:
+            if not svc.wrap:
+                break
+            candidate, lap = svc.first, lap + 1
+        if candidate not in state.live_numbers:
+            return candidate, lap
+        candidate += 1
+    raise Refused("service_full", f"No free number left in {code} today",
+                  f"{code} の本日の番号がいっぱいです")
+
+
+# --- decide ----------------------------------------------------------------------------------
+
+def decide(state: State, cmd: Command, ctx: Context) -> list[EventData]:  # noqa: C901
+    """Validate ``cmd`` against ``state``; return its events or raise ``Refused``."""
+    if not state.day_open:
+        raise Refused("day_closed", "The business day is closed", "本日の業務は終了しました")
+
+    if isinstance(cmd, Issue):
+        svc = state.config.services.get(cmd.service)
+        if svc is None:
+            raise Refused("unknown_service", f"Unknown service {cmd.service!r}",
+                          f"業務 {cmd.service!r} は存在しません", 404)
+        if cmd.channel not in CHANNELS:
+            raise Refused("bad_channel", f"Channel must be one of {', '.join(CHANNELS)}",
+                          "発券経路が不正です", 422)
+        if not svc.kiosk:
+            raise Refused("not_issuable", f"{svc.code} is reached only by transfer",
+                          f"{svc.code} は送りでのみ受け付けます", 422)
+        sd = state.services.get(svc.code)
+        if svc.daily_limit is not None and sd is not None and sd.issued >= svc.daily_limit:
+            raise Refused("service_full", f"{svc.code} has reached today's limit",
+                          f"{svc.code} は本日の受付を終了しました")
+        number, lap = allocate_number(state, svc.code)
+        return [("TicketIssued", {
+            "ticket": ctx.new_id(), "service": svc.code, "number": number, "lap": lap,
+            "token": ctx.new_token(), "channel": cmd.channel, "lang": cmd.lang,
+            "priority": cmd.priority or cmd.channel == "reservation",
+        })]
+
+    if isinstance(cmd, OpenCounter):
+        _counter(state, cmd.counter)
+        if state.counter(cmd.counter).open:
+            raise Refused("counter_open", f"Counter {cmd.counter} is already open",
+                          f"窓口 {cmd.counter} はすでに開始しています")
+        return [("CounterOpened", {"counter": cmd.counter})]
+
+    if isinstance(cmd, CloseCounter):
+        _open_counter(state, cmd.counter)
+        cur = state.current_ticket(cmd.counter)
+        if cur is not None:
+            raise Refused("counter_busy",
+                          f"Counter {cmd.counter} is serving {cur.number}; finish it first",
+                          f"窓口 {cmd.counter} は {cur.number} 番を対応中です。先に完了してください")
+        return [("CounterClosed", {"counter": cmd.counter})]
+
+    if isinstance(cmd, CloseDay):
+        return [_day_closed(state, "staff")]
+
+    if isinstance(cmd, Cancel):
+        t = _find(state, cmd.number, cmd.token)
+        _not_final(t)
+        if t.state != "waiting":
+            raise Refused("already_called", f"Number {t.number} has already been called",
+                          f"{t.number} 番はすでに呼び出し済みです")
+        return [("TicketCancelled", {"ticket": t.id, "counter": cmd.counter})]
+
+    # every remaining command acts at an open counter
+    counter = _open_counter(state, cmd.counter)
+    cid = counter.id
+
+    if isinstance(cmd, CallNext):
+        nxt = next_ticket(state, counter)
+        if nxt is None:
+            raise Refused("queue_empty", f"No one is waiting for counter {cid}",
+                          f"窓口 {cid} の待ち人数は0人です")
+        return _calls(state, cid, nxt, "next")
+
+    if isinstance(cmd, Recall):
+        t = _current(state, cid)
+        return [("TicketRecalled", {"ticket": t.id, "counter": cid, "number": t.number})]
+
+    if isinstance(cmd, Hold | MarkAbsent | Finish):
+        t = _current(state, cid)
+        kind = {Hold: "TicketHeld", MarkAbsent: "TicketAbsent", Finish: "TicketFinished"}
+        return [(kind[type(cmd)], {"ticket": t.id, "counter": cid})]
+
+    if isinstance(cmd, CallNumber | CallHeld | ClearAbsence):
+        token = cmd.token if isinstance(cmd, ClearAbsence) else None
+        t = _find(state, cmd.number, token)
+        _not_final(t)
+        if t.state == "called":
+            where = "this counter" if t.counter == cid else f"counter {t.counter}"
+            raise Refused("being_served", f"Number {t.number} is already called at {where}",
+                          f"{t.number} 番は窓口 {t.counter} で呼び出し中です")
+        if isinstance(cmd, CallHeld) and t.state != "held":
+            raise Refused("not_held", f"Number {t.number} is not on hold",
+                          f"{t.number} 番は保留されていません")
+        if isinstance(cmd, ClearAbsence) and t.state != "absent":
+            raise Refused("not_absent", f"Number {t.number} is not marked absent",
+                          f"{t.number} 番は不在ではありません")
+        reason = {"waiting": "number", "held": "held", "absent": "absence_cleared"}[t.state]
+        return _calls(state, cid, t, reason)
+
+    if isinstance(cmd, Transfer):
+        t = _current(state, cid)
+        return [("TicketTransferred", _transfer_data(state, t, cmd))]
+
+    raise Refused("unknown_command", f"Unknown command {type(cmd).__name__}", "不明な操作です", 400)
+
+
+def _transfer_data(state: State, t: Ticket, cmd: Transfer) -> dict[str, Any]:
+    target = _counter(state, cmd.to_counter) if cmd.to_counter else None
+    to_service = cmd.to_service
+    if to_service is None:
+        if target is None:
+            raise Refused("missing_target", "Give a service or a counter to transfer to",
+                          "送り先の業務または窓口を指定してください", 422)
+        to_service = t.service if t.service in target.services else target.services[0]
+    if to_service not in state.config.services:
+        raise Refused("unknown_service", f"Unknown service {to_service!r}",
+                      f"業務 {to_service!r} は存在しません", 404)
+    if target is not None and to_service not in target.services:
+        raise Refused("counter_lacks_service",
+                      f"Counter {target.id} does not serve {to_service}",
+                      f"窓口 {target.id} は {to_service} を扱いません", 422)
+    if target is not None and target.id == cmd.counter:
+        raise Refused("transfer_to_self", "Cannot transfer to the same counter",
+                      "同じ窓口には送れません", 422)
+    return {"ticket": t.id, "counter": cmd.counter, "to_service": to_service,
+            "to_counter": target.id if target else None, "stage": t.stage + 1,
+            "number": t.number}

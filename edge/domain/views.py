@@ -1,0 +1,195 @@
+"""Projections for people: what screens, the API and the hub show. Pure functions of state.
+
+Wait estimates are ranges: low = people ahead / open counters x the 25th percentile of today's
+handling times, high = (ahead + 1) / open counters x the 75th percentile. With fewer than three
+handling times today the history mean (or the configured prior) +-30 % stands in.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from edge.domain.model import Service
+from edge.domain.state import State, Ticket
+
+MIN_SAMPLES = 3
+
+
+def _quantile(sorted_values: list[float], q: float) -> float:
+    idx = q * (len(sorted_values) - 1)
+    lo = int(idx)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (idx - lo)
+
+
+def handling_band(state: State, svc: Service) -> tuple[float, float]:
+    """Typical (low, high) handling seconds for one visitor of this service."""
+    st = state.stats.get(svc.code)
+    if st is not None and len(st.handling) >= MIN_SAMPLES:
+        values = sorted(st.handling)
+        return _quantile(values, 0.25), _quantile(values, 0.75)
+    mean = state.history_handling.get(svc.code, (svc.handling_s, 0))[0]
+    return mean * 0.7, mean * 1.3
+
+
+def open_counters(state: State, code: str) -> int:
+    return sum(
+        1 for c in state.config.counters.values()
+        if code in c.services and state.counter(c.id).open
+    )
+
+
+def estimate(state: State, code: str, ahead: int) -> dict[str, int] | None:
+    """Wait range in seconds for someone with ``ahead`` people before them; None if no counter."""
+    svc = state.config.services.get(code)
+    n = open_counters(state, code)
+    if svc is None or n == 0:
+        return None
+    low, high = handling_band(state, svc)
+    return {"low_s": round(ahead / n * low), "high_s": round((ahead + 1) / n * high)}
+
+
+def ahead_of(state: State, t: Ticket) -> int:
+    """Waiting tickets of the same queue that call-next would take before ``t``."""
+    if t.state != "waiting":
+        return 0
+    key = (not t.priority, t.queue_seq)
+    return sum(
+        1 for tid in state.waiting.get(t.service, ())
+        if (not (o := state.tickets[tid]).priority, o.queue_seq) < key
+    )
+
+
+def next_in_service(state: State, code: str) -> Ticket | None:
+    """The ticket this service would call next (priority first, then oldest)."""
+    best: Ticket | None = None
+    for tid in state.waiting.get(code, ()):
+        t = state.tickets[tid]
+        if best is None or (not t.priority, t.queue_seq) < (not best.priority, best.queue_seq):
+            best = t
+    return best
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return dt.isoformat() if dt else None
+
+
+def ticket_brief(t: Ticket) -> dict[str, Any]:
+    """Public facts about a ticket: no token (the token is the holder's secret)."""
+    return {
+        "id": t.id, "number": t.number, "service": t.service, "origin_service": t.origin_service,
+        "stage": t.stage, "state": t.state, "priority": t.priority, "channel": t.channel,
+        "counter": t.counter, "target_counter": t.target_counter, "calls": t.calls,
+        "issued_at": _iso(t.issued_at), "queued_at": _iso(t.queued_at),
+        "called_at": _iso(t.called_at),
+    }
+
+
+def ticket_view(state: State, t: Ticket) -> dict[str, Any]:
+    """A ticket as its holder sees it: people ahead and the estimate included."""
+    ahead = ahead_of(state, t)
+    view = ticket_brief(t)
+    view.update({
+        "ahead": ahead, "lang": t.lang, "day": t.day,
+        "estimate": estimate(state, t.service, ahead) if t.state == "waiting" else None,
+        "ticket_kind": state.config.services[t.origin_service].ticket
+        if t.origin_service in state.config.services else "single",
+    })
+    return view
+
+
+def service_rows(state: State, now: datetime) -> list[dict[str, Any]]:
+    rows = []
+    for code, svc in state.config.services.items():
+        q = [state.tickets[tid] for tid in state.waiting.get(code, ())]
+        nxt = next_in_service(state, code)
+        sd = state.services.get(code)
+        full = svc.daily_limit is not None and sd is not None and sd.issued >= svc.daily_limit
+        rows.append({
+            "code": code, "name": svc.name.values, "kiosk": svc.kiosk, "ticket": svc.ticket,
+            "range": [svc.first, svc.last],
+            "waiting": len(q),
+            "second_wait": sum(1 for t in q if t.stage >= 2),
+            "issued": sd.issued if sd else 0,
+            "open_counters": open_counters(state, code),
+            "status": "closed" if not state.day_open else "full" if full else "open",
+            "estimate": estimate(state, code, len(q)),
+            "next": None if nxt is None else {
+                "number": nxt.number,
+                "issued_at": nxt.issued_at.isoformat(),
+                "wait_s": round((now - nxt.issued_at).total_seconds()),
+            },
+            "queue": [
+                {"number": t.number, "stage": t.stage, "priority": t.priority,
+                 "target_counter": t.target_counter, "queued_at": t.queued_at.isoformat()}
+                for t in q
+            ],
+        })
+    return rows
+
+
+def counter_rows(state: State) -> list[dict[str, Any]]:
+    rows = []
+    for cid, c in state.config.counters.items():
+        cs = state.counter(cid)
+        cur = state.tickets.get(cs.current) if cs.current else None
+        held = [t.number for t in state.tickets.values() if t.state == "held" and t.counter == cid]
+        rows.append({
+            "id": cid, "name": c.name.values, "services": list(c.services), "open": cs.open,
+            "current": ticket_brief(cur) if cur else None, "held": held,
+        })
+    return rows
+
+
+def stats_view(state: State) -> dict[str, Any]:
+    """Today's statistics (S1): issued per service and hour, waits, handling times."""
+    services = {}
+    for code in state.config.services:
+        st = state.stats.get(code)
+        sd = state.services.get(code)
+        if st is None:
+            services[code] = {"issued": 0, "by_hour": {}, "wait_avg_s": None, "wait_max_s": None,
+                              "handling_avg_s": None, "handled": 0}
+            continue
+        services[code] = {
+            "issued": sd.issued if sd else 0,
+            "by_hour": {f"{h:02d}": n for h, n in sorted(st.issued_by_hour.items())},
+            "wait_avg_s": round(st.wait_sum / st.wait_count, 1) if st.wait_count else None,
+            "wait_max_s": round(st.wait_max, 1) if st.wait_count else None,
+            "handling_avg_s": round(sum(st.handling) / len(st.handling), 1)
+            if st.handling else None,
+            "handled": len(st.handling),
+        }
+    return {
+        "day": state.day,
+        "issued_total": sum(s["issued"] for s in services.values()),  # type: ignore[misc]
+        "services": services,
+    }
+
+
+def snapshot(state: State, now: datetime) -> dict[str, Any]:
+    """The whole current state as JSON: what ``GET /api/state`` and the websocket send."""
+    by_state: dict[str, list[dict[str, Any]]] = {"absent": [], "held": []}
+    for t in state.tickets.values():
+        if t.state in by_state:
+            by_state[t.state].append({"number": t.number, "service": t.service,
+                                      "counter": t.counter, "ticket": t.id})
+    calling = [
+        {"counter": cid, "number": t.number, "service": t.service, "calls": t.calls,
+         "called_at": _iso(t.called_at)}
+        for cid in state.config.counters
+        if (t := state.current_ticket(cid)) is not None
+    ]
+    return {
+        "site": state.config.site, "name": state.config.name.values,
+        "config_version": state.config.version,
+        "day": state.day, "day_open": state.day_open, "seq": state.seq, "at": now.isoformat(),
+        "services": service_rows(state, now), "counters": counter_rows(state),
+        "calling": calling,
+        "recent_calls": [
+            {"number": c.number, "counter": c.counter, "service": c.service,
+             "at": c.at.isoformat(), "seq": c.seq} for c in state.recent_calls
+        ],
+        "absent": by_state["absent"], "held": by_state["held"],
+    }

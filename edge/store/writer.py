@@ -1,0 +1,128 @@
+"""The single writer: every command goes through one thread, one transaction at a time.
+
+Peers compute the next number as max+1 without a lock and print before committing; here a
+command is decided, applied and committed (``synchronous=FULL``) before anyone hears of it, and
+listeners (websockets, printer, sync relay) are told only after the commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from edge.domain.clock import Clock
+from edge.domain.commands import Command, Context, EventData, Issue, Refused, decide, rollover
+from edge.domain.model import SiteConfig
+from edge.domain.state import State, apply
+from edge.domain.views import ticket_view
+from edge.protocol import ENVELOPE_VERSION, Envelope, uuid7
+from edge.store.store import EventStore, StoreError
+
+_LOGGER = logging.getLogger(__name__)
+T = TypeVar("T")
+Listener = Callable[[list[Envelope]], None]
+
+
+def new_token() -> str:
+    """128 random bits, URL-safe: the QR payload, unguessable by design."""
+    return secrets.token_urlsafe(16)
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What a command did: its committed events, and the ticket it concerns (if any)."""
+
+    events: list[Envelope] = field(default_factory=list)
+    refused: Refused | None = None
+    ticket: dict[str, Any] | None = None
+
+
+class Writer:
+    def __init__(self, store: EventStore, config: SiteConfig, clock: Clock, *,
+                 new_id: Callable[[], str] = uuid7,
+                 new_token: Callable[[], str] = new_token) -> None:
+        self.store = store
+        self.config = config
+        self.clock = clock
+        self._new_id = new_id
+        self._new_token = new_token
+        self._lock = threading.Lock()
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="madoguchi-writer")
+        self._listeners: list[Listener] = []
+        self.state: State = store.load_state(config)
+
+    def subscribe(self, listener: Listener) -> None:
+        """Called on the event loop with each committed batch of events."""
+        self._listeners.append(listener)
+
+    async def execute(self, cmd: Command | None) -> Outcome:
+        loop = asyncio.get_running_loop()
+        outcome = await loop.run_in_executor(self._executor, self.execute_sync, cmd)
+        if outcome.events:
+            for listener in self._listeners:
+                try:
+                    listener(outcome.events)
+                except Exception:
+                    _LOGGER.exception("listener failed")
+        return outcome
+
+    def execute_sync(self, cmd: Command | None) -> Outcome:
+        """Decide, apply and commit one command; ``None`` only rolls the business day over."""
+        with self._lock:
+            state = self.state
+            now = self.clock.now()
+            envs: list[Envelope] = []
+
+            def emit(kind: str, data: dict[str, Any]) -> None:
+                day = data["day"] if kind == "DayOpened" else state.day
+                env = Envelope(ENVELOPE_VERSION, self.config.site, state.seq + 1,
+                               self._new_id(), now.isoformat(), str(day), kind, data)
+                apply(state, env)
+                envs.append(env)
+
+            for kind, data in rollover(state, now):
+                emit(kind, data)
+            outcome = Outcome()
+            decided: list[EventData] = []
+            if cmd is not None:
+                try:
+                    decided = decide(state, cmd, Context(now, self._new_id, self._new_token))
+                except Refused as r:
+                    outcome.refused = r
+            for kind, data in decided:
+                emit(kind, data)
+            if envs:
+                try:
+                    self.store.commit(envs, state)
+                except StoreError:
+                    _LOGGER.exception("commit failed; reloading state from the event log")
+                    self.state = self.store.load_state(self.config)
+                    raise
+            outcome.events = envs
+            if decided and "ticket" in decided[-1][1]:
+                t = state.tickets[decided[-1][1]["ticket"]]
+                outcome.ticket = ticket_view(state, t)
+                if isinstance(cmd, Issue):
+                    outcome.ticket["token"] = t.token
+            return outcome
+
+    def read(self, fn: Callable[[State], T]) -> T:
+        """Run a read-only function against a consistent state (between two commands)."""
+        with self._lock:
+            return fn(self.state)
+
+    def needs_rollover(self) -> bool:
+        """True once the clock has crossed into a new business day (checked periodically)."""
+        with self._lock:
+            return bool(rollover(self.state, self.clock.now()))
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+        self.store.close()
+

@@ -1,0 +1,34 @@
+"""Builders shared by tests: a small site config made in code (no TOML involved)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from edge.domain.model import Counter, Service, SiteConfig, Text
+
+TZ = ZoneInfo("Asia/Tokyo")
+
+
+def text(ja: str, en: str) -> Text:
+    return Text({"ja": ja, "en": en})
+
+
+def small_site(range_size: int = 50, wrap: bool = True) -> SiteConfig:
+    """Three services (one second-stage only) and three counters."""
+    services = {
+        "A": Service("A", text("住民異動", "Moving"), 1, range_size, "two-part", wrap=wrap),
+        "B": Service("B", text("証明書", "Certificates"), 201, 200 + range_size, wrap=wrap),
+        "C": Service("C", text("異動処理", "Moving, 2nd"), 401, 400 + range_size,
+                     kiosk=False, wrap=wrap),
+    }
+    counters = {
+        "1": Counter("1", text("1番", "Counter 1"), ("A", "B")),
+        "2": Counter("2", text("2番", "Counter 2"), ("B", "A")),
+        "3": Counter("3", text("3番", "Counter 3"), ("C",)),
+    }
+    return SiteConfig("test-site", text("テスト", "Test"), "Asia/Tokyo", services, counters)
+
+
+def morning(day: int = 21) -> datetime:
+    return datetime(2026, 11, day, 8, 30, tzinfo=TZ)
