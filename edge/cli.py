@@ -24,6 +24,64 @@ def _config_check(args: argparse.Namespace) -> int:
     return status
 
 
+def _edge_run(args: argparse.Namespace) -> int:
+    from edge.app import run_edge
+
+    _logging(args.verbose)
+    run_edge(args.config, args.db, args.host, args.port)
+    return 0
+
+
+def _edge_rebuild(args: argparse.Namespace) -> int:
+    """Recompute projections from the event log and say whether they matched the live ones."""
+    import time
+
+    from edge.config import load_site_config
+    from edge.store.store import EventStore
+
+    config = load_site_config(args.config)
+    store = EventStore(args.db, config.site)
+    before = store.dump_projections()
+    t0 = time.perf_counter()
+    store.rebuild(config)
+    took = time.perf_counter() - t0
+    same = before == store.dump_projections()
+    print(f"rebuilt {store.last_seq()} events in {took:.2f} s; "
+          f"projections {'unchanged' if same else 'DIFFERED and were replaced'}")
+    store.close()
+    return 0 if same else 1
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from edge.demo import run_demo
+
+    _logging(args.verbose)
+    return run_demo(args)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from edge.bench import run_bench
+
+    return run_bench(args)
+
+
+def _logging(verbose: bool) -> None:
+    import logging
+
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _site_arg(p: argparse.ArgumentParser) -> None:
+    from edge.paths import data_dir
+
+    try:
+        default = str(data_dir("sites") / "nerima-main.toml")
+    except FileNotFoundError:
+        default = "sites/nerima-main.toml"
+    p.add_argument("--config", default=default, help="site TOML (default: %(default)s)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="madoguchi", description="Ward office counter queue system")
     sub = p.add_subparsers(dest="command", required=True)
@@ -32,6 +90,39 @@ def build_parser() -> argparse.ArgumentParser:
     chk = cc.add_parser("check", help="validate site TOML files")
     chk.add_argument("files", nargs="+")
     chk.set_defaults(func=_config_check)
+
+    edge = sub.add_parser("edge", help="the site daemon").add_subparsers(dest="sub", required=True)
+    run = edge.add_parser("run", help="run the edge daemon (HTTP API, websocket)")
+    _site_arg(run)
+    run.add_argument("--db", default="var/edge.db", help="SQLite file (default: %(default)s)")
+    run.add_argument("--host", default="0.0.0.0")
+    run.add_argument("--port", type=int, default=8080)
+    run.add_argument("-v", "--verbose", action="store_true")
+    run.set_defaults(func=_edge_run)
+    reb = edge.add_parser("rebuild", help="rebuild projections from the event log and compare")
+    _site_arg(reb)
+    reb.add_argument("--db", default="var/edge.db")
+    reb.set_defaults(func=_edge_rebuild)
+
+    demo = sub.add_parser("demo", help="a simulated site with traffic and a live summary")
+    _site_arg(demo)
+    demo.add_argument("--port", type=int, default=8080)
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--db", default=None, help="SQLite file (default: a fresh temp file)")
+    demo.add_argument("--speed", type=float, default=20.0,
+                      help="simulated minutes per real minute (default: %(default)s)")
+    demo.add_argument("--duration", type=float, default=None,
+                      help="stop after this many seconds (default: until Ctrl-C)")
+    demo.add_argument("--no-screen", action="store_true", help="log lines instead of a live screen")
+    demo.add_argument("-v", "--verbose", action="store_true")
+    demo.set_defaults(func=_demo)
+
+    bench = sub.add_parser("bench", help="benchmarks; print one JSON object")
+    bsub = bench.add_subparsers(dest="sub", required=True)
+    be = bsub.add_parser("edge", help="edge: issue latency, throughput, rebuild, memory")
+    be.add_argument("--quick", action="store_true", help="short run (CI smoke)")
+    be.add_argument("--out", default=None, help="also write the JSON here")
+    be.set_defaults(func=_bench)
     return p
 
 

@@ -1,0 +1,203 @@
+"""The edge HTTP API: one endpoint per queue command, the state as JSON, errors as JSON.
+
+Every route is declared once in ``ROUTES`` with its body model, which also produces the OpenAPI
+document, so the document cannot drift from what the server accepts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from edge.domain import commands as c
+from edge.domain.views import snapshot, stats_view, ticket_view
+from edge.store.store import StoreError
+from edge.store.writer import Outcome, Writer
+from edge.web.schemas import IssueBody, NumberBody, TicketRefBody, TransferBody
+
+_LOGGER = logging.getLogger(__name__)
+
+WRITER: web.AppKey[Writer] = web.AppKey("writer", Writer)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, message_ja: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.message_ja = status, code, message, message_ja
+
+
+def error_response(status: int, code: str, message: str, message_ja: str) -> web.Response:
+    return web.json_response(
+        {"error": {"code": code, "message": message, "message_ja": message_ja}}, status=status
+    )
+
+
+_HTTP_ERRORS = {
+    404: ("not_found", "ページまたはAPIが見つかりません"),
+    405: ("method_not_allowed", "このメソッドは使えません"),
+    413: ("too_large", "リクエストが大きすぎます"),
+}
+
+
+@web.middleware
+async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every failure becomes ``{"error": {code, message, message_ja}}``; never a bare 500."""
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return error_response(exc.status, exc.code, exc.message, exc.message_ja)
+    except StoreError:
+        _LOGGER.exception("storage failure")
+        return error_response(503, "storage_unavailable", "The local database cannot write now",
+                              "ローカルデータベースに書き込めません")
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code, ja = _HTTP_ERRORS.get(exc.status, ("http_error", "リクエストを処理できません"))
+        return error_response(exc.status, code, exc.reason, ja)
+    except Exception:
+        _LOGGER.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "internal", "Internal error; nothing was changed",
+                              "内部エラーです。変更は行われていません")
+
+
+async def _body(request: web.Request, model: type[BaseModel]) -> Any:
+    raw = await request.read()
+    try:
+        data = json.loads(raw) if raw.strip() else {}
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "bad_json", f"Body is not valid JSON: {exc}",
+                       "本文が正しいJSONではありません") from exc
+    if not isinstance(data, dict):
+        raise ApiError(400, "bad_json", "Body must be a JSON object", "本文はJSONオブジェクトです")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        parts = [f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors()]
+        raise ApiError(422, "invalid_input", "; ".join(parts),
+                       "入力が不正です: " + "; ".join(parts)) from exc
+
+
+def _result(outcome: Outcome, created: bool = False) -> web.Response:
+    if outcome.refused is not None:
+        r = outcome.refused
+        raise ApiError(r.status, r.code, r.message, r.message_ja)
+    return web.json_response(
+        {"events": [{"seq": e.seq, "type": e.type} for e in outcome.events],
+         "ticket": outcome.ticket},
+        status=201 if created else 200,
+    )
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    summary: str
+    body: type[BaseModel] | None
+    build: Callable[[web.Request, Any], c.Command] | None = None  # command routes
+    handler: Handler | None = None  # read routes
+    created: bool = False
+
+
+async def _run(route: Route, request: web.Request) -> web.Response:
+    body = await _body(request, route.body) if route.body else None
+    assert route.build is not None
+    cmd = route.build(request, body)
+    outcome = await request.app[WRITER].execute(cmd)
+    return _result(outcome, created=route.created)
+
+
+def _cid(request: web.Request) -> str:
+    return request.match_info["counter"]
+
+
+async def get_state(request: web.Request) -> web.Response:
+    w = request.app[WRITER]
+    return web.json_response(w.read(lambda s: snapshot(s, w.clock.now())))
+
+
+async def get_stats(request: web.Request) -> web.Response:
+    return web.json_response(request.app[WRITER].read(stats_view))
+
+
+async def get_ticket(request: web.Request) -> web.Response:
+    token = request.match_info["token"]
+    w = request.app[WRITER]
+
+    def find(s: Any) -> dict[str, Any] | None:
+        tid = s.tokens.get(token)
+        return None if tid is None else ticket_view(s, s.tickets[tid])
+
+    view = w.read(find)
+    if view is None:
+        raise ApiError(404, "unknown_ticket", "No ticket of today has this token",
+                       "本日の番号札にこのコードはありません")
+    return web.json_response(view)
+
+
+async def get_health(request: web.Request) -> web.Response:
+    w = request.app[WRITER]
+    return web.json_response(w.read(lambda s: {"ok": True, "site": s.config.site, "seq": s.seq,
+                                               "day": s.day, "day_open": s.day_open}))
+
+
+def _counter_cmd(cls: Callable[[str], c.Command]) -> Callable[[web.Request, Any], c.Command]:
+    return lambda r, _b: cls(_cid(r))
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/api/health", "Liveness and current seq", None, handler=get_health),
+    Route("GET", "/api/state", "Whole queue state (what screens show)", None, handler=get_state),
+    Route("GET", "/api/stats", "Today's statistics (S1)", None, handler=get_stats),
+    Route("GET", "/api/tickets/{token}", "A ticket by its QR token", None, handler=get_ticket),
+    Route("POST", "/api/tickets", "Issue a ticket (kiosk, web, reservation)", IssueBody,
+          lambda r, b: c.Issue(b.service, b.channel, b.lang, b.priority), created=True),
+    Route("POST", "/api/tickets/cancel", "Cancel a number not yet called", TicketRefBody,
+          lambda r, b: c.Cancel(b.number, b.token)),
+    Route("POST", "/api/counters/{counter}/open", "Open a counter", None,
+          _counter_cmd(c.OpenCounter)),
+    Route("POST", "/api/counters/{counter}/close", "Close a counter", None,
+          _counter_cmd(c.CloseCounter)),
+    Route("POST", "/api/counters/{counter}/call-next", "Call the next ticket", None,
+          _counter_cmd(c.CallNext)),
+    Route("POST", "/api/counters/{counter}/recall", "Call the current ticket again", None,
+          _counter_cmd(c.Recall)),
+    Route("POST", "/api/counters/{counter}/call", "Call a given number", NumberBody,
+          lambda r, b: c.CallNumber(_cid(r), b.number)),
+    Route("POST", "/api/counters/{counter}/hold", "Put the current ticket on hold", None,
+          _counter_cmd(c.Hold)),
+    Route("POST", "/api/counters/{counter}/call-held", "Call a held number", NumberBody,
+          lambda r, b: c.CallHeld(_cid(r), b.number)),
+    Route("POST", "/api/counters/{counter}/absent", "Mark the current ticket absent", None,
+          _counter_cmd(c.MarkAbsent)),
+    Route("POST", "/api/counters/{counter}/clear-absence",
+          "Clear an absence by number or scanned token and call it again", TicketRefBody,
+          lambda r, b: c.ClearAbsence(_cid(r), b.number, b.token)),
+    Route("POST", "/api/counters/{counter}/cancel", "Cancel an uncalled number at a counter",
+          TicketRefBody, lambda r, b: c.Cancel(b.number, b.token, _cid(r))),
+    Route("POST", "/api/counters/{counter}/finish", "Finish the current ticket", None,
+          _counter_cmd(c.Finish)),
+    Route("POST", "/api/counters/{counter}/transfer",
+          "Transfer the current ticket to a service or counter, keeping its number",
+          TransferBody, lambda r, b: c.Transfer(_cid(r), b.service, b.counter)),
+    Route("POST", "/api/day/close", "Close the business day", None, lambda r, b: c.CloseDay()),
+)
+
+
+def add_routes(app: web.Application) -> None:
+    for route in ROUTES:
+        if route.handler is not None:
+            app.router.add_route(route.method, route.path, route.handler)
+        else:
+            async def handler(request: web.Request, route: Route = route) -> web.Response:
+                return await _run(route, request)
+            app.router.add_route(route.method, route.path, handler)

@@ -1,0 +1,44 @@
+"""The edge's aiohttp application: API, websocket, OpenAPI and the kiosk-ui pages."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from edge.paths import data_dir
+from edge.store.writer import Writer
+from edge.web.api import WRITER, add_routes, errors_as_json
+from edge.web.live import LIVE, LiveHub, live_ctx
+from edge.web.openapi import openapi
+
+_LOGGER = logging.getLogger(__name__)
+MAX_BODY = 64 * 1024  # commands are tiny; anything bigger is refused with 413
+
+
+def create_app(writer: Writer) -> web.Application:
+    app = web.Application(middlewares=[errors_as_json], client_max_size=MAX_BODY)
+    app[WRITER] = writer
+    hub = LiveHub(writer)
+    app[LIVE] = hub
+    writer.subscribe(hub.on_commit)
+    add_routes(app)
+    spec = openapi()
+
+    async def get_openapi(_request: web.Request) -> web.Response:
+        return web.json_response(spec)
+
+    async def index(_request: web.Request) -> web.FileResponse:
+        return web.FileResponse(ui / "index.html")
+
+    app.router.add_get("/api/openapi.json", get_openapi)
+    app.router.add_get("/api/ws", hub.handle)
+    try:
+        ui = data_dir("kiosk-ui")
+    except FileNotFoundError:
+        _LOGGER.warning("kiosk-ui not found; serving the API only")
+    else:
+        app.router.add_get("/", index)
+        app.router.add_static("/ui/", ui)
+    app.cleanup_ctx.append(live_ctx)
+    return app

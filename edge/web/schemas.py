@@ -1,0 +1,60 @@
+"""Request bodies of the edge HTTP API, validated by pydantic (also the OpenAPI source)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+_NUMBER = {"ge": 1, "le": 9999, "description": "ticket number (1-9999)"}
+_TOKEN = {"min_length": 8, "max_length": 64, "pattern": r"^[A-Za-z0-9_-]+$",
+          "description": "the token scanned from the ticket's QR code"}
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class IssueBody(_Body):
+    service: str = Field(min_length=1, max_length=8, description="service code, e.g. A")
+    channel: Literal["kiosk", "web", "reservation"] = "kiosk"
+    lang: str = Field(default="ja", pattern=r"^[a-z]{2}(-[A-Z]{2})?$")
+    priority: bool = False
+
+
+class NumberBody(_Body):
+    number: int = Field(**_NUMBER)  # type: ignore[call-overload]
+
+
+class TicketRefBody(_Body):
+    """A ticket given by typed number or by scanned token (exactly one)."""
+
+    number: int | None = Field(default=None, **_NUMBER)  # type: ignore[call-overload]
+    token: str | None = Field(default=None, **_TOKEN)  # type: ignore[call-overload]
+
+    @model_validator(mode="after")
+    def _one_of(self) -> TicketRefBody:
+        if (self.number is None) == (self.token is None):
+            raise ValueError("give exactly one of 'number' or 'token'")
+        return self
+
+
+class TransferBody(_Body):
+    service: str | None = Field(default=None, min_length=1, max_length=8)
+    counter: str | None = Field(default=None, min_length=1, max_length=8)
+
+    @model_validator(mode="after")
+    def _target(self) -> TransferBody:
+        if self.service is None and self.counter is None:
+            raise ValueError("give 'service', 'counter' or both")
+        return self
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    message_ja: str
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
