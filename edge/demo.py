@@ -1,0 +1,191 @@
+"""``madoguchi demo``: one simulated site with arrivals and operators, the API up, a live summary.
+
+Simulated visitors and operators go through the same writer as the HTTP API, so the demo shows
+the real engine; ``--speed`` compresses the service's handling times and arrival gaps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import random
+import shutil
+import sys
+import tempfile
+import unicodedata
+from datetime import datetime
+from pathlib import Path
+
+from edge.app import Edge, build_edge, start_edge
+from edge.config import ConfigError, load_site_config
+from edge.domain import commands as c
+from edge.domain.views import snapshot, stats_view
+from edge.store.writer import Writer
+
+ABSENT_P = 0.05
+TRANSFER_P = 0.6  # of first-stage visitors of a service that has a second-stage queue
+LABEL = {"ja": "待ち", "en": "waiting"}
+
+
+async def visitors(writer: Writer, speed: float, rng: random.Random) -> None:
+    """Poisson arrivals at ~90 % of what the open counters can handle: queues form and drain."""
+    kiosk = [s for s in writer.config.services.values() if s.kiosk]
+    counters = len(writer.config.counters) * 4 // 5
+    mean_min = sum(s.handling_s for s in kiosk) / len(kiosk) / 60.0
+    per_min = 0.9 * max(counters, 1) / mean_min  # arrivals per simulated minute, whole site
+    while True:
+        await asyncio.sleep(rng.expovariate(per_min * speed / 60.0))
+        svc = rng.choices(kiosk, weights=[1.0 / (1 + i) for i in range(len(kiosk))])[0]
+        channel = "web" if rng.random() < 0.1 else "kiosk"
+        lang = rng.choice(["ja"] * 8 + ["en", "zh", "ko"])
+        await writer.execute(c.Issue(svc.code, channel, lang))
+
+
+def _second_stage(writer: Writer, service: str) -> str | None:
+    """A kiosk=false queue served by a counter that also serves ``service``: its next stage."""
+    cfg = writer.config
+    for counter in cfg.counters.values():
+        if service in counter.services:
+            for code in counter.services:
+                if not cfg.services[code].kiosk:
+                    return code
+    return None
+
+
+async def operator(writer: Writer, cid: str, speed: float, rng: random.Random) -> None:
+    """One counter: call next, serve for a while, then finish, transfer or mark absent."""
+    await writer.execute(c.OpenCounter(cid))
+    absent: list[int] = []
+    while True:
+        out = await writer.execute(c.CallNext(cid))
+        if out.refused is not None or out.ticket is None:
+            await asyncio.sleep(1.0)
+            continue
+        ticket = out.ticket
+        svc = writer.config.services[ticket["service"]]
+        if rng.random() < ABSENT_P:
+            await asyncio.sleep(20 / speed)
+            await writer.execute(c.MarkAbsent(cid))
+            absent.append(ticket["number"])
+            continue
+        if absent and rng.random() < 0.3:  # an absent visitor shows up with their ticket
+            await writer.execute(c.ClearAbsence(cid, number=absent.pop(0)))
+        await asyncio.sleep(rng.uniform(0.5, 1.5) * svc.handling_s / speed)
+        nxt = _second_stage(writer, svc.code) if svc.kiosk else None
+        if nxt is not None and rng.random() < TRANSFER_P:
+            await writer.execute(c.Transfer(cid, to_service=nxt))
+        else:
+            await writer.execute(c.Finish(cid))
+
+
+def _w(text: object, width: int, right: bool = True) -> str:
+    """Pad for a terminal: CJK characters take two columns."""
+    s = str(text)
+    cols = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in s)
+    pad = " " * max(width - cols, 0)
+    return pad + s if right else s + pad
+
+
+def _fmt_wait(est: dict[str, int] | None) -> str:
+    if est is None:
+        return "—"
+    return f"{est['low_s'] // 60}–{-(-est['high_s'] // 60)} min"
+
+
+def render(writer: Writer, url: str) -> str:
+    """The terminal summary (Japanese and English labels side by side)."""
+    now = writer.clock.now()
+    snap = writer.read(lambda s: snapshot(s, now))
+    stats = writer.read(stats_view)
+    lines = [
+        f"madoguchi demo — {snap['name'].get('ja')} / {snap['name'].get('en')}   "
+        f"{now:%Y-%m-%d %H:%M:%S}   seq {snap['seq']}",
+        f"API {url}api/state   OpenAPI {url}api/openapi.json   Ctrl-C で終了 / to stop",
+        "",
+        _w("業務 service", 26, right=False) + _w("待ち wait", 10) + _w("再待ち 2nd", 12)
+        + _w("次 next", 9) + _w("経過 since", 12) + _w("目安 estimate", 16),
+    ]
+    for s in snap["services"]:
+        nxt = s["next"]
+        lines.append(
+            f"{s['code'] + ' ' + s['name'].get('en', '')[:22]:<26}{s['waiting']:>10}"
+            f"{s['second_wait']:>12}{(nxt['number'] if nxt else '—'):>9}"
+            f"{(str(nxt['wait_s'] // 60) + ' min' if nxt else '—'):>12}"
+            f"{_fmt_wait(s['estimate']):>16}"
+        )
+    lines += ["", "呼出中 now calling:"]
+    calling = "  ".join(f"[{x['counter']}] {x['number']}" for x in snap["calling"]) or "—"
+    lines.append("  " + calling)
+    lines.append("不在 absent: " + (", ".join(str(a["number"]) for a in snap["absent"]) or "—"))
+    lines.append("保留 held:   " + (", ".join(str(a["number"]) for a in snap["held"]) or "—"))
+    waits = [v["wait_avg_s"] for v in stats["services"].values() if v["wait_avg_s"] is not None]
+    avg = f"{sum(waits) / len(waits) / 60:.1f} min" if waits else "—"
+    lines.append(f"本日 today: issued {stats['issued_total']}   avg wait {avg}")
+    return "\n".join(lines)
+
+
+async def _screen(writer: Writer, url: str, live: bool, until: float | None) -> None:
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    while until is None or loop.time() - start < until:
+        text = render(writer, url)
+        if live:
+            sys.stdout.write("\x1b[H\x1b[2J" + text + "\n")
+        else:
+            first = text.splitlines()[0]
+            waiting = sum(s["waiting"] for s in writer.read(
+                lambda st: snapshot(st, writer.clock.now()))["services"])
+            sys.stdout.write(f"{datetime.now():%H:%M:%S} {first.split('   ')[-1]} "
+                             f"{LABEL['ja']}/{LABEL['en']} {waiting}\n")
+        sys.stdout.flush()
+        await asyncio.sleep(1.0 if live else 5.0)
+
+
+async def _main(args: argparse.Namespace, edge: Edge) -> None:
+    runner = await start_edge(edge, args.host, args.port)
+    url = f"http://{args.host}:{args.port}/"
+    print(f"edge API: {url}api/state", flush=True)
+    rng = random.Random(7)  # noqa: S311 (simulation, not security)
+    tasks = [asyncio.create_task(visitors(edge.writer, args.speed, rng))]
+    # one counter in five stays closed, as on a real morning
+    ids = list(edge.config.counters)
+    tasks += [asyncio.create_task(operator(edge.writer, cid, args.speed, rng))
+              for i, cid in enumerate(ids) if i % 5 != 4]
+    live = not args.no_screen and sys.stdout.isatty()
+    try:
+        await _screen(edge.writer, url, live, args.duration)
+    finally:
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        await runner.cleanup()
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    try:
+        config = load_site_config(args.config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    tmp = None
+    if args.db is None:
+        tmp = tempfile.mkdtemp(prefix="madoguchi-demo-")
+        db = Path(tmp) / "edge.db"
+    else:
+        db = Path(args.db)
+    edge = build_edge(config, db)
+    try:
+        asyncio.run(_main(args, edge))
+    except KeyboardInterrupt:
+        print("\nstopped / 終了しました")
+    except OSError as exc:
+        print(f"cannot start the demo: {exc} (try --port)", file=sys.stderr)
+        return 1
+    finally:
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+    print(f"events: {db if not tmp else '(temporary database removed)'}")
+    return 0
