@@ -62,7 +62,8 @@ def _demo(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from edge.bench import run_bench
 
-    return run_bench(args)
+    status: int = run_bench(args)
+    return status
 
 
 def _logging(verbose: bool) -> None:
@@ -86,7 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="madoguchi", description="Ward office counter queue system")
     sub = p.add_subparsers(dest="command", required=True)
 
-    cc = sub.add_parser("config", help="site configuration").add_subparsers(dest="sub", required=True)
+    cfg = sub.add_parser("config", help="site configuration")
+    cc = cfg.add_subparsers(dest="sub", required=True)
     chk = cc.add_parser("check", help="validate site TOML files")
     chk.add_argument("files", nargs="+")
     chk.set_defaults(func=_config_check)

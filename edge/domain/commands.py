@@ -280,7 +280,7 @@ def allocate_number(state: State, code: str) -> tuple[int, int]:
 
 # --- decide ----------------------------------------------------------------------------------
 
-def decide(state: State, cmd: Command, ctx: Context) -> list[EventData]:  # noqa: C901
+def decide(state: State, cmd: Command, ctx: Context) -> list[EventData]:
     """Validate ``cmd`` against ``state``; return its events or raise ``Refused``."""
     if not state.day_open:
         raise Refused("day_closed", "The business day is closed", "本日の業務は終了しました")
@@ -320,7 +320,8 @@ def decide(state: State, cmd: Command, ctx: Context) -> list[EventData]:  # noqa
         if cur is not None:
             raise Refused("counter_busy",
                           f"Counter {cmd.counter} is serving {cur.number}; finish it first",
-                          f"窓口 {cmd.counter} は {cur.number} 番を対応中です。先に完了してください")
+                          f"窓口 {cmd.counter} は {cur.number} 番を対応中です。"
+                          "先に完了してください")
         return [("CounterClosed", {"counter": cmd.counter})]
 
     if isinstance(cmd, CloseDay):

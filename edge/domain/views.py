@@ -63,12 +63,8 @@ def ahead_of(state: State, t: Ticket) -> int:
 
 def next_in_service(state: State, code: str) -> Ticket | None:
     """The ticket this service would call next (priority first, then oldest)."""
-    best: Ticket | None = None
-    for tid in state.waiting.get(code, ()):
-        t = state.tickets[tid]
-        if best is None or (not t.priority, t.queue_seq) < (not best.priority, best.queue_seq):
-            best = t
-    return best
+    queue = [state.tickets[tid] for tid in state.waiting.get(code, ())]
+    return min(queue, key=lambda t: (not t.priority, t.queue_seq), default=None)
 
 
 def _iso(dt: datetime | None) -> str | None:
@@ -144,7 +140,7 @@ def counter_rows(state: State) -> list[dict[str, Any]]:
 
 def stats_view(state: State) -> dict[str, Any]:
     """Today's statistics (S1): issued per service and hour, waits, handling times."""
-    services = {}
+    services: dict[str, dict[str, Any]] = {}
     for code in state.config.services:
         st = state.stats.get(code)
         sd = state.services.get(code)
@@ -163,7 +159,7 @@ def stats_view(state: State) -> dict[str, Any]:
         }
     return {
         "day": state.day,
-        "issued_total": sum(s["issued"] for s in services.values()),  # type: ignore[misc]
+        "issued_total": sum(s["issued"] for s in services.values()),
         "services": services,
     }
 
@@ -175,12 +171,12 @@ def snapshot(state: State, now: datetime) -> dict[str, Any]:
         if t.state in by_state:
             by_state[t.state].append({"number": t.number, "service": t.service,
                                       "counter": t.counter, "ticket": t.id})
-    calling = [
-        {"counter": cid, "number": t.number, "service": t.service, "calls": t.calls,
-         "called_at": _iso(t.called_at)}
-        for cid in state.config.counters
-        if (t := state.current_ticket(cid)) is not None
-    ]
+    calling = []
+    for cid in state.config.counters:
+        t = state.current_ticket(cid)
+        if t is not None:
+            calling.append({"counter": cid, "number": t.number, "service": t.service,
+                            "calls": t.calls, "called_at": _iso(t.called_at)})
     return {
         "site": state.config.site, "name": state.config.name.values,
         "config_version": state.config.version,

@@ -17,14 +17,14 @@ Migration = Callable[[sqlite_utils.Database], None]
 
 
 def _m1_initial(db: sqlite_utils.Database) -> None:
-    db["events"].create(
+    db.table("events").create(
         {"seq": int, "id": str, "at": str, "day": str, "type": str, "data": str},
         pk="seq", not_null={"id", "at", "day", "type", "data"},
     )
-    db["events"].create_index(["id"], unique=True)
+    db.table("events").create_index(["id"], unique=True)
     # outbox: events not yet acknowledged by the hub (sync relay reads, hub ack deletes)
-    db["outbox"].create({"seq": int}, pk="seq", foreign_keys=[("seq", "events", "seq")])
-    db["tickets"].create(
+    db.table("outbox").create({"seq": int}, pk="seq", foreign_keys=[("seq", "events", "seq")])
+    db.table("tickets").create(
         {
             "id": str, "day": str, "number": int, "lap": int, "origin_service": str,
             "service": str, "stage": int, "state": str, "channel": str, "lang": str,
@@ -34,14 +34,14 @@ def _m1_initial(db: sqlite_utils.Database) -> None:
         },
         pk="id",
     )
-    db["tickets"].create_index(["token"], unique=True)
-    db["tickets"].create_index(["day", "number"])
-    db["counters"].create({"id": str, "open": int, "current": str}, pk="id")
-    db["service_days"].create(
+    db.table("tickets").create_index(["token"], unique=True)
+    db.table("tickets").create_index(["day", "number"])
+    db.table("counters").create({"id": str, "open": int, "current": str}, pk="id")
+    db.table("service_days").create(
         {"day": str, "service": str, "last_number": int, "lap": int, "issued": int},
         pk=("day", "service"),
     )
-    db["meta"].create({"key": str, "value": str}, pk="key")
+    db.table("meta").create({"key": str, "value": str}, pk="key")
 
 
 MIGRATIONS: list[tuple[int, str, Migration]] = [
@@ -54,15 +54,15 @@ PROJECTION_TABLES = ("tickets", "counters", "service_days", "meta")
 def migrate(db: sqlite_utils.Database) -> int:
     """Bring the schema up to date; returns the resulting version."""
     if "migrations" not in db.table_names():
-        db["migrations"].create({"version": int, "name": str}, pk="version")
-    done = {row["version"] for row in db["migrations"].rows}
+        db.table("migrations").create({"version": int, "name": str}, pk="version")
+    done = {row["version"] for row in db.table("migrations").rows}
     version = max(done, default=0)
     for num, name, fn in MIGRATIONS:
         if num in done:
             continue
         with db.conn:
             fn(db)
-            db["migrations"].insert({"version": num, "name": name})
+            db.table("migrations").insert({"version": num, "name": name})
         _LOGGER.info("applied migration %s: %s", num, name)
         version = num
     return version
