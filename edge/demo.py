@@ -146,7 +146,7 @@ async def _main(args: argparse.Namespace, edge: Edge) -> None:
     runner = await start_edge(edge, args.host, args.port)
     url = f"http://{args.host}:{args.port}/"
     print(f"edge API: {url}api/state", flush=True)
-    rng = random.Random(7)  # noqa: S311 (simulation, not security)
+    rng = random.Random(7)
     tasks = [asyncio.create_task(visitors(edge.writer, args.speed, rng))]
     # one counter in five stays closed, as on a real morning
     ids = list(edge.config.counters)

@@ -173,10 +173,10 @@ def snapshot(state: State, now: datetime) -> dict[str, Any]:
                                       "counter": t.counter, "ticket": t.id})
     calling = []
     for cid in state.config.counters:
-        t = state.current_ticket(cid)
-        if t is not None:
-            calling.append({"counter": cid, "number": t.number, "service": t.service,
-                            "calls": t.calls, "called_at": _iso(t.called_at)})
+        cur = state.current_ticket(cid)
+        if cur is not None:
+            calling.append({"counter": cid, "number": cur.number, "service": cur.service,
+                            "calls": cur.calls, "called_at": _iso(cur.called_at)})
     return {
         "site": state.config.site, "name": state.config.name.values,
         "config_version": state.config.version,
