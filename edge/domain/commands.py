@@ -252,7 +252,10 @@ def next_ticket(state: State, counter: Counter) -> Ticket | None:
             t = state.tickets[tid]
             if t.target_counter is not None and t.target_counter != counter.id:
                 continue
-            key = (t.target_counter is None, rank, not t.priority, t.queue_seq)
+            if t.target_counter is None:
+                key = (True, rank, not t.priority, t.queue_seq)
+            else:  # named transfers: oldest transfer first, whatever the service (rule 1)
+                key = (False, 0, False, t.queue_seq)
             if best_key is None or key < best_key:
                 best, best_key = t, key
     return best
