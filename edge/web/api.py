@@ -62,7 +62,10 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
         if exc.status < 400:
             raise
         code, ja = _HTTP_ERRORS.get(exc.status, ("http_error", "リクエストを処理できません"))
-        return error_response(exc.status, code, exc.reason, ja)
+        response = error_response(exc.status, code, exc.reason, ja)
+        if "Allow" in exc.headers:  # a 405 must say which methods are allowed
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
     except Exception:
         _LOGGER.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, "internal", "Internal error; nothing was changed",
@@ -73,7 +76,7 @@ async def _body(request: web.Request, model: type[BaseModel]) -> Any:
     raw = await request.read()
     try:
         data = json.loads(raw) if raw.strip() else {}
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
         raise ApiError(400, "bad_json", f"Body is not valid JSON: {exc}",
                        "本文が正しいJSONではありません") from exc
     if not isinstance(data, dict):
@@ -109,7 +112,11 @@ class Route:
 
 
 async def _run(route: Route, request: web.Request) -> web.Response:
-    body = await _body(request, route.body) if route.body else None
+    if route.body is None:
+        await request.read()  # enforces client_max_size (413) on body-less commands too
+        body = None
+    else:
+        body = await _body(request, route.body)
     assert route.build is not None
     cmd = route.build(request, body)
     outcome = await request.app[WRITER].execute(cmd)
@@ -117,7 +124,12 @@ async def _run(route: Route, request: web.Request) -> web.Response:
 
 
 def _cid(request: web.Request) -> str:
-    return request.match_info["counter"]
+    cid = request.match_info["counter"]
+    if cid not in request.app[WRITER].config.counters:
+        # checked here too: the domain's Cancel does not look at the counter it is given
+        raise ApiError(404, "unknown_counter", f"Unknown counter {cid!r}",
+                       f"窓口 {cid!r} は存在しません")
+    return cid
 
 
 async def get_state(request: web.Request) -> web.Response:

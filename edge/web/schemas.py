@@ -29,6 +29,12 @@ class NumberBody(_Body):
 class TicketRefBody(_Body):
     """A ticket given by typed number or by scanned token (exactly one)."""
 
+    # the "exactly one" rule below, stated in the JSON schema too (OpenAPI = what is accepted)
+    model_config = ConfigDict(json_schema_extra={"oneOf": [
+        {"required": ["number"], "properties": {"number": {"type": "integer"}}},
+        {"required": ["token"], "properties": {"token": {"type": "string"}}},
+    ]})
+
     number: int | None = Field(default=None, **_NUMBER)  # type: ignore[call-overload]
     token: str | None = Field(default=None, **_TOKEN)  # type: ignore[call-overload]
 
@@ -40,6 +46,11 @@ class TicketRefBody(_Body):
 
 
 class TransferBody(_Body):
+    model_config = ConfigDict(json_schema_extra={"anyOf": [
+        {"required": ["service"], "properties": {"service": {"type": "string"}}},
+        {"required": ["counter"], "properties": {"counter": {"type": "string"}}},
+    ]})
+
     service: str | None = Field(default=None, min_length=1, max_length=8)
     counter: str | None = Field(default=None, min_length=1, max_length=8)
 
