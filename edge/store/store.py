@@ -11,6 +11,7 @@ import json
 import logging
 import sqlite3
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -112,10 +113,14 @@ class EventStore:
         counters: set[str] = set()
         services: set[str] = set()
         day_change = False
+        expired: list[tuple[str, str]] = []
         for e in envelopes:
             d = e.data
             if e.type in _DAY_EVENTS:
                 day_change = True
+                if e.type == "DayClosed":
+                    finished_at = datetime.fromisoformat(e.at).isoformat()
+                    expired.extend((finished_at, tid) for tid in d.get("expired", ()))
                 continue
             if "ticket" in d:
                 tickets.add(d["ticket"])
@@ -124,6 +129,11 @@ class EventStore:
                     counters.add(d[key])
             if e.type == "TicketIssued":
                 services.add(d["service"])
+        if expired:
+            # after a rollover (DayClosed + DayOpened in one batch) the closed day's tickets
+            # are no longer in ``state``: mark them expired here, as ``apply`` did
+            self.conn.executemany(
+                "UPDATE tickets SET state = 'expired', finished_at = ? WHERE id = ?", expired)
         if day_change:
             tickets.update(state.tickets)
             counters.update(state.counters)
