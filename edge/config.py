@@ -1,0 +1,317 @@
+"""Per-site TOML configuration: parse, validate, and map to the domain's SiteConfig.
+
+Why this shape: sites are edited by hand by ward-office staff, so every problem is reported at
+once, each with the file, line and key to fix (``ConfigError``). Parsing is stdlib ``tomllib``;
+per-item validation is pydantic (unknown keys are errors, no silent type coercion); rules that
+span items (duplicates, overlapping number ranges, counters naming known services) are checked
+here. Locations use 0-based indices, e.g. ``counters[3]`` is the fourth ``[[counters]]`` table.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+import zoneinfo
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
+from pydantic_core import ErrorDetails
+
+from edge.domain.model import Counter, Service, SiteConfig, Text
+from edge.toml_lines import Loc, key_lines, line_of
+
+__all__ = ["ConfigError", "Problem", "load_site_config", "parse_site_config"]
+
+NUMBER_MIN, NUMBER_MAX = 1, 9999  # ticket numbers print as at most four digits
+REQUIRED_LANGS = ("ja", "en")
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong in a config file, located as precisely as the text allows."""
+
+    line: int | None
+    key: str  # e.g. "counters[3].services[1]"; "" for whole-file problems
+    message: str
+    loc: Loc = ()
+
+    def render(self, source: str) -> str:
+        where = f"{source}:{self.line}" if self.line is not None else source
+        return f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
+
+
+class ConfigError(Exception):
+    """A site config that cannot be used; ``str()`` lists every problem, one per line."""
+
+    def __init__(self, source: str, problems: list[Problem]) -> None:
+        self.source = source
+        self.problems = sorted(problems, key=lambda p: p.line or 0)
+        first = self.problems[0] if self.problems else Problem(None, "", "invalid")
+        self.line: int | None = first.line
+        self.key: str = first.key
+        super().__init__("\n".join(p.render(source) for p in self.problems))
+
+
+# --- schema (pydantic) ---------------------------------------------------------------------------
+
+
+def _names_complete(v: dict[str, str]) -> dict[str, str]:
+    missing = [lang for lang in REQUIRED_LANGS if lang not in v]
+    if missing:
+        raise ValueError(
+            f"missing {', '.join(missing)} (need at least {', '.join(REQUIRED_LANGS)})"
+        )
+    return v
+
+
+def _zone(v: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(v)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {v!r} (e.g. 'Asia/Tokyo')") from None
+    return v
+
+
+Lang = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")]
+NonEmpty = Annotated[str, StringConstraints(min_length=1)]
+Names = Annotated[dict[Lang, NonEmpty], AfterValidator(_names_complete)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class _Site(_Strict):
+    id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{1,40}$")]
+    name: Names
+    timezone: Annotated[str, AfterValidator(_zone)] = "Asia/Tokyo"
+
+
+class _Service(_Strict):
+    code: Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9]{0,3}$")]
+    name: Names
+    range: Annotated[list[int], Field(min_length=2, max_length=2)]
+    ticket: Literal["single", "two-part"] = "single"
+    kiosk: bool = True
+    wrap: bool = True
+    handling_minutes: Annotated[float, Field(gt=0, le=24 * 60)] = 5.0
+    daily_limit: Annotated[int, Field(ge=1)] | None = None
+
+    @field_validator("range")
+    @classmethod
+    def _ordered(cls, v: list[int]) -> list[int]:
+        if _range(v) is None:
+            raise ValueError(f"need {NUMBER_MIN} <= first <= last <= {NUMBER_MAX}, got {v}")
+        return v
+
+
+class _Counter(_Strict):
+    id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{1,8}$")]
+    name: Names
+    services: Annotated[list[str], Field(min_length=1)]
+
+
+class _Top(_Strict):
+    """Top level only; the items are validated one by one so that one bad item hides nothing."""
+
+    version: Annotated[int, Field(ge=0)] = 0
+    site: dict[str, Any]
+    services: Annotated[list[Any], Field(min_length=1)]
+    counters: Annotated[list[Any], Field(min_length=1)]
+
+
+# --- validation ----------------------------------------------------------------------------------
+
+M = TypeVar("M", bound=_Strict)
+
+
+def _key(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _pydantic_message(err: ErrorDetails) -> str:
+    kind, msg, value = err["type"], err["msg"], err.get("input")
+    if kind == "extra_forbidden":
+        return f"unknown key {err['loc'][-1]!r}"
+    if kind == "missing":
+        return "missing required key"
+    if kind in ("model_type", "dict_type"):
+        return f"expected a table, got {type(value).__name__}"
+    msg = msg.removeprefix("Value error, ")
+    if kind != "value_error" and isinstance(value, str | int | float):
+        msg += f", got {value!r}"
+    return msg
+
+
+class _Checker:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.lines: dict[Loc, int] | None = None  # computed lazily: valid files never need it
+        self.problems: list[Problem] = []
+
+    def add(self, loc: Loc, message: str) -> None:
+        if self.lines is None:
+            self.lines = key_lines(self.text)
+        self.problems.append(Problem(line_of(self.lines, loc), _key(loc), message, loc))
+
+    def model(self, cls: type[M], raw: object, at: Loc) -> M | None:
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            for err in exc.errors():
+                loc = (*at, *(p for p in err["loc"] if p != "[key]"))
+                self.add(loc, _pydantic_message(err))
+            return None
+
+
+def _each(doc: dict[str, Any], name: str) -> list[tuple[int, object]]:
+    raw = doc.get(name)
+    return list(enumerate(raw)) if isinstance(raw, list) else []
+
+
+def _items(doc: dict[str, Any], name: str) -> list[tuple[int, dict[str, Any]]]:
+    return [(i, x) for i, x in _each(doc, name) if isinstance(x, dict)]
+
+
+def _strings(doc: dict[str, Any], name: str, key: str) -> list[tuple[int, str]]:
+    return [(i, x[key]) for i, x in _items(doc, name) if isinstance(x.get(key), str)]
+
+
+def _range(raw: object) -> tuple[int, int] | None:
+    if isinstance(raw, list) and len(raw) == 2:
+        first, last = raw
+        if type(first) is int and type(last) is int and NUMBER_MIN <= first <= last <= NUMBER_MAX:
+            return first, last
+    return None
+
+
+def _duplicates(
+    c: _Checker, items: Iterable[tuple[int, str]], what: str, at: Loc, leaf: Loc = ()
+) -> None:
+    seen: dict[str, int] = {}
+    for i, value in items:
+        if value in seen:
+            c.add((*at, i, *leaf), f"duplicate {what} {value!r} (also {_key((*at, seen[value]))})")
+        else:
+            seen[value] = i
+
+
+def _cross_check(c: _Checker, doc: dict[str, Any]) -> None:
+    """Rules spanning items. They read the raw document, using each field that is well-formed
+    even where its item has other problems, so one mistake does not hide another."""
+    codes = _strings(doc, "services", "code")
+    _duplicates(c, codes, "service code", ("services",), ("code",))
+    ranges = [
+        (i, x.get("code"), r) for i, x in _items(doc, "services") if (r := _range(x.get("range")))
+    ]
+    for k, (i, _, (first, last)) in enumerate(ranges):
+        for j, other, (o_first, o_last) in ranges[:k]:
+            if first <= o_last and o_first <= last:
+                c.add(
+                    ("services", i, "range"),
+                    f"{first}-{last} overlaps services[{j}] {other!r} ({o_first}-{o_last}); "
+                    "a number must identify one ticket site-wide",
+                )
+    _duplicates(c, _strings(doc, "counters", "id"), "counter id", ("counters",), ("id",))
+    known = list(dict.fromkeys(code for _, code in codes))
+    served: set[str] = set()
+    counters, raw_counters = _items(doc, "counters"), doc.get("counters")
+    complete = isinstance(raw_counters, list) and len(counters) == len(raw_counters)
+    for i, counter in counters:
+        lst = counter.get("services")
+        complete = complete and isinstance(lst, list)
+        refs = [
+            (j, x) for j, x in enumerate(lst if isinstance(lst, list) else []) if isinstance(x, str)
+        ]
+        for j, code in refs:
+            if code not in known:
+                c.add(
+                    ("counters", i, "services", j),
+                    f"unknown service {code!r} (known: {', '.join(known)})",
+                )
+        _duplicates(c, refs, "service", ("counters", i, "services"))
+        served.update(code for _, code in refs)
+    if complete:  # else an unreadable counter may be the one serving it
+        services = dict(_items(doc, "services"))
+        for i, code in codes:
+            if code not in served:
+                transfer_only = services[i].get("kiosk") is False
+                how = "reached only by transfer (kiosk = false)" if transfer_only else "issued"
+                c.add(("services", i), f"no counter serves {code!r}, yet its tickets are {how}")
+
+
+def _build(
+    top: _Top, site: _Site, services: list[_Service], counters: list[_Counter]
+) -> SiteConfig:
+    return SiteConfig(
+        site=site.id,
+        name=Text(dict(site.name)),
+        timezone=site.timezone,
+        services={
+            s.code: Service(
+                code=s.code,
+                name=Text(dict(s.name)),
+                first=s.range[0],
+                last=s.range[1],
+                ticket=s.ticket,
+                kiosk=s.kiosk,
+                wrap=s.wrap,
+                handling_s=s.handling_minutes * 60.0,
+                daily_limit=s.daily_limit,
+            )
+            for s in services
+        },
+        counters={k.id: Counter(k.id, Text(dict(k.name)), tuple(k.services)) for k in counters},
+        version=top.version,
+    )
+
+
+_TOML_POS = re.compile(r"\s*\(at line (\d+), column \d+\)$")
+
+
+def parse_site_config(text: str, source: str = "<string>") -> SiteConfig:
+    """Parse and validate one site's TOML text; raise ConfigError listing every problem."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = _TOML_POS.search(str(exc))
+        msg = f"invalid TOML: {_TOML_POS.sub('', str(exc))}"
+        raise ConfigError(source, [Problem(int(m.group(1)) if m else None, "", msg)]) from None
+    c = _Checker(text)
+    top = c.model(_Top, doc, ())
+    site = c.model(_Site, doc["site"], ("site",)) if isinstance(doc.get("site"), dict) else None
+    services = [c.model(_Service, raw, ("services", i)) for i, raw in _each(doc, "services")]
+    counters = [c.model(_Counter, raw, ("counters", i)) for i, raw in _each(doc, "counters")]
+    _cross_check(c, doc)
+    if c.problems or top is None or site is None:
+        raise ConfigError(source, c.problems)
+    return _build(top, site, [s for s in services if s], [k for k in counters if k])
+
+
+def load_site_config(path: str | os.PathLike[str]) -> SiteConfig:
+    """Read and validate a site TOML file (UTF-8, a BOM from Windows editors is tolerated)."""
+    source = os.fspath(path)
+    try:
+        text = Path(path).read_bytes().decode("utf-8-sig")
+    except OSError as exc:
+        raise ConfigError(
+            source, [Problem(None, "", f"cannot read: {exc.strerror or exc}")]
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(source, [Problem(None, "", f"not UTF-8: {exc.reason}")]) from None
+    return parse_site_config(text, source)
