@@ -10,8 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections.abc import Iterable, Iterator
-from datetime import datetime
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,41 @@ _UPSERT_TICKET = (  # built from the fixed column list above, no outside input
     f"VALUES ({', '.join(':' + c for c in _TICKET_COLS)})"
 )
 _DAY_EVENTS = frozenset({"DayOpened", "DayClosed"})
+
+
+class Rows:
+    """Projection rows touched by events, captured right after each ``apply``.
+
+    Capturing per event (not per batch) matters: a rollover applies DayClosed and DayOpened in
+    one batch, and DayOpened clears the closed day's tickets from the state.
+    """
+
+    def __init__(self) -> None:
+        self.tickets: dict[str, dict[str, Any]] = {}
+        self.counters: dict[str, dict[str, Any]] = {}
+        self.service_days: dict[tuple[str, str], tuple[Any, ...]] = {}
+        self.day: str | None = None
+
+    def capture(self, state: State, ev: Envelope) -> None:
+        d = ev.data
+        if ev.type in _DAY_EVENTS:
+            for ticket in state.tickets.values():
+                self.tickets[ticket.id] = ticket.to_row()
+            for c in state.counters.values():
+                self.counters[c.id] = c.to_row()
+            self.day = json.dumps({"day": state.day, "open": state.day_open})
+            return
+        t = state.tickets[d["ticket"]] if "ticket" in d else None
+        if t is not None:
+            self.tickets[t.id] = t.to_row()
+        for key in ("counter", "to_counter"):
+            cid = d.get(key)
+            if cid:
+                self.counters[cid] = state.counter(cid).to_row()
+        if ev.type == "TicketIssued" and t is not None:
+            sd = state.services[t.origin_service]
+            self.service_days[(ev.day, t.origin_service)] = (
+                ev.day, t.origin_service, sd.last_number, sd.lap, sd.issued)
 
 
 class StoreError(Exception):
@@ -88,10 +122,11 @@ class EventStore:
         return Envelope(ENVELOPE_VERSION, self.site, seq, eid, at, day, kind, data)
 
     # --- the write path --------------------------------------------------------------------
-    def commit(self, envelopes: list[Envelope], state: State) -> None:
+    def commit(self, envelopes: list[Envelope], rows: Rows) -> None:
         """Write events, outbox rows and the projection rows they touched, atomically.
 
-        ``state`` must already have the events applied. Raises StoreError (rolled back).
+        ``rows`` holds the rows captured right after each event was applied. Raises StoreError
+        (and nothing is written).
         """
         conn = self.conn
         try:
@@ -101,60 +136,27 @@ class EventStore:
                 [(e.seq, e.id, e.at, e.day, e.type, e.data_json()) for e in envelopes],
             )
             conn.executemany("INSERT INTO outbox(seq) VALUES (?)", [(e.seq,) for e in envelopes])
-            self._project(envelopes, state)
+            self._project(rows)
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise StoreError(str(exc)) from exc
 
-    def _project(self, envelopes: Iterable[Envelope], state: State) -> None:
-        tickets: set[str] = set()
-        counters: set[str] = set()
-        services: set[str] = set()
-        day_change = False
-        expired: list[tuple[str, str]] = []
-        for e in envelopes:
-            d = e.data
-            if e.type in _DAY_EVENTS:
-                day_change = True
-                if e.type == "DayClosed":
-                    finished_at = datetime.fromisoformat(e.at).isoformat()
-                    expired.extend((finished_at, tid) for tid in d.get("expired", ()))
-                continue
-            if "ticket" in d:
-                tickets.add(d["ticket"])
-            for key in ("counter", "to_counter"):
-                if d.get(key):
-                    counters.add(d[key])
-            if e.type == "TicketIssued":
-                services.add(d["service"])
-        if expired:
-            # after a rollover (DayClosed + DayOpened in one batch) the closed day's tickets
-            # are no longer in ``state``: mark them expired here, as ``apply`` did
-            self.conn.executemany(
-                "UPDATE tickets SET state = 'expired', finished_at = ? WHERE id = ?", expired)
-        if day_change:
-            tickets.update(state.tickets)
-            counters.update(state.counters)
-            self.set_meta("day", json.dumps({"day": state.day, "open": state.day_open}))
-        self._write_rows(state, tickets, counters, services)
-
-    def _write_rows(self, state: State, tickets: Iterable[str], counters: Iterable[str],
-                    services: Iterable[str]) -> None:
+    def _project(self, rows: Rows) -> None:
         conn = self.conn
-        conn.executemany(_UPSERT_TICKET, [state.tickets[t].to_row() for t in tickets
-                                          if t in state.tickets])
+        conn.executemany(_UPSERT_TICKET, list(rows.tickets.values()))
         conn.executemany(
             "INSERT OR REPLACE INTO counters(id, open, current) VALUES (:id, :open, :current)",
-            [state.counter(c).to_row() for c in counters],
+            list(rows.counters.values()),
         )
         conn.executemany(
             "INSERT OR REPLACE INTO service_days(day, service, last_number, lap, issued) "
             "VALUES (?,?,?,?,?)",
-            [(state.day, s, sd.last_number, sd.lap, sd.issued)
-             for s in services if (sd := state.services.get(s)) is not None],
+            list(rows.service_days.values()),
         )
+        if rows.day is not None:
+            self.set_meta("day", rows.day)
 
     # --- reading back ----------------------------------------------------------------------
     def load_state(self, config: SiteConfig) -> State:
@@ -176,18 +178,14 @@ class EventStore:
             conn.execute("DELETE FROM meta WHERE key = 'day'")
             conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('site', ?)",
                          (self.site,))
-            pending: list[Envelope] = []
-            for ev in self.events():
-                if ev.type == "DayOpened" and state.day is not None:
-                    # the previous day's rows are final once a new day opens
-                    self._project(pending, state)
-                    pending = []
+            rows = Rows()
+            for n, ev in enumerate(self.events(), 1):
                 apply(state, ev)
-                pending.append(ev)
-                if len(pending) >= batch:
-                    self._project(pending, state)
-                    pending = []
-            self._project(pending, state)
+                rows.capture(state, ev)
+                if n % batch == 0:
+                    self._project(rows)
+                    rows = Rows()
+            self._project(rows)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")

@@ -22,7 +22,7 @@ from edge.domain.model import SiteConfig
 from edge.domain.state import State, apply
 from edge.domain.views import ticket_view
 from edge.protocol import ENVELOPE_VERSION, Envelope, uuid7
-from edge.store.store import EventStore, StoreError
+from edge.store.store import EventStore, Rows, StoreError
 
 _LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -78,12 +78,14 @@ class Writer:
             state = self.state
             now = self.clock.now()
             envs: list[Envelope] = []
+            rows = Rows()
 
             def emit(kind: str, data: dict[str, Any]) -> None:
                 day = data["day"] if kind == "DayOpened" else state.day
                 env = Envelope(ENVELOPE_VERSION, self.config.site, state.seq + 1,
                                self._new_id(), now.isoformat(), str(day), kind, data)
                 apply(state, env)
+                rows.capture(state, env)
                 envs.append(env)
 
             for kind, data in rollover(state, now):
@@ -99,7 +101,7 @@ class Writer:
                 emit(kind, data)
             if envs:
                 try:
-                    self.store.commit(envs, state)
+                    self.store.commit(envs, rows)
                 except StoreError:
                     _LOGGER.exception("commit failed; reloading state from the event log")
                     self.state = self.store.load_state(self.config)
