@@ -1,0 +1,87 @@
+"""``madoguchi bench edge``: issue latency, command throughput, memory and rebuild time.
+
+Prints one JSON object (DESIGN.md "Interfaces"); every figure's name ends in its unit and
+statistic. The HTTP figures (``load``) come from a real ``edge run`` process on 127.0.0.1 with
+durable (``synchronous=FULL``) commits; the rebuild figures (``rebuild``) from an event log
+generated in-process. ``targets`` holds the goals and ``meets_targets`` whether this run met them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from edge.bench.load import BenchError, EdgeProcess, http_figures
+from edge.bench.rebuild import rebuild_figures
+from edge.config import load_site_config
+
+# at most, except commands_per_s: at least
+TARGETS: dict[str, float] = {
+    "issue_p99_ms": 25.0, "commands_per_s": 200.0, "rss_mb": 150.0, "rss_peak_mb": 150.0,
+    "rebuild_100k_s": 5.0,
+}
+_AT_LEAST = frozenset({"commands_per_s"})
+
+
+def _sample_config() -> Path:
+    from edge.paths import data_dir
+
+    try:
+        return data_dir("sites") / "nerima-main.toml"
+    except FileNotFoundError:
+        return Path("sites/nerima-main.toml")
+
+
+def measure(quick: bool, config_path: Path | None = None) -> dict[str, Any]:
+    path = config_path or _sample_config()
+    config = load_site_config(path)
+    workdir = Path(tempfile.mkdtemp(prefix="madoguchi-bench-"))
+    try:
+        result: dict[str, Any] = {"bench": "edge", "quick": quick, "site": config.site}
+        server = EdgeProcess(path, workdir / "edge.db", workdir / "edge.log")
+        try:
+            result.update(asyncio.run(http_figures(server, config, quick)))
+        finally:
+            server.stop()
+        result.update(rebuild_figures(workdir, config, quick))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    targets = {k: v for k, v in TARGETS.items() if k in result}
+    result["targets"] = targets
+    result["meets_targets"] = {
+        k: bool(result[k] >= v if k in _AT_LEAST else result[k] <= v) for k, v in targets.items()
+    }
+    result.update({"python": platform.python_version(), "cpu_count": os.cpu_count(),
+                   "machine": f"{platform.machine()} {_cpu_model()}".strip()})
+    return result
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return ""
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    try:
+        result = measure(bool(args.quick))
+    except BenchError as exc:
+        print(f"bench failed: {exc}", file=sys.stderr)
+        return 1
+    text = json.dumps(result, indent=2, ensure_ascii=False)
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text + "\n", encoding="utf-8")
+    return 0
