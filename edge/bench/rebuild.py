@@ -10,6 +10,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,40 @@ from edge.store.store import EventStore
 from edge.store.writer import Writer
 
 
-def generate_log(path: Path, config: SiteConfig, events: int, seed: int = 7) -> int:
+@dataclass
+class EstimateScore:
+    """How well the wait range printed on a ticket matched the wait that followed (DESIGN)."""
+
+    pending: dict[str, tuple[datetime, int, int]] = field(default_factory=dict)
+    scored: int = 0
+    inside: int = 0
+    abs_err_s: float = 0.0
+
+    def issued(self, ticket: dict[str, Any] | None, now: datetime) -> None:
+        if ticket and ticket.get("estimate"):
+            est = ticket["estimate"]
+            self.pending[ticket["id"]] = (now, est["low_s"], est["high_s"])
+
+    def called(self, ticket_id: str, now: datetime) -> None:
+        entry = self.pending.pop(ticket_id, None)
+        if entry is None:
+            return
+        issued, low, high = entry
+        wait = (now - issued).total_seconds()
+        self.scored += 1
+        self.inside += low <= wait <= high
+        self.abs_err_s += abs(wait - (low + high) / 2)
+
+    def figures(self) -> dict[str, Any]:
+        if not self.scored:
+            return {}
+        return {"estimate_in_range_ratio": round(self.inside / self.scored, 3),
+                "estimate_mid_mae_s": round(self.abs_err_s / self.scored, 1),
+                "estimate_scored": self.scored}
+
+
+def generate_log(path: Path, config: SiteConfig, events: int, seed: int = 7,
+                 score: EstimateScore | None = None) -> int:
     """Write at least ``events`` events: business days of issues, calls, finishes, transfers
     (two-part A -> T), absences, holds, call-backs, cancellations and day rollovers."""
     rng = random.Random(seed)
@@ -38,7 +72,8 @@ def generate_log(path: Path, config: SiteConfig, events: int, seed: int = 7) -> 
     try:
         day = clock.now()
         while writer.state.seq < events:
-            _simulate_day(writer, clock, rng, day, kiosk, weights, (first, second), events)
+            _simulate_day(writer, clock, rng, day, kiosk, weights, (first, second), events,
+                          score or EstimateScore())
             day += timedelta(days=3 if day.weekday() == 4 else 1)
         return writer.state.seq
     finally:
@@ -47,7 +82,7 @@ def generate_log(path: Path, config: SiteConfig, events: int, seed: int = 7) -> 
 
 def _simulate_day(writer: Writer, clock: ManualClock, rng: random.Random, day: datetime,
                   kiosk: list[str], weights: list[int], transfer: tuple[str, str | None],
-                  limit: int) -> None:
+                  limit: int, score: EstimateScore) -> None:
     run: Callable[[c.Command], Any] = writer.execute_sync
     config, state = writer.config, writer.state
     first, second = transfer
@@ -63,8 +98,9 @@ def _simulate_day(writer: Writer, clock: ManualClock, rng: random.Random, day: d
         now = clock.now()
         if rng.random() < 0.6:
             channel = rng.choices(("kiosk", "web", "reservation"), (90, 8, 2))[0]
-            run(c.Issue(rng.choices(kiosk, weights)[0], channel,
-                        rng.choice(("ja", "ja", "ja", "en", "zh", "ko"))))
+            issued = run(c.Issue(rng.choices(kiosk, weights)[0], channel,
+                                 rng.choice(("ja", "ja", "ja", "en", "zh", "ko"))))
+            score.issued(issued.ticket, now)
         if rng.random() < 0.01 and (waiting := [n for n, tid in state.live_numbers.items()
                                                 if state.tickets[tid].state == "waiting"]):
             run(c.Cancel(number=rng.choice(waiting)))
@@ -96,6 +132,7 @@ def _simulate_day(writer: Writer, clock: ManualClock, rng: random.Random, day: d
                 out = run(c.CallNext(cid))
             called = state.current_ticket(cid)
             if out.refused is None and called is not None:
+                score.called(called.id, now)
                 mean = config.services[called.service].handling_s
                 busy_until[cid] = now + timedelta(seconds=max(30.0, rng.expovariate(1 / mean)))
         clock.advance(step_s)
@@ -109,7 +146,8 @@ def _simulate_day(writer: Writer, clock: ManualClock, rng: random.Random, day: d
 
 def rebuild_figures(workdir: Path, config: SiteConfig, quick: bool) -> dict[str, Any]:
     db = workdir / "rebuild.db"
-    count = generate_log(db, config, 20_000 if quick else 100_000)
+    score = EstimateScore()
+    count = generate_log(db, config, 20_000 if quick else 100_000, score=score)
     store = EventStore(db, config.site)
     try:
         t0 = time.perf_counter()
@@ -124,4 +162,5 @@ def rebuild_figures(workdir: Path, config: SiteConfig, quick: bool) -> dict[str,
     if count >= 100_000:
         out["rebuild_100k_s"] = round(rebuild_s, 3)
     out["startup_load_s"] = round(load_s, 3)
+    out.update(score.figures())
     return out
