@@ -104,6 +104,7 @@ class ServiceStats:
     wait_count: int = 0
     wait_max: float = 0.0
     handling: list[float] = field(default_factory=list)
+    first_calls: deque[datetime] = field(default_factory=lambda: deque(maxlen=30))
 
 
 @dataclass(slots=True)
@@ -119,6 +120,7 @@ class Call:
 class State:
     config: SiteConfig
     seq: int = 0
+    last_at: datetime | None = None  # time of the latest event: "now" for pure projections
     day: str | None = None
     day_open: bool = False
     tickets: dict[str, Ticket] = field(default_factory=dict)  # the current day's tickets
@@ -213,6 +215,7 @@ def apply(state: State, ev: Envelope) -> None:
     at = datetime.fromisoformat(ev.at)
     d = ev.data
     state.seq = ev.seq
+    state.last_at = at
     kind = ev.type
     if kind == "DayOpened":
         _open_day(state, d["day"])
@@ -262,6 +265,7 @@ def apply(state: State, ev: Envelope) -> None:
             st.wait_sum += wait
             st.wait_count += 1
             st.wait_max = max(st.wait_max, wait)
+            st.first_calls.append(at)
         state.counter(d["counter"]).current = t.id
         state.recent_calls.appendleft(Call(t.number, d["counter"], t.service, at, ev.seq))
     elif kind == "TicketRecalled":
