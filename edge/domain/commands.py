@@ -331,6 +331,8 @@ def decide(state: State, cmd: Command, ctx: Context) -> list[EventData]:
         return [_day_closed(state, "staff")]
 
     if isinstance(cmd, Cancel):
+        if cmd.counter is not None:
+            _counter(state, cmd.counter)
         t = _find(state, cmd.number, cmd.token)
         _not_final(t)
         if t.state != "waiting":
