@@ -35,9 +35,15 @@ class ApiError(Exception):
 
 
 def error_response(status: int, code: str, message: str, message_ja: str) -> web.Response:
-    return web.json_response(
+    return json_response(
         {"error": {"code": code, "message": message, "message_ja": message_ja}}, status=status
     )
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    """JSON as UTF-8 text (Japanese stays readable, and ~3x smaller than \\u escapes)."""
+    return web.Response(text=json.dumps(data, ensure_ascii=False), status=status,
+                        content_type="application/json")
 
 
 _HTTP_ERRORS = {
@@ -93,7 +99,7 @@ def _result(outcome: Outcome, created: bool = False) -> web.Response:
     if outcome.refused is not None:
         r = outcome.refused
         raise ApiError(r.status, r.code, r.message, r.message_ja)
-    return web.json_response(
+    return json_response(
         {"events": [{"seq": e.seq, "type": e.type} for e in outcome.events],
          "ticket": outcome.ticket},
         status=201 if created else 200,
@@ -129,11 +135,11 @@ def _cid(request: web.Request) -> str:
 
 async def get_state(request: web.Request) -> web.Response:
     w = request.app[WRITER]
-    return web.json_response(w.read(lambda s: snapshot(s, w.clock.now())))
+    return json_response(w.read(lambda s: snapshot(s, w.clock.now())))
 
 
 async def get_stats(request: web.Request) -> web.Response:
-    return web.json_response(request.app[WRITER].read(stats_view))
+    return json_response(request.app[WRITER].read(stats_view))
 
 
 async def get_ticket(request: web.Request) -> web.Response:
@@ -148,12 +154,12 @@ async def get_ticket(request: web.Request) -> web.Response:
     if view is None:
         raise ApiError(404, "unknown_ticket", "No ticket of today has this token",
                        "本日の番号札にこのコードはありません")
-    return web.json_response(view)
+    return json_response(view)
 
 
 async def get_health(request: web.Request) -> web.Response:
     w = request.app[WRITER]
-    return web.json_response(w.read(lambda s: {"ok": True, "site": s.config.site, "seq": s.seq,
+    return json_response(w.read(lambda s: {"ok": True, "site": s.config.site, "seq": s.seq,
                                                "day": s.day, "day_open": s.day_open}))
 
 

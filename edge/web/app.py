@@ -8,7 +8,7 @@ from aiohttp import web
 
 from edge.paths import data_dir
 from edge.store.writer import Writer
-from edge.web.api import WRITER, add_routes, errors_as_json
+from edge.web.api import WRITER, add_routes, errors_as_json, json_response
 from edge.web.live import LIVE, LiveHub, live_ctx
 from edge.web.openapi import openapi
 
@@ -26,7 +26,7 @@ def create_app(writer: Writer) -> web.Application:
     spec = openapi()
 
     async def get_openapi(_request: web.Request) -> web.Response:
-        return web.json_response(spec)
+        return json_response(spec)
 
     async def index(_request: web.Request) -> web.FileResponse:
         return web.FileResponse(ui / "index.html")
