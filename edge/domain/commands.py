@@ -253,7 +253,7 @@ def next_ticket(state: State, counter: Counter) -> Ticket | None:
             if t.target_counter is not None and t.target_counter != counter.id:
                 continue
             if t.target_counter is None:
-                key = (True, rank, not t.priority, t.queue_seq)
+                key = (True, rank, *t.queue_key)
             else:  # named transfers: oldest transfer first, whatever the service (rule 1)
                 key = (False, 0, False, t.queue_seq)
             if best_key is None or key < best_key:

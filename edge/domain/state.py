@@ -50,6 +50,11 @@ class Ticket:
     def live(self) -> bool:
         return self.state in LIVE_STATES
 
+    @property
+    def queue_key(self) -> tuple[bool, int]:
+        """Order within one queue: priority tickets first, then the oldest arrival."""
+        return (not self.priority, self.queue_seq)
+
     def to_row(self) -> dict[str, Any]:
         """The projection row (also what the rebuild comparison reads)."""
         return {

@@ -80,17 +80,14 @@ def ahead_of(state: State, t: Ticket) -> int:
     """Waiting tickets of the same queue that call-next would take before ``t``."""
     if t.state != "waiting":
         return 0
-    key = (not t.priority, t.queue_seq)
-    return sum(
-        1 for tid in state.waiting.get(t.service, ())
-        if (not (o := state.tickets[tid]).priority, o.queue_seq) < key
-    )
+    key = t.queue_key
+    return sum(1 for tid in state.waiting.get(t.service, ()) if state.tickets[tid].queue_key < key)
 
 
 def next_in_service(state: State, code: str) -> Ticket | None:
     """The ticket this service would call next (priority first, then oldest)."""
     queue = [state.tickets[tid] for tid in state.waiting.get(code, ())]
-    return min(queue, key=lambda t: (not t.priority, t.queue_seq), default=None)
+    return min(queue, key=lambda t: t.queue_key, default=None)
 
 
 def _iso(dt: datetime | None) -> str | None:
@@ -151,15 +148,19 @@ def service_rows(state: State, now: datetime) -> list[dict[str, Any]]:
     return rows
 
 
-def counter_rows(state: State) -> list[dict[str, Any]]:
+def counter_rows(state: State, held: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Counters with their current ticket and held numbers (``held``: the held list, if known)."""
+    if held is None:
+        held = [{"number": t.number, "counter": t.counter}
+                for t in state.tickets.values() if t.state == "held"]
     rows = []
     for cid, c in state.config.counters.items():
         cs = state.counter(cid)
         cur = state.tickets.get(cs.current) if cs.current else None
-        held = [t.number for t in state.tickets.values() if t.state == "held" and t.counter == cid]
         rows.append({
             "id": cid, "name": c.name.values, "services": list(c.services), "open": cs.open,
-            "current": ticket_brief(cur) if cur else None, "held": held,
+            "current": ticket_brief(cur) if cur else None,
+            "held": [h["number"] for h in held if h["counter"] == cid],
         })
     return rows
 
@@ -207,7 +208,7 @@ def snapshot(state: State, now: datetime) -> dict[str, Any]:
         "site": state.config.site, "name": state.config.name.values,
         "config_version": state.config.version,
         "day": state.day, "day_open": state.day_open, "seq": state.seq, "at": now.isoformat(),
-        "services": service_rows(state, now), "counters": counter_rows(state),
+        "services": service_rows(state, now), "counters": counter_rows(state, by_state["held"]),
         "calling": calling,
         "recent_calls": [
             {"number": c.number, "counter": c.counter, "service": c.service,

@@ -115,7 +115,7 @@ class EventStore:
             sql += " LIMIT ?"
             args = (after, limit)
         for seq, eid, at, day, kind, data in self.conn.execute(sql, args):
-            yield Envelope(ENVELOPE_VERSION, self.site, seq, eid, at, day, kind, json.loads(data))
+            yield self.envelope(seq, eid, at, day, kind, json.loads(data))
 
     def envelope(self, seq: int, eid: str, at: str, day: str, kind: str,
                  data: dict[str, Any]) -> Envelope:
