@@ -1,0 +1,1 @@
+"""Ticket printers: layout (``ticket.py``), pure codecs to bytes, status, and the service."""
