@@ -66,6 +66,24 @@ def _bench(args: argparse.Namespace) -> int:
     return status
 
 
+def _profiles_check(args: argparse.Namespace) -> int:
+    from edge.devices.profile_store import cli_check
+
+    return cli_check(args)
+
+
+def _ticket_render(args: argparse.Namespace) -> int:
+    from edge.devices.printer.render_cli import run
+
+    return run(args)
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from edge.devices.doctor import run
+
+    return run(args)
+
+
 def _logging(verbose: bool) -> None:
     import logging
 
@@ -118,6 +136,32 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-screen", action="store_true", help="log lines instead of a live screen")
     demo.add_argument("-v", "--verbose", action="store_true")
     demo.set_defaults(func=_demo)
+
+    prof = sub.add_parser("profiles", help="hardware profiles (firmware-profiles/)")
+    psub = prof.add_subparsers(dest="sub", required=True)
+    pchk = psub.add_parser("check", help="validate the YAML profiles and collate them into JSON")
+    pchk.add_argument("--dir", default=None, help="profiles folder (default: the shipped one)")
+    pchk.add_argument("--out", default=None, help="write the collated JSON here")
+    pchk.set_defaults(func=_profiles_check)
+
+    ticket = sub.add_parser("ticket", help="tickets").add_subparsers(dest="sub", required=True)
+    tr = ticket.add_parser("render", help="write the exact bytes a printer would get")
+    tr.add_argument("--profile", required=True, help="printer profile id, e.g. epson-tm-t88vi")
+    tr.add_argument("--service", required=True, help="service code from the site config")
+    tr.add_argument("--number", type=int, required=True)
+    tr.add_argument("--lang", default="ja", choices=["ja", "en", "zh", "ko"])
+    tr.add_argument("--ahead", type=int, default=0, help="people ahead (default: %(default)s)")
+    tr.add_argument("--out", required=True, help="the .bin file to write")
+    tr.add_argument("--png", default=None, help="also write a preview image")
+    _site_arg(tr)
+    tr.set_defaults(func=_ticket_render)
+
+    doc = sub.add_parser("doctor", help="configured and detected devices, and their state")
+    _site_arg(doc)
+    doc.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    doc.add_argument("--probe-s", type=float, default=3.0,
+                     help="how long to wait for devices to answer (default: %(default)s)")
+    doc.set_defaults(func=_doctor)
 
     bench = sub.add_parser("bench", help="benchmarks; print one JSON object")
     bsub = bench.add_subparsers(dest="sub", required=True)
