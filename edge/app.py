@@ -12,11 +12,14 @@ from pathlib import Path
 from aiohttp import web
 
 from edge.config import load_site_config
+from edge.devices.manager import DeviceManager
 from edge.domain.clock import Clock, SystemClock
 from edge.domain.model import SiteConfig
 from edge.store.store import EventStore
 from edge.store.writer import Writer
+from edge.web.api import DEVICES
 from edge.web.app import create_app
+from edge.web.live import LIVE
 
 _LOGGER = logging.getLogger(__name__)
 ROLLOVER_CHECK_S = 30.0
@@ -27,24 +30,46 @@ class Edge:
     config: SiteConfig
     writer: Writer
     app: web.Application
+    devices: DeviceManager | None = None
 
 
 def build_edge(config: SiteConfig, db_path: str | Path, clock: Clock | None = None,
-               *, durable: bool = True) -> Edge:
+               *, durable: bool = True, preview_dir: Path | None = None) -> Edge:
+    """``preview_dir``: save a PNG of every printed ticket there (the demo's paper)."""
     store = EventStore(db_path, config.site, durable=durable)
     writer = Writer(store, config, clock or SystemClock(config.timezone))
     app = create_app(writer)
+    devices = _devices(writer, config, app, preview_dir)
 
     async def lifetime(_app: web.Application) -> AsyncIterator[None]:
         task = asyncio.create_task(_rollover_loop(writer))
+        if devices is not None:
+            await devices.start()
         yield
+        if devices is not None:
+            await devices.stop()
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
         writer.close()
 
     app.cleanup_ctx.append(lifetime)
-    return Edge(config, writer, app)
+    return Edge(config, writer, app, devices)
+
+
+def _devices(writer: Writer, config: SiteConfig, app: web.Application,
+             preview_dir: Path | None) -> DeviceManager | None:
+    if not config.devices and config.voice is None:
+        return None
+    from edge.devices.profile_store import load_profiles
+
+    manager = DeviceManager(writer, config, load_profiles(), preview_dir=preview_dir)
+    manager.build()
+    app[DEVICES] = manager
+    hub = app[LIVE]
+    hub.extras["devices"] = manager.board.views
+    manager.board.subscribe(lambda _h: hub.poke())
+    return manager
 
 
 async def _rollover_loop(writer: Writer) -> None:

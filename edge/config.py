@@ -29,7 +29,15 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
-from edge.domain.model import Counter, Service, SiteConfig, Text
+from edge.domain.model import (
+    Counter,
+    DeviceSpec,
+    Service,
+    SiteConfig,
+    Text,
+    VoiceSpec,
+    VoiceZone,
+)
 from edge.toml_lines import Loc, key_lines, line_of
 
 __all__ = ["ConfigError", "Problem", "load_site_config", "parse_site_config"]
@@ -97,6 +105,14 @@ class _Site(_Strict):
     id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{1,40}$")]
     name: Names
     timezone: Annotated[str, AfterValidator(_zone)] = "Asia/Tokyo"
+    status_url: Annotated[str, AfterValidator(_status_url)] | None = None
+
+
+def _status_url(v: str) -> str:
+    if not re.match(r"^https?://[^\s/]+/\S*$", v) or v.count("{token}") != 1:
+        raise ValueError("must be an http(s) URL containing {token} once, "
+                         "e.g. 'https://queue.example.jp/t/{token}'")
+    return v
 
 
 class _Service(_Strict):
@@ -123,6 +139,37 @@ class _Counter(_Strict):
     services: Annotated[list[str], Field(min_length=1)]
 
 
+DeviceId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")]
+_URL = r"^(usb://[0-9a-fA-F]{4}:[0-9a-fA-F]{4}(\?.*)?|serial:.+|tcp://[^/:]+(:\d+)?|file:///.+|sim://.+)$"
+
+
+class _Device(_Strict):
+    id: DeviceId
+    kind: Literal["printer", "scanner", "keypad", "display"]
+    profile: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9.-]*$")]
+    url: Annotated[str, StringConstraints(pattern=_URL)]
+    kiosk: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{1,16}$")] | None = None
+    counter: str | None = None
+    addresses: dict[str, Annotated[int, Field(ge=0, le=255)]] | None = None
+
+
+class _Zone(_Strict):
+    id: DeviceId
+    output: Annotated[str, StringConstraints(pattern=r"^(null|file:///.+|command:.+)$")] = "null"
+    counters: list[str] | None = None
+
+
+class _Voice(_Strict):
+    engine: Literal["auto", "open-jtalk", "espeak-ng", "pyttsx3"] = "auto"
+    gender: Literal["female", "male"] = "female"
+    volume: Annotated[float, Field(ge=0, le=1)] = 0.8
+    chime: bool = True
+    languages: Annotated[list[Lang], Field(min_length=1)] = ["ja", "en"]
+    recall_repeats: Annotated[int, Field(ge=1, le=5)] = 2
+    templates: str | None = None
+    zones: list[_Zone] = [_Zone(id="all")]
+
+
 class _Top(_Strict):
     """Top level only; the items are validated one by one so that one bad item hides nothing."""
 
@@ -130,6 +177,8 @@ class _Top(_Strict):
     site: dict[str, Any]
     services: Annotated[list[Any], Field(min_length=1)]
     counters: Annotated[list[Any], Field(min_length=1)]
+    devices: list[Any] = []
+    voice: dict[str, Any] | None = None
 
 
 # --- validation ----------------------------------------------------------------------------------
@@ -255,10 +304,91 @@ def _cross_check(c: _Checker, doc: dict[str, Any]) -> None:
                 c.add(("services", i), f"no counter serves {code!r}, yet its tickets are {how}")
 
 
+_NEEDS = {"printer": "kiosk", "scanner": "counter", "keypad": "counter", "display": "addresses"}
+
+
+def _check_devices(c: _Checker, doc: dict[str, Any], profile_kinds: dict[str, str] | None) -> None:
+    """Each device names a known profile of its kind and says what it serves."""
+    devices = _items(doc, "devices")
+    _duplicates(c, _strings(doc, "devices", "id"), "device id", ("devices",), ("id",))
+    counters = {x for _, x in _strings(doc, "counters", "id")}
+    printers: dict[str, int] = {}
+    bus: dict[tuple[str, int], int] = {}
+    for i, d in devices:
+        kind, at = d.get("kind"), ("devices", i)
+        need = _NEEDS.get(kind) if isinstance(kind, str) else None
+        if need is not None and d.get(need) is None:
+            c.add(at, f"a {kind} needs '{need}' (what it serves)")
+        for key in ("kiosk", "counter", "addresses"):
+            if key in d and need is not None and key != need:
+                c.add((*at, key), f"'{key}' does not apply to a {kind}")
+        if isinstance(d.get("counter"), str) and d["counter"] not in counters:
+            c.add((*at, "counter"), f"unknown counter {d['counter']!r}")
+        addrs = d.get("addresses")
+        for cid, addr in (addrs.items() if isinstance(addrs, dict) else ()):
+            if cid not in counters:
+                c.add((*at, "addresses", cid), f"unknown counter {cid!r}")
+            slot = (str(d.get("url")), addr) if isinstance(addr, int) else None
+            if slot is not None and slot in bus:
+                c.add((*at, "addresses", cid), f"address {addr} on {slot[0]} is already used "
+                      f"by devices[{bus[slot]}]")
+            elif slot is not None:
+                bus[slot] = i
+        if kind == "printer" and isinstance(d.get("kiosk"), str):
+            if d["kiosk"] in printers:
+                c.add((*at, "kiosk"), f"kiosk {d['kiosk']!r} already has a printer "
+                      f"(devices[{printers[d['kiosk']]}])")
+            printers.setdefault(d["kiosk"], i)
+        prof = d.get("profile")
+        if profile_kinds is not None and isinstance(prof, str):
+            if prof not in profile_kinds:
+                c.add((*at, "profile"), f"unknown profile {prof!r} "
+                      "(see `madoguchi profiles check` for the list)")
+            elif isinstance(kind, str) and profile_kinds[prof] != kind:
+                c.add((*at, "profile"), f"{prof!r} is a {profile_kinds[prof]} profile, "
+                      f"not a {kind}")
+    voice = doc.get("voice")
+    zones = voice.get("zones") if isinstance(voice, dict) else None
+    for i, z in enumerate(zones if isinstance(zones, list) else []):
+        refs = z.get("counters") if isinstance(z, dict) else None
+        for j, cid in enumerate(refs if isinstance(refs, list) else []):
+            if isinstance(cid, str) and cid not in counters:
+                c.add(("voice", "zones", i, "counters", j), f"unknown counter {cid!r}")
+
+
+def _build_devices(devices: list[_Device]) -> tuple[DeviceSpec, ...]:
+    return tuple(
+        DeviceSpec(d.id, d.kind, d.profile, d.url, kiosk=d.kiosk, counter=d.counter,
+                   addresses=tuple(sorted((d.addresses or {}).items())))
+        for d in devices
+    )
+
+
+def _build_voice(v: _Voice | None, base: Path | None) -> VoiceSpec | None:
+    if v is None:
+        return None
+    templates = v.templates
+    if templates is not None and base is not None and not Path(templates).is_absolute():
+        templates = str(base / templates)
+    return VoiceSpec(
+        engine=v.engine, gender=v.gender, volume=v.volume, chime=v.chime,
+        languages=tuple(v.languages), recall_repeats=v.recall_repeats, templates=templates,
+        zones=tuple(VoiceZone(z.id, z.output, None if z.counters is None else tuple(z.counters))
+                    for z in v.zones),
+    )
+
+
 def _build(
-    top: _Top, site: _Site, services: list[_Service], counters: list[_Counter]
+    top: _Top, site: _Site, services: list[_Service], counters: list[_Counter],
+    devices: list[_Device], voice: _Voice | None, base: Path | None,
 ) -> SiteConfig:
+    extra: dict[str, Any] = {}
+    if site.status_url is not None:
+        extra["status_url"] = site.status_url
     return SiteConfig(
+        devices=_build_devices(devices),
+        voice=_build_voice(voice, base),
+        **extra,
         site=site.id,
         name=Text(dict(site.name)),
         timezone=site.timezone,
@@ -284,8 +414,14 @@ def _build(
 _TOML_POS = re.compile(r"\s*\(at line (\d+), column \d+\)$")
 
 
-def parse_site_config(text: str, source: str = "<string>") -> SiteConfig:
-    """Parse and validate one site's TOML text; raise ConfigError listing every problem."""
+def parse_site_config(text: str, source: str = "<string>", *,
+                      profile_kinds: dict[str, str] | None = None,
+                      base: Path | None = None) -> SiteConfig:
+    """Parse and validate one site's TOML text; raise ConfigError listing every problem.
+
+    ``profile_kinds`` (profile id -> kind) lets device profiles be checked; ``base`` is the
+    folder relative paths (voice templates) are resolved against.
+    """
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -297,10 +433,15 @@ def parse_site_config(text: str, source: str = "<string>") -> SiteConfig:
     site = c.model(_Site, doc["site"], ("site",)) if isinstance(doc.get("site"), dict) else None
     services = [c.model(_Service, raw, ("services", i)) for i, raw in _each(doc, "services")]
     counters = [c.model(_Counter, raw, ("counters", i)) for i, raw in _each(doc, "counters")]
+    devices = [c.model(_Device, raw, ("devices", i)) for i, raw in _each(doc, "devices")]
+    voice = c.model(_Voice, doc["voice"], ("voice",)) if isinstance(doc.get("voice"), dict) \
+        else None
     _cross_check(c, doc)
+    _check_devices(c, doc, profile_kinds)
     if c.problems or top is None or site is None:
         raise ConfigError(source, c.problems)
-    return _build(top, site, [s for s in services if s], [k for k in counters if k])
+    return _build(top, site, [s for s in services if s], [k for k in counters if k],
+                  [d for d in devices if d], voice, base)
 
 
 def load_site_config(path: str | os.PathLike[str]) -> SiteConfig:
@@ -314,4 +455,14 @@ def load_site_config(path: str | os.PathLike[str]) -> SiteConfig:
         ) from None
     except UnicodeDecodeError as exc:
         raise ConfigError(source, [Problem(None, "", f"not UTF-8: {exc.reason}")]) from None
-    return parse_site_config(text, source)
+    return parse_site_config(text, source, profile_kinds=_profile_kinds(),
+                             base=Path(path).resolve().parent)
+
+
+def _profile_kinds() -> dict[str, str] | None:
+    """Known hardware profiles, so that a typo in a device's profile fails the config check."""
+    try:
+        from edge.devices.profile_store import load_collated
+    except ImportError:  # pragma: no cover - only while the profile store is being written
+        return None
+    return {pid: str(p["kind"]) for pid, p in load_collated()["profiles"].items()}

@@ -274,7 +274,8 @@ async def test_day_close_expires_live_tickets_and_refuses_commands(api: Api) -> 
     assert types(result) == ["DayClosed"]
     assert api.event_data(result["events"][0]["seq"])["expired"] == [t["id"]]
     health = await api.get("/api/health")
-    assert health == {"ok": True, "site": "test-site", "seq": 4, "day": DAY, "day_open": False}
+    assert health == {"ok": True, "site": "test-site", "seq": 4, "day": DAY, "day_open": False,
+                      "devices": "ok"}
     assert (await api.get(f"/api/tickets/{t['token']}"))["state"] == "expired"
     state = await api.get("/api/state")
     assert all(s["status"] == "closed" for s in state["services"])
@@ -286,7 +287,8 @@ async def test_day_close_expires_live_tickets_and_refuses_commands(api: Api) -> 
 
 async def test_reads_state_stats_health(api: Api) -> None:
     health = await api.get("/api/health")
-    assert health == {"ok": True, "site": "test-site", "seq": 0, "day": None, "day_open": False}
+    assert health == {"ok": True, "site": "test-site", "seq": 0, "day": None, "day_open": False,
+                      "devices": "ok"}
     t = await api.issue("A")
     await api.issue("B")
     await api.post("/api/counters/1/open")
@@ -296,7 +298,8 @@ async def test_reads_state_stats_health(api: Api) -> None:
     await api.post("/api/counters/1/finish")
 
     health = await api.get("/api/health")
-    assert health == {"ok": True, "site": "test-site", "seq": 6, "day": DAY, "day_open": True}
+    assert health == {"ok": True, "site": "test-site", "seq": 6, "day": DAY, "day_open": True,
+                      "devices": "ok"}
     stats = await api.get("/api/stats")
     assert stats["day"] == DAY
     assert stats["issued_total"] == 2

@@ -45,6 +45,7 @@ class Issue:
     channel: str = "kiosk"
     lang: str = "ja"
     priority: bool = False
+    kiosk: str | None = None  # the kiosk that asked: its printer prints the ticket
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,11 +305,14 @@ def decide(state: State, cmd: Command, ctx: Context) -> list[EventData]:
             raise Refused("service_full", f"{svc.code} has reached today's limit",
                           f"{svc.code} は本日の受付を終了しました")
         number, lap = allocate_number(state, svc.code)
-        return [("TicketIssued", {
+        data: dict[str, Any] = {
             "ticket": ctx.new_id(), "service": svc.code, "number": number, "lap": lap,
             "token": ctx.new_token(), "channel": cmd.channel, "lang": cmd.lang,
             "priority": cmd.priority or cmd.channel == "reservation",
-        })]
+        }
+        if cmd.kiosk is not None:
+            data["kiosk"] = cmd.kiosk
+        return [("TicketIssued", data)]
 
     if isinstance(cmd, OpenCounter):
         _counter(state, cmd.counter)

@@ -49,6 +49,44 @@ class Counter:
     services: tuple[str, ...]
 
 
+DeviceKind = Literal["printer", "scanner", "keypad", "display"]
+DEVICE_KINDS: tuple[DeviceKind, ...] = ("printer", "scanner", "keypad", "display")
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceSpec:
+    """One piece of counter hardware: which profile, where it is plugged, what it serves."""
+
+    id: str
+    kind: DeviceKind
+    profile: str  # firmware-profiles id
+    url: str  # usb://, serial://, tcp://, file://, sim://
+    kiosk: str | None = None  # printers: the kiosk whose tickets it prints
+    counter: str | None = None  # scanners, keypads: the counter they operate
+    addresses: tuple[tuple[str, int], ...] = ()  # displays: (counter id, bus address)
+
+
+@dataclass(frozen=True, slots=True)
+class VoiceZone:
+    """Speakers in one area; they announce calls of ``counters`` (None: every counter)."""
+
+    id: str
+    output: str  # "null", "file:///dir", or "command:aplay -q {file}"
+    counters: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VoiceSpec:
+    engine: str = "auto"  # auto | open-jtalk | espeak-ng | pyttsx3
+    gender: Literal["female", "male"] = "female"
+    volume: float = 0.8
+    chime: bool = True
+    languages: tuple[str, ...] = ("ja", "en")
+    recall_repeats: int = 2
+    templates: str | None = None  # staff-edited template file (absolute path once loaded)
+    zones: tuple[VoiceZone, ...] = (VoiceZone("all", "null"),)
+
+
 @dataclass(frozen=True, slots=True)
 class SiteConfig:
     site: str
@@ -58,6 +96,10 @@ class SiteConfig:
     counters: dict[str, Counter]
     version: int = 0
     extra: dict[str, object] = field(default_factory=dict)
+    # where a ticket's QR leads: its page on the hub; {token} is replaced
+    status_url: str = "https://madoguchi.invalid/t/{token}"
+    devices: tuple[DeviceSpec, ...] = ()
+    voice: VoiceSpec | None = None  # None: no voice announcements at this site
 
     def service_for_number(self, number: int) -> Service | None:
         for svc in self.services.values():

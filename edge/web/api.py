@@ -24,6 +24,8 @@ from edge.web.schemas import IssueBody, NumberBody, TicketRefBody, TransferBody
 _LOGGER = logging.getLogger(__name__)
 
 WRITER: web.AppKey[Writer] = web.AppKey("writer", Writer)
+# the device manager when the site has devices: kiosks learn whether their ticket printed
+DEVICES: web.AppKey[Any] = web.AppKey("devices", object)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -95,15 +97,29 @@ async def _body(request: web.Request, model: type[BaseModel]) -> Any:
                        "入力が不正です: " + "; ".join(parts)) from exc
 
 
-def _result(outcome: Outcome, created: bool = False) -> web.Response:
+def _result(outcome: Outcome, created: bool = False,
+            extra: dict[str, Any] | None = None) -> web.Response:
     if outcome.refused is not None:
         r = outcome.refused
         raise ApiError(r.status, r.code, r.message, r.message_ja)
     return json_response(
         {"events": [{"seq": e.seq, "type": e.type} for e in outcome.events],
-         "ticket": outcome.ticket},
+         "ticket": outcome.ticket, **(extra or {})},
         status=201 if created else 200,
     )
+
+
+async def _print_outcome(request: web.Request, cmd: c.Command, outcome: Outcome) -> Any:
+    """After a kiosk's ticket is committed: did its printer print it? (The number is valid
+    either way; the kiosk shows it on screen when the answer is no.)"""
+    if not isinstance(cmd, c.Issue) or cmd.kiosk is None or outcome.ticket is None:
+        return None
+    manager = request.app.get(DEVICES)
+    if manager is None or cmd.kiosk not in manager.printers:
+        return {"printed": False, "printer": None, "reason": "no_printer",
+                "message": {"en": "This kiosk has no printer",
+                            "ja": "この発券機にはプリンタがありません"}}
+    return await manager.print_result(outcome.ticket["id"], cmd.kiosk)
 
 
 @dataclass(frozen=True)
@@ -126,7 +142,9 @@ async def _run(route: Route, request: web.Request) -> web.Response:
     assert route.build is not None
     cmd = route.build(request, body)
     outcome = await request.app[WRITER].execute(cmd)
-    return _result(outcome, created=route.created)
+    printed = await _print_outcome(request, cmd, outcome)
+    return _result(outcome, created=route.created,
+                   extra=None if printed is None else {"print": printed})
 
 
 def _cid(request: web.Request) -> str:
@@ -135,7 +153,10 @@ def _cid(request: web.Request) -> str:
 
 async def get_state(request: web.Request) -> web.Response:
     w = request.app[WRITER]
-    return json_response(w.read(lambda s: snapshot(s, w.clock.now())))
+    state = w.read(lambda s: snapshot(s, w.clock.now()))
+    manager = request.app.get(DEVICES)
+    state["devices"] = [] if manager is None else manager.board.views()
+    return json_response(state)
 
 
 async def get_stats(request: web.Request) -> web.Response:
@@ -159,8 +180,16 @@ async def get_ticket(request: web.Request) -> web.Response:
 
 async def get_health(request: web.Request) -> web.Response:
     w = request.app[WRITER]
-    return json_response(w.read(lambda s: {"ok": True, "site": s.config.site, "seq": s.seq,
-                                               "day": s.day, "day_open": s.day_open}))
+    out = w.read(lambda s: {"ok": True, "site": s.config.site, "seq": s.seq,
+                            "day": s.day, "day_open": s.day_open})
+    manager = request.app.get(DEVICES)
+    out["devices"] = "ok" if manager is None else manager.board.worst()
+    return json_response(out)
+
+
+async def get_devices(request: web.Request) -> web.Response:
+    manager = request.app.get(DEVICES)
+    return json_response({"devices": [] if manager is None else manager.board.views()})
 
 
 def _counter_cmd(cls: Callable[[str], c.Command]) -> Callable[[web.Request, Any], c.Command]:
@@ -170,10 +199,12 @@ def _counter_cmd(cls: Callable[[str], c.Command]) -> Callable[[web.Request, Any]
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/health", "Liveness and current seq", None, handler=get_health),
     Route("GET", "/api/state", "Whole queue state (what screens show)", None, handler=get_state),
+    Route("GET", "/api/devices", "Every device's health (ok, degraded, offline, error)", None,
+          handler=get_devices),
     Route("GET", "/api/stats", "Today's statistics (S1)", None, handler=get_stats),
     Route("GET", "/api/tickets/{token}", "A ticket by its QR token", None, handler=get_ticket),
     Route("POST", "/api/tickets", "Issue a ticket (kiosk, web, reservation)", IssueBody,
-          lambda r, b: c.Issue(b.service, b.channel, b.lang, b.priority), created=True),
+          lambda r, b: c.Issue(b.service, b.channel, b.lang, b.priority, b.kiosk), created=True),
     Route("POST", "/api/tickets/cancel", "Cancel a number not yet called", TicketRefBody,
           lambda r, b: c.Cancel(b.number, b.token)),
     Route("POST", "/api/counters/{counter}/open", "Open a counter", None,

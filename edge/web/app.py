@@ -21,6 +21,7 @@ def create_app(writer: Writer) -> web.Application:
     app[WRITER] = writer
     hub = LiveHub(writer)
     app[LIVE] = hub
+    hub.extras["devices"] = list
     writer.subscribe(hub.on_commit)
     add_routes(app)
     spec = openapi()

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -44,9 +44,14 @@ class LiveHub:
         self._pending: list[Envelope] = []
         self._scheduled = False
         self.sent_messages = 0
+        # more parts of the pushed state, e.g. "devices": the device health list
+        self.extras: dict[str, Callable[[], Any]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def message(self, events: list[Envelope]) -> str:
         state = self.writer.read(lambda s: snapshot(s, self.writer.clock.now()))
+        for key, part in self.extras.items():
+            state[key] = part()
         return json.dumps({"type": "state", "events": [public_event(e) for e in events],
                            "state": state}, ensure_ascii=False)
 
@@ -56,6 +61,12 @@ class LiveHub:
         if not self._scheduled:
             self._scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
+
+    def poke(self) -> None:
+        """Push the state although nothing was committed (a device changed); thread-safe."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self.on_commit, [])
 
     def _flush(self) -> None:
         self._scheduled = False
@@ -68,6 +79,7 @@ class LiveHub:
             client.ready.set()
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
+        self._loop = asyncio.get_running_loop()
         ws = web.WebSocketResponse(heartbeat=20)
         await ws.prepare(request)
         client = _Client(ws)

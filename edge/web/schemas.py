@@ -20,6 +20,8 @@ class IssueBody(_Body):
     channel: Literal["kiosk", "web", "reservation"] = "kiosk"
     lang: str = Field(default="ja", pattern=r"^[a-z]{2}(-[A-Z]{2})?$")
     priority: bool = False
+    kiosk: str | None = Field(default=None, pattern=r"^[A-Za-z0-9-]{1,16}$",
+                              description="the kiosk asking; its printer prints the ticket")
 
 
 class NumberBody(_Body):
