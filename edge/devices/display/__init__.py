@@ -1,0 +1,1 @@
+"""Counter displays on serial lines: pure framing (``codec``) and the device service."""

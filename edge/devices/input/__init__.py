@@ -1,0 +1,1 @@
+"""Counter input devices: barcode/QR scanners and keypads (evdev HID or serial)."""
