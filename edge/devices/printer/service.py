@@ -72,6 +72,10 @@ class PrinterService:
     # --- public ----------------------------------------------------------------------------
 
     async def start(self) -> None:
+        if self._render is None:  # python-escpos parses its capability file on first use (~1 s)
+            from edge.devices.printer.codec import warm_up
+
+            await asyncio.to_thread(warm_up)
         self._task = asyncio.create_task(self._run(), name=f"printer-{self.id}")
 
     async def stop(self) -> None:
