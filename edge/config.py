@@ -140,7 +140,7 @@ class _Counter(_Strict):
 
 
 DeviceId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")]
-_URL = r"^(usb://[0-9a-fA-F]{4}:[0-9a-fA-F]{4}(\?.*)?|serial:.+|tcp://[^/:]+(:\d+)?|file:///.+|sim://.+)$"
+_URL = r"^(usb://[0-9a-fA-F]{4}:[0-9a-fA-F]{4}(\?.*)?|serial:.+|evdev:///.+|tcp://[^/:]+(:\d+)?|file:///.+|sim://.+)$"
 
 
 class _Device(_Strict):
@@ -359,7 +359,7 @@ def _check_devices(c: _Checker, doc: dict[str, Any], profile_kinds: dict[str, st
 def _build_devices(devices: list[_Device]) -> tuple[DeviceSpec, ...]:
     return tuple(
         DeviceSpec(d.id, d.kind, d.profile, d.url, kiosk=d.kiosk, counter=d.counter,
-                   addresses=tuple(sorted((d.addresses or {}).items())))
+                   addresses=tuple(sorted((d.addresses or {}).items(), key=lambda kv: kv[1])))
         for d in devices
     )
 
@@ -461,8 +461,10 @@ def load_site_config(path: str | os.PathLike[str]) -> SiteConfig:
 
 def _profile_kinds() -> dict[str, str] | None:
     """Known hardware profiles, so that a typo in a device's profile fails the config check."""
+    from edge.devices.profile_store import ProfileError, load_collated
+
     try:
-        from edge.devices.profile_store import load_collated
-    except ImportError:  # pragma: no cover - only while the profile store is being written
-        return None
-    return {pid: str(p["kind"]) for pid, p in load_collated()["profiles"].items()}
+        profiles = load_collated()["profiles"]
+    except ProfileError as exc:  # broken profiles are `profiles check`'s business, not ours
+        raise ConfigError("firmware-profiles", [Problem(None, "", str(exc))]) from None
+    return {pid: str(p["kind"]) for pid, p in profiles.items()}

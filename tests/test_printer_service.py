@@ -44,22 +44,26 @@ async def printer() -> PrinterService:
 
 async def test_prints_and_reports_ok(printer: PrinterService) -> None:
     result = await printer.print_ticket(ticket(7))
-    assert result.printed and result.reason is None
+    assert result.printed
+    assert result.reason is None
     assert b"TICKET 7" in sim_device("p1").printed
     h = printer.board.get("p1")
-    assert h is not None and (h.state, h.reason, h.bound_to) == ("ok", None, "k1")
+    assert h is not None
+    assert (h.state, h.reason, h.bound_to) == ("ok", None, "k1")
 
 
 async def test_paper_out_refuses_before_sending_and_recovers(printer: PrinterService) -> None:
     sim = sim_device("p1")
     sim.faults.paper_out = True
     result = await printer.print_ticket(ticket(8))
-    assert not result.printed and result.reason == "paper_out"
+    assert not result.printed
+    assert result.reason == "paper_out"
     assert b"TICKET 8" not in sim.received  # nothing buffered to come out later
     view = result.view()
     assert view["message"] == {"en": "Out of paper", "ja": "用紙切れです"}
     h = printer.board.get("p1")
-    assert h is not None and (h.state, h.reason) == ("error", "paper_out")
+    assert h is not None
+    assert (h.state, h.reason) == ("error", "paper_out")
     sim.faults.paper_out = False
     assert (await printer.print_ticket(ticket(9))).printed
     assert printer.board.get("p1").state == "ok"  # type: ignore[union-attr]
@@ -69,7 +73,8 @@ async def test_near_end_prints_but_degrades(printer: PrinterService) -> None:
     sim_device("p1").faults.paper_near_end = True
     assert (await printer.print_ticket(ticket(10))).printed
     h = printer.board.get("p1")
-    assert h is not None and (h.state, h.reason) == ("degraded", "paper_near_end")
+    assert h is not None
+    assert (h.state, h.reason) == ("degraded", "paper_near_end")
 
 
 async def test_unplugged_mid_ticket_is_reported_then_reconnects(printer: PrinterService) -> None:
@@ -77,7 +82,8 @@ async def test_unplugged_mid_ticket_is_reported_then_reconnects(printer: Printer
     await printer.print_ticket(ticket(1))
     sim.faults.fail_after = 5
     result = await printer.print_ticket(ticket(2))
-    assert not result.printed and result.reason == "unplugged"
+    assert not result.printed
+    assert result.reason == "unplugged"
     assert printer.board.get("p1").state == "offline"  # type: ignore[union-attr]
     sim.faults.unplugged = False
     for _ in range(50):  # backoff starts at 0.5 s
@@ -96,7 +102,8 @@ async def test_slow_link_times_out_and_unstarted_jobs_never_print_late(
     sim.faults.slow_s = 0.6  # each write (status request, ticket) takes 0.6 s
     first, second = await asyncio.gather(printer.print_ticket(ticket(21), timeout=1.0),
                                          printer.print_ticket(ticket(22), timeout=1.0))
-    assert first.reason == "timeout" and second.reason == "timeout"
+    assert first.reason == "timeout"
+    assert second.reason == "timeout"
     sim.faults.slow_s = 0.0
     await asyncio.sleep(2.0)
     assert b"TICKET 22" not in sim.received  # the visitor was told it failed: it must not appear
@@ -121,7 +128,8 @@ async def test_absent_usb_printer_fails_fast_as_offline() -> None:
     await svc.start()
     try:
         result = await svc.print_ticket(ticket(5), timeout=2.0)
-        assert not result.printed and result.reason in ("unplugged", "not_found")
+        assert not result.printed
+        assert result.reason in ("unplugged", "not_found")
         assert board.get("p3").state == "offline"  # type: ignore[union-attr]
     finally:
         await svc.stop()

@@ -68,6 +68,11 @@ class DeviceManager:
     # --- lifetime --------------------------------------------------------------------------
 
     def build(self) -> None:
+        """Create the device services and listen to the writer's commits."""
+        self.build_services()
+        self.writer.subscribe(self.on_commit)
+
+    def build_services(self) -> None:
         """Create a service per configured device (nothing is opened yet)."""
         for spec in self.config.devices:
             profile = self.profiles[spec.profile]
@@ -75,7 +80,8 @@ class DeviceManager:
             if builder is None:  # pragma: no cover - config validation rejects unknown kinds
                 raise ValueError(f"unknown device kind {spec.kind!r}")
             builder(self, spec, profile)
-        self.writer.subscribe(self.on_commit)
+        if self.config.voice is not None:
+            _build_voice(self)
 
     async def start(self) -> None:
         for s in self.services:
@@ -241,6 +247,10 @@ def _build_keypad(m: DeviceManager, spec: DeviceSpec, profile: Any) -> None:
     k = KeypadService(spec.id, profile, spec.url, m.board,
                       lambda a: m.on_keypad(cid, a.action, a.number), cid)
     m.services.append(k)
+
+
+def _build_voice(m: DeviceManager) -> None:
+    pass  # filled in when the voice service lands
 
 
 _BUILDERS: dict[str, Callable[[DeviceManager, DeviceSpec, Any], None]] = {
