@@ -134,6 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--duration", type=float, default=None,
                       help="stop after this many seconds (default: until Ctrl-C)")
     demo.add_argument("--no-screen", action="store_true", help="log lines instead of a live screen")
+    demo.add_argument("--tickets", default="madoguchi-demo/tickets",
+                      help="folder for PNG previews of printed tickets (default: %(default)s)")
+    demo.add_argument("--voice", action="store_true",
+                      help="render spoken calls to WAV files next to the tickets folder")
     demo.add_argument("-v", "--verbose", action="store_true")
     demo.set_defaults(func=_demo)
 

@@ -14,18 +14,25 @@ import shutil
 import sys
 import tempfile
 import unicodedata
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
 from edge.app import Edge, build_edge, start_edge
 from edge.config import ConfigError, load_site_config
 from edge.domain import commands as c
+from edge.domain.model import SiteConfig
 from edge.domain.views import snapshot, stats_view
 from edge.store.writer import Writer
 
 ABSENT_P = 0.05
 TRANSFER_P = 0.6  # of first-stage visitors of a service that has a second-stage queue
 LABEL = {"ja": "待ち", "en": "waiting"}
+
+
+def _kiosks(writer: Writer) -> list[str | None]:
+    """The kiosks that have a printer (their tickets print as PNG previews in the demo)."""
+    return [d.kiosk for d in writer.config.devices if d.kind == "printer"] or [None]
 
 
 async def visitors(writer: Writer, speed: float, rng: random.Random) -> None:
@@ -39,7 +46,8 @@ async def visitors(writer: Writer, speed: float, rng: random.Random) -> None:
         svc = rng.choices(kiosk, weights=[1.0 / (1 + i) for i in range(len(kiosk))])[0]
         channel = "web" if rng.random() < 0.1 else "kiosk"
         lang = rng.choice(["ja"] * 8 + ["en", "zh", "ko"])
-        await writer.execute(c.Issue(svc.code, channel, lang))
+        at = rng.choice(_kiosks(writer)) if channel == "kiosk" else None
+        await writer.execute(c.Issue(svc.code, channel, lang, kiosk=at))
 
 
 def _second_stage(writer: Writer, service: str) -> str | None:
@@ -93,7 +101,21 @@ def _fmt_wait(est: dict[str, int] | None) -> str:
     return f"{est['low_s'] // 60}–{-(-est['high_s'] // 60)} min"
 
 
-def render(writer: Writer, url: str) -> str:
+def _device_lines(edge: Edge | None) -> list[str]:
+    if edge is None or edge.devices is None:
+        return []
+    parts = []
+    for h in edge.devices.board.all():
+        why = f" ({h.reason})" if h.reason and h.state != "ok" else ""
+        parts.append(f"{h.id} {h.state}{why}")
+    lines = ["機器 devices: " + "  ".join(parts)]
+    printed = sum(p.printed for p in edge.devices.printers.values())
+    if edge.devices.preview_dir is not None:
+        lines.append(f"印刷 printed: {printed} tickets → {edge.devices.preview_dir}")
+    return lines
+
+
+def render(writer: Writer, url: str, edge: Edge | None = None) -> str:
     """The terminal summary (Japanese and English labels side by side)."""
     now = writer.clock.now()
     snap = writer.read(lambda s: snapshot(s, now))
@@ -122,14 +144,16 @@ def render(writer: Writer, url: str) -> str:
     waits = [v["wait_avg_s"] for v in stats["services"].values() if v["wait_avg_s"] is not None]
     avg = f"{sum(waits) / len(waits) / 60:.1f} min" if waits else "—"
     lines.append(f"本日 today: issued {stats['issued_total']}   avg wait {avg}")
+    lines += _device_lines(edge)
     return "\n".join(lines)
 
 
-async def _screen(writer: Writer, url: str, live: bool, until: float | None) -> None:
+async def _screen(edge: Edge, url: str, live: bool, until: float | None) -> None:
+    writer = edge.writer
     loop = asyncio.get_running_loop()
     start = loop.time()
     while until is None or loop.time() - start < until:
-        text = render(writer, url)
+        text = render(writer, url, edge)
         if live:
             sys.stdout.write("\x1b[H\x1b[2J" + text + "\n")
         else:
@@ -146,6 +170,8 @@ async def _main(args: argparse.Namespace, edge: Edge) -> None:
     runner = await start_edge(edge, args.host, args.port)
     url = f"http://{args.host}:{args.port}/"
     print(f"edge API: {url}api/state", flush=True)
+    if edge.devices is not None and edge.devices.preview_dir is not None:
+        print(f"printed tickets (PNG) / 印刷された番号札: {edge.devices.preview_dir}", flush=True)
     rng = random.Random(7)
     tasks = [asyncio.create_task(visitors(edge.writer, args.speed, rng))]
     # one counter in five stays closed, as on a real morning
@@ -154,7 +180,7 @@ async def _main(args: argparse.Namespace, edge: Edge) -> None:
               for i, cid in enumerate(ids) if i % 5 != 4]
     live = not args.no_screen and sys.stdout.isatty()
     try:
-        await _screen(edge.writer, url, live, args.duration)
+        await _screen(edge, url, live, args.duration)
     finally:
         for t in tasks:
             t.cancel()
@@ -162,6 +188,17 @@ async def _main(args: argparse.Namespace, edge: Edge) -> None:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
         await runner.cleanup()
+
+
+def _demo_voice(config: SiteConfig, folder: Path | None) -> SiteConfig:
+    """The demo's speakers: WAV files in a folder with --voice, else silent (no sound card)."""
+    if config.voice is None:
+        return config
+    if folder is None:
+        return replace(config, voice=None)
+    zones = tuple(replace(z, output=f"file://{folder}") if z.output == "null" else z
+                  for z in config.voice.zones)
+    return replace(config, voice=replace(config.voice, zones=zones))
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -176,7 +213,9 @@ def run_demo(args: argparse.Namespace) -> int:
         db = Path(tmp) / "edge.db"
     else:
         db = Path(args.db)
-    edge = build_edge(config, db)
+    tickets = Path(args.tickets).resolve()
+    config = _demo_voice(config, tickets.parent / "voice" if args.voice else None)
+    edge = build_edge(config, db, preview_dir=tickets)
     try:
         asyncio.run(_main(args, edge))
     except KeyboardInterrupt:
