@@ -72,3 +72,12 @@ def test_wheel_installs_and_carries_data(tmp_path: Path) -> None:
         assert installed, f"edge/_data/{name}/ is empty or missing in the wheel"
         assert installed == _files(REPO_ROOT / name)
     assert (package_dir / "_data" / "kiosk-ui" / "index.html").is_file()
+    # the build hook ships the profiles collated, and the installed package reads that file
+    collated = package_dir / "_data" / "firmware-profiles.json"
+    assert collated.is_file(), "the wheel lacks the collated firmware-profiles.json"
+    from edge.devices.profile_store import collate, dumps_collated, load_profiles
+
+    assert collated.read_text(encoding="utf-8") == dumps_collated(collate(load_profiles()))
+    probe = ("from edge.devices.profile_store import load_profiles; "
+             "print(load_profiles()['epson-tm-t88vi'].japanese)")
+    assert _run([str(python), "-c", probe], tmp_path, env).strip() == "kanji"
