@@ -67,7 +67,7 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _profiles_check(args: argparse.Namespace) -> int:
-    from edge.devices.profile_store import cli_check
+    from edge.devices.profiles_cli import cli_check
 
     return cli_check(args)
 

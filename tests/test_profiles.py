@@ -20,10 +20,8 @@ from edge.cli import main
 from edge.devices.profile_store import (
     SCHEMA_VERSION,
     ProfileError,
-    by_usb_id,
     collate,
     collate_resolved,
-    detect_usb,
     dumps_collated,
     load_collated,
     load_profiles,
@@ -36,6 +34,7 @@ from edge.devices.profiles import (
     PrinterProfile,
     ScannerProfile,
 )
+from edge.devices.usb_detect import by_usb_id, detect_usb
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = REPO / "firmware-profiles"

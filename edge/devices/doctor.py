@@ -16,7 +16,8 @@ from typing import Any, cast
 
 from edge.config import ConfigError, load_site_config
 from edge.devices.health import reason
-from edge.devices.profile_store import ProfileError, by_usb_id, detect_usb, load_profiles
+from edge.devices.profile_store import ProfileError, load_profiles
+from edge.devices.usb_detect import by_usb_id, detect_usb
 from edge.domain.model import SiteConfig
 from edge.store.writer import Writer
 

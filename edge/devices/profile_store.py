@@ -7,14 +7,13 @@ path and runs them without pydantic or python-escpos; validation imports the sch
 
 The collated JSON holds each profile as resolved (parents merged, ``id`` set) with the keys that
 the files write; schema defaults apply when it is loaded (``load_collated`` validates it).
-USB detection reads sysfs, so it needs neither libusb nor root.
+USB detection is in ``usb_detect.py``, the CLI in ``profiles_cli.py``.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from difflib import get_close_matches
@@ -25,7 +24,6 @@ import yaml
 from yaml.constructor import ConstructorError
 
 if TYPE_CHECKING:
-    import argparse
 
     from pydantic import BaseModel, ValidationError
 
@@ -36,8 +34,6 @@ SCHEMA_VERSION = 1
 
 COLLATED_PATH = Path(__file__).resolve().parent.parent / "_data" / "firmware-profiles.json"
 """Where the wheel's build hook puts the collated JSON (absent in a source checkout)."""
-
-SYSFS_USB_DEVICES = Path("/sys/bus/usb/devices")
 
 _ID = re.compile(r"^_?[a-z0-9]+(-[a-z0-9]+)*$")
 _LOADER_KEYS = ("inherits", "abstract", "id")  # consumed or reported while resolving
@@ -395,7 +391,7 @@ def _format_errors(item: Resolved, model: type[BaseModel], exc: ValidationError)
     return lines
 
 
-def _default_directory() -> Path:
+def default_directory() -> Path:
     from edge.paths import data_dir
 
     try:
@@ -409,7 +405,7 @@ def load_profiles(directory: Path | None = None) -> dict[str, Profile]:
 
     Raises ``ProfileError`` listing every problem found, each as ``file: key: message``.
     """
-    directory = directory if directory is not None else _default_directory()
+    directory = directory if directory is not None else default_directory()
     resolved, problems = resolve_directory(directory)
     profiles: dict[str, Profile] = {}
     for item in resolved:
@@ -472,124 +468,3 @@ def profiles_from_collated(
     if problems:
         raise ProfileError(source, problems)
     return profiles
-
-
-# -- USB detection ----------------------------------------------------------------------------
-
-
-def by_usb_id(profiles: Mapping[str, Profile]) -> dict[tuple[str, str], list[str]]:
-    """(vendor, product) -> ids of the profiles that declare it; several when ids are shared."""
-    index: dict[tuple[str, str], set[str]] = {}
-    for pid, profile in profiles.items():
-        for usb in profile.usb:
-            index.setdefault((usb.vendor, usb.product), set()).add(pid)
-    return {key: sorted(index[key]) for key in sorted(index)}
-
-
-@dataclass(frozen=True)
-class UsbSeen:
-    """One attached USB device as sysfs describes it."""
-
-    port: str  # sysfs name, e.g. "1-1.2": bus 1, port 1, then port 2 of a hub
-    vendor_id: str  # 4 lowercase hex digits
-    product_id: str
-    manufacturer: str  # the device's own strings; "" when it has none
-    product: str
-    busnum: int | None
-    devnum: int | None
-
-    @property
-    def usb_id(self) -> tuple[str, str]:
-        return (self.vendor_id, self.product_id)
-
-
-def _sysfs_attr(device: Path, name: str) -> str:
-    try:
-        return (device / name).read_text(encoding="utf-8", errors="replace").strip()
-    except OSError:
-        return ""
-
-
-def _sysfs_int(device: Path, name: str) -> int | None:
-    text = _sysfs_attr(device, name)
-    return int(text) if text.isdigit() else None
-
-
-def detect_usb(sysfs: Path = SYSFS_USB_DEVICES) -> list[UsbSeen]:
-    """Attached USB devices, from sysfs (no libusb, no root); [] when there are none.
-
-    Root hubs (``usbN``) and interfaces (``1-1:1.0``) are skipped; other hubs are listed.
-    """
-    try:
-        entries = sorted(sysfs.iterdir())
-    except OSError:
-        return []
-    seen = []
-    for device in entries:
-        if device.name.startswith("usb") or ":" in device.name:
-            continue
-        vendor = _sysfs_attr(device, "idVendor").lower()
-        product = _sysfs_attr(device, "idProduct").lower()
-        if not (re.fullmatch(r"[0-9a-f]{4}", vendor) and re.fullmatch(r"[0-9a-f]{4}", product)):
-            continue
-        seen.append(UsbSeen(
-            port=device.name,
-            vendor_id=vendor,
-            product_id=product,
-            manufacturer=_sysfs_attr(device, "manufacturer"),
-            product=_sysfs_attr(device, "product"),
-            busnum=_sysfs_int(device, "busnum"),
-            devnum=_sysfs_int(device, "devnum"),
-        ))
-    seen.sort(key=lambda s: (s.busnum or 0, s.devnum or 0, s.port))
-    return seen
-
-
-# -- `madoguchi profiles check` ---------------------------------------------------------------
-
-
-def _check_frames(profiles: Mapping[str, Profile], where: str) -> None:
-    """Display templates through the real codec: fixed width, letters that decode back."""
-    try:
-        from edge.devices.display.codec import check_templates
-    except ImportError:  # pragma: no cover - the display codec is a separate piece of work
-        return
-    from edge.devices.profiles import DisplayProfile
-
-    problems = [
-        f"{pid}.yaml: commands.{problem}"
-        for pid, profile in profiles.items() if isinstance(profile, DisplayProfile)
-        for problem in check_templates(profile)
-    ]
-    if problems:
-        raise ProfileError(where, problems)
-
-
-def cli_check(args: argparse.Namespace) -> int:
-    """Validate, list, optionally write the collated JSON; 1 with every problem on stderr."""
-    try:
-        directory = Path(args.dir) if args.dir else _default_directory()
-        profiles = load_profiles(directory)
-        _check_frames(profiles, str(directory))
-    except ProfileError as exc:
-        print(f"firmware profiles in {exc.where}: {len(exc.problems)} problem(s)", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
-        return 1
-    width = max(len(pid) for pid in profiles)
-    for pid, profile in profiles.items():
-        print(f"{pid:<{width}}  {profile.kind:<8}  {profile.vendor} {profile.name}")
-    kinds: dict[str, int] = {}
-    for profile in profiles.values():
-        kinds[profile.kind] = kinds.get(profile.kind, 0) + 1
-    summary = ", ".join(f"{kind} {n}" for kind, n in sorted(kinds.items()))
-    print(f"{len(profiles)} profiles OK in {directory} ({summary})")
-    if args.out:
-        out = Path(args.out)
-        try:
-            out.write_text(dumps_collated(collate(profiles)), encoding="utf-8")
-        except OSError as exc:
-            print(f"{out}: cannot write: {exc.strerror or exc}", file=sys.stderr)
-            return 1
-        print(f"wrote {out} (schema_version {SCHEMA_VERSION}, {len(profiles)} profiles)")
-    return 0
