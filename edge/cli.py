@@ -173,6 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--quick", action="store_true", help="short run (CI smoke)")
     be.add_argument("--out", default=None, help="also write the JSON here")
     be.set_defaults(func=_bench)
+    bd = bsub.add_parser("devices", help="ticket rendering, call -> display, call -> audio")
+    bd.add_argument("--quick", action="store_true", help="short run (CI smoke)")
+    bd.add_argument("--out", default=None, help="also write the JSON here")
+    bd.set_defaults(func=_bench)
     return p
 
 

@@ -41,3 +41,23 @@ def test_quick_bench_prints_one_json_object(tmp_path: Path,
     assert printed["cpu_count"] >= 1
     assert printed["python"]
     assert printed["machine"]
+
+
+DEVICE_FIGURES = ("render_kanji_p99_ms", "render_raster_p99_ms", "render_star_p99_ms",
+                  "call_to_display_p99_ms", "call_to_audio_p99_ms")
+
+
+@pytest.mark.slow
+def test_quick_devices_bench_measures_every_figure(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "bench.json"
+    assert main(["bench", "devices", "--quick", "--out", str(out)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert json.loads(out.read_text(encoding="utf-8")) == printed
+    for name in DEVICE_FIGURES:
+        assert isinstance(printed[name], float), name
+        assert printed[name] > 0, name
+    assert printed["call_to_display_n"] == 40
+    assert printed["voice_engine"]["ja"]  # an engine was found for Japanese (espeak-ng in CI)
+    assert set(printed["meets_targets"]) == set(printed["targets"]) == set(DEVICE_FIGURES) - {
+        "render_star_p99_ms"}

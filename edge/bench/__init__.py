@@ -1,4 +1,4 @@
-"""``madoguchi bench edge``: issue latency, command throughput, memory and rebuild time.
+"""``madoguchi bench edge|devices``: issue latency, command throughput, memory and rebuild time.
 
 Prints one JSON object (DESIGN.md "Interfaces"); every figure's name ends in its unit and
 statistic. The HTTP figures (``load``) come from a real ``edge run`` process on 127.0.0.1 with
@@ -76,7 +76,12 @@ def _cpu_model() -> str:
 
 def run_bench(args: argparse.Namespace) -> int:
     try:
-        result = measure(bool(args.quick))
+        if args.sub == "devices":
+            from edge.bench.devices import measure as measure_devices
+
+            result = measure_devices(bool(args.quick), load_site_config(_sample_config()))
+        else:
+            result = measure(bool(args.quick))
     except BenchError as exc:
         print(f"bench failed: {exc}", file=sys.stderr)
         return 1

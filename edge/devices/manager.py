@@ -86,8 +86,13 @@ class DeviceManager:
     async def start(self) -> None:
         for s in self.services:
             await s.start()
+        if self.voice is not None:
+            await self.voice.start({cid: dict(k.name.values)
+                                    for cid, k in self.config.counters.items()})
 
     async def stop(self) -> None:
+        if self.voice is not None:
+            await self.voice.stop(drain_s=5.0)
         for s in self.services:
             try:
                 await s.stop()
@@ -154,7 +159,7 @@ class DeviceManager:
         number, service = info
         counter = self.config.counters.get(cid)
         svc = self.config.services.get(service)
-        from edge.devices.voice.service import Announcement
+        from edge.devices.voice.templates import Announcement
 
         self.voice.announce(Announcement(
             number=number, counter_id=cid,
@@ -250,7 +255,32 @@ def _build_keypad(m: DeviceManager, spec: DeviceSpec, profile: Any) -> None:
 
 
 def _build_voice(m: DeviceManager) -> None:
-    pass  # filled in when the voice service lands
+    from edge.devices.voice.service import VoiceService, VoiceSettings, VoiceZone
+
+    spec = m.config.voice
+    assert spec is not None
+    services = m.config.services.values()
+    settings = VoiceSettings(
+        engine=spec.engine, gender=spec.gender, volume=spec.volume,  # type: ignore[arg-type]
+        chime=spec.chime, languages=spec.languages, recall_repeats=spec.recall_repeats,
+        templates_path=None if spec.templates is None else Path(spec.templates),
+        number_range=(min(s.first for s in services), max(s.last for s in services)))
+    zones = [VoiceZone(z.id, None if z.counters is None else set(z.counters), _sink(z.output))
+             for z in spec.zones]
+    m.voice = VoiceService(settings, zones, board=m.board, device_id="voice")
+
+
+def _sink(output: str) -> Any:
+    """A zone's output: ``null``, ``file:///folder`` (WAV files) or ``command:aplay -q {file}``."""
+    import shlex
+
+    from edge.devices.voice.sinks import CommandSink, FileSink, NullSink
+
+    if output.startswith("file://"):
+        return FileSink(Path(output.removeprefix("file://")))
+    if output.startswith("command:"):
+        return CommandSink(shlex.split(output.removeprefix("command:")))
+    return NullSink()
 
 
 _BUILDERS: dict[str, Callable[[DeviceManager, DeviceSpec, Any], None]] = {
