@@ -273,3 +273,68 @@ async def test_websocket_state_carries_device_health_and_pushes_changes(site: Si
         else:
             raise AssertionError("no pushed state showed the open cover")
         assert k1["message"] == {"en": "Cover is open", "ja": "カバーが開いています"}
+
+
+async def test_calls_are_spoken_in_their_zone_as_wav(tmp_path: Path) -> None:
+    import wave
+
+    SIMS.clear()
+    text = SITE + f"""
+[voice]
+languages = ["ja", "en"]
+recall_repeats = 2
+
+[[voice.zones]]
+id = "floor-1"
+counters = ["1"]
+output = "file://{tmp_path}/floor-1"
+
+[[voice.zones]]
+id = "floor-2"
+counters = ["2"]
+output = "file://{tmp_path}/floor-2"
+"""
+    path = tmp_path / "site.toml"
+    path.write_text(text, encoding="utf-8")
+    edge = build_edge(load_site_config(path), tmp_path / "e.db", ManualClock(morning()))
+    runner = await start_edge(edge, "127.0.0.1", port := free_port())
+    try:
+        async with aiohttp.ClientSession(base_url=f"http://127.0.0.1:{port}") as http:
+            for path_ in ("/api/counters/1/open", "/api/tickets", "/api/counters/1/call-next",
+                          "/api/counters/1/recall"):
+                body = {"service": "A"} if path_ == "/api/tickets" else None
+                async with http.post(path_, json=body) as r:
+                    assert r.status in (200, 201), await r.text()
+            voice = edge.devices.voice  # type: ignore[union-attr]
+            await asyncio.wait_for(voice.idle(), 60)
+    finally:
+        await runner.cleanup()
+    spoken = sorted((tmp_path / "floor-1").glob("*.wav"))
+    assert len(spoken) == 2  # the call and the recall, in order, nothing on floor 2
+    assert not list((tmp_path / "floor-2").glob("*.wav"))
+
+    def seconds(p: Path) -> float:
+        with wave.open(str(p)) as w:
+            return w.getnframes() / w.getframerate()
+
+    call, recall = (seconds(p) for p in spoken)
+    assert 1.5 < call < 20  # chime + Japanese + English
+    assert recall > 1.6 * call  # a recall says it twice
+
+
+@pytest.mark.parametrize(("action", "number", "expected"), [
+    ("call_number", None, "CallNext(counter='1')"),
+    ("call_number", 12, "CallNumber(counter='1', number=12)"),
+    ("recall", 5, "Recall(counter='1')"),
+    ("clear_absence", 7, "ClearAbsence(counter='1', number=7, token=None)"),
+    ("clear_absence", None, "None"),
+    ("cancel", 9, "Cancel(number=9, token=None, counter='1')"),
+    ("transfer", 3, "Transfer(counter='1', to_service=None, to_counter='3')"),
+    ("call_held", 4, "CallHeld(counter='1', number=4)"),
+    ("absent", None, "MarkAbsent(counter='1')"),
+])
+def test_keypad_actions_become_queue_commands(action: str, number: int | None,
+                                              expected: str) -> None:
+    from edge.devices.manager import keypad_command
+
+    assert repr(keypad_command("1", action, number)) == expected
