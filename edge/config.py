@@ -32,11 +32,13 @@ from pydantic_core import ErrorDetails
 from edge.domain.model import (
     Counter,
     DeviceSpec,
+    Menu,
     Service,
     SiteConfig,
     Text,
     VoiceSpec,
     VoiceZone,
+    Window,
 )
 from edge.toml_lines import Loc, key_lines, line_of
 
@@ -106,6 +108,8 @@ class _Site(_Strict):
     name: Names
     timezone: Annotated[str, AfterValidator(_zone)] = "Asia/Tokyo"
     status_url: Annotated[str, AfterValidator(_status_url)] | None = None
+    guidance: Names | None = None
+    lang_reset_seconds: Annotated[int, Field(ge=10, le=3600)] = 60
 
 
 def _status_url(v: str) -> str:
@@ -137,6 +141,31 @@ class _Counter(_Strict):
     id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{1,8}$")]
     name: Names
     services: Annotated[list[str], Field(min_length=1)]
+    pin: Annotated[str, StringConstraints(
+        pattern=r"^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$")] | None = None
+
+
+Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+_DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_HHMM = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")]
+
+
+class _Window(_Strict):
+    days: Annotated[list[Day], Field(min_length=1)] = list(_DAYS)
+    start: _HHMM = Field(alias="from")
+    end: _HHMM = Field(alias="to")
+
+
+class _Menu(_Strict):
+    id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")]
+    name: Names
+    services: Annotated[list[str], Field(min_length=1)]
+    guidance: Names | None = None
+    schedule: list[_Window] = []
+
+
+class _Notice(_Strict):
+    text: Names
 
 
 DeviceId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")]
@@ -179,6 +208,8 @@ class _Top(_Strict):
     counters: Annotated[list[Any], Field(min_length=1)]
     devices: list[Any] = []
     voice: dict[str, Any] | None = None
+    menus: list[Any] = []
+    notices: list[Any] = []
 
 
 # --- validation ----------------------------------------------------------------------------------
@@ -356,6 +387,32 @@ def _check_devices(c: _Checker, doc: dict[str, Any], profile_kinds: dict[str, st
                 c.add(("voice", "zones", i, "counters", j), f"unknown counter {cid!r}")
 
 
+def _check_menus(c: _Checker, doc: dict[str, Any]) -> None:
+    """Menus name kiosk services; their windows are not empty."""
+    _duplicates(c, _strings(doc, "menus", "id"), "menu id", ("menus",), ("id",))
+    issuable = {x.get("code") for _, x in _items(doc, "services") if x.get("kiosk", True)}
+    for i, menu in _items(doc, "menus"):
+        lst = menu.get("services")
+        for j, code in enumerate(lst if isinstance(lst, list) else []):
+            if isinstance(code, str) and code not in issuable:
+                c.add(("menus", i, "services", j),
+                      f"{code!r} is not a service issued at the kiosk")
+        sched = menu.get("schedule")
+        for j, w in enumerate(sched if isinstance(sched, list) else []):
+            if isinstance(w, dict) and isinstance(w.get("from"), str) \
+                    and isinstance(w.get("to"), str) and w["from"] >= w["to"]:
+                c.add(("menus", i, "schedule", j), f"'from' {w['from']} must be before "
+                      f"'to' {w['to']}")
+
+
+def _build_menus(menus: list[_Menu]) -> dict[str, Menu]:
+    return {m.id: Menu(
+        m.id, Text(dict(m.name)), tuple(m.services),
+        None if m.guidance is None else Text(dict(m.guidance)),
+        tuple(Window(tuple(_DAYS.index(d) for d in w.days), w.start, w.end) for w in m.schedule),
+    ) for m in menus}
+
+
 def _build_devices(devices: list[_Device]) -> tuple[DeviceSpec, ...]:
     return tuple(
         DeviceSpec(d.id, d.kind, d.profile, d.url, kiosk=d.kiosk, counter=d.counter,
@@ -381,6 +438,7 @@ def _build_voice(v: _Voice | None, base: Path | None) -> VoiceSpec | None:
 def _build(
     top: _Top, site: _Site, services: list[_Service], counters: list[_Counter],
     devices: list[_Device], voice: _Voice | None, base: Path | None,
+    menus: list[_Menu], notices: list[_Notice],
 ) -> SiteConfig:
     extra: dict[str, Any] = {}
     if site.status_url is not None:
@@ -388,6 +446,10 @@ def _build(
     return SiteConfig(
         devices=_build_devices(devices),
         voice=_build_voice(voice, base),
+        guidance=None if site.guidance is None else Text(dict(site.guidance)),
+        lang_reset_s=site.lang_reset_seconds,
+        menus=_build_menus(menus),
+        notices=tuple(Text(dict(n.text)) for n in notices),
         **extra,
         site=site.id,
         name=Text(dict(site.name)),
@@ -406,7 +468,8 @@ def _build(
             )
             for s in services
         },
-        counters={k.id: Counter(k.id, Text(dict(k.name)), tuple(k.services)) for k in counters},
+        counters={k.id: Counter(k.id, Text(dict(k.name)), tuple(k.services), k.pin)
+                  for k in counters},
         version=top.version,
     )
 
@@ -436,12 +499,16 @@ def parse_site_config(text: str, source: str = "<string>", *,
     devices = [c.model(_Device, raw, ("devices", i)) for i, raw in _each(doc, "devices")]
     voice = c.model(_Voice, doc["voice"], ("voice",)) if isinstance(doc.get("voice"), dict) \
         else None
+    menus = [c.model(_Menu, raw, ("menus", i)) for i, raw in _each(doc, "menus")]
+    notices = [c.model(_Notice, raw, ("notices", i)) for i, raw in _each(doc, "notices")]
     _cross_check(c, doc)
     _check_devices(c, doc, profile_kinds)
+    _check_menus(c, doc)
     if c.problems or top is None or site is None:
         raise ConfigError(source, c.problems)
     return _build(top, site, [s for s in services if s], [k for k in counters if k],
-                  [d for d in devices if d], voice, base)
+                  [d for d in devices if d], voice, base, [m for m in menus if m],
+                  [n for n in notices if n])
 
 
 def load_site_config(path: str | os.PathLike[str]) -> SiteConfig:

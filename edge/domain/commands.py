@@ -49,6 +49,21 @@ class Issue:
 
 
 @dataclass(frozen=True, slots=True)
+class CheckIn:
+    """A web ticket or reservation scanned at the kiosk: its holder is in the office now."""
+
+    token: str
+    kiosk: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SelectMenu:
+    """Staff switch the kiosk menu by hand (Q5); ``None`` returns to the schedule."""
+
+    menu: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class CallNext:
     counter: str
 
@@ -131,7 +146,7 @@ class CloseDay:
 
 Command = (
     Issue | CallNext | Recall | CallNumber | Hold | CallHeld | MarkAbsent | ClearAbsence
-    | Cancel | Finish | Transfer | OpenCounter | CloseCounter | CloseDay
+    | Cancel | Finish | Transfer | OpenCounter | CloseCounter | CloseDay | CheckIn | SelectMenu
 )
 
 
@@ -313,6 +328,26 @@ def decide(state: State, cmd: Command, ctx: Context) -> list[EventData]:
         if cmd.kiosk is not None:
             data["kiosk"] = cmd.kiosk
         return [("TicketIssued", data)]
+
+    if isinstance(cmd, CheckIn):
+        t = _by_token(state, cmd.token)
+        if t.channel == "kiosk":
+            raise Refused("not_remote", f"Number {t.number} was taken here at the kiosk",
+                          f"{t.number} 番は発券機で発券された番号です")
+        if t.checked_in_at is not None:
+            raise Refused("already_checked_in", f"Number {t.number} is already checked in",
+                          f"{t.number} 番は受付済みです")
+        _not_final(t)
+        checked: dict[str, Any] = {"ticket": t.id, "number": t.number}
+        if cmd.kiosk is not None:
+            checked["kiosk"] = cmd.kiosk
+        return [("TicketCheckedIn", checked)]
+
+    if isinstance(cmd, SelectMenu):
+        if cmd.menu is not None and cmd.menu not in state.config.menus:
+            raise Refused("unknown_menu", f"Unknown menu {cmd.menu!r}",
+                          f"メニュー {cmd.menu!r} は存在しません", 404)
+        return [("MenuSelected", {"menu": cmd.menu})]
 
     if isinstance(cmd, OpenCounter):
         _counter(state, cmd.counter)

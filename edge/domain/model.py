@@ -47,6 +47,27 @@ class Counter:
     id: str
     name: Text
     services: tuple[str, ...]
+    pin_hash: str | None = None  # staff open it with this PIN (scrypt hash, never the PIN)
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """When a menu is shown: weekdays (0 = Monday) and a time range, site time."""
+
+    days: tuple[int, ...]
+    start: str  # "HH:MM"
+    end: str  # "HH:MM", exclusive
+
+
+@dataclass(frozen=True, slots=True)
+class Menu:
+    """One kiosk screen (Q5): which services it offers, its guidance text, when it shows."""
+
+    id: str
+    name: Text
+    services: tuple[str, ...]
+    guidance: Text | None = None
+    schedule: tuple[Window, ...] = ()  # empty: only when chosen by staff (or the only menu)
 
 
 DeviceKind = Literal["printer", "scanner", "keypad", "display"]
@@ -100,6 +121,10 @@ class SiteConfig:
     status_url: str = "https://madoguchi.invalid/t/{token}"
     devices: tuple[DeviceSpec, ...] = ()
     voice: VoiceSpec | None = None  # None: no voice announcements at this site
+    guidance: Text | None = None  # kiosk guidance text (Q4) when the menu has none
+    notices: tuple[Text, ...] = ()  # ticker on the guide monitors (Q14)
+    menus: dict[str, Menu] = field(default_factory=dict)  # kiosk screens in order (Q5)
+    lang_reset_s: int = 60  # the kiosk returns to Japanese after this idle time (Q3)
 
     def service_for_number(self, number: int) -> Service | None:
         for svc in self.services.values():

@@ -45,6 +45,7 @@ class Ticket:
     called_at: datetime | None = None  # first call at this stage
     finished_at: datetime | None = None
     calls: int = 0  # calls at this stage, recalls included
+    checked_in_at: datetime | None = None  # web/reservation tickets scanned at the kiosk
 
     @property
     def live(self) -> bool:
@@ -78,6 +79,7 @@ class Ticket:
             "called_at": self.called_at.isoformat() if self.called_at else None,
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
             "calls": self.calls,
+            "checked_in_at": self.checked_in_at.isoformat() if self.checked_in_at else None,
         }
 
 
@@ -138,6 +140,7 @@ class State:
     stats: dict[str, ServiceStats] = field(default_factory=dict)
     history_handling: dict[str, tuple[float, int]] = field(default_factory=dict)  # mean, n
     recent_calls: deque[Call] = field(default_factory=lambda: deque(maxlen=12))
+    menu: str | None = None  # kiosk menu chosen by staff; None: the schedule decides (Q5)
 
     def __post_init__(self) -> None:
         for cid in self.config.counters:
@@ -234,6 +237,9 @@ def apply(state: State, ev: Envelope) -> None:
     if kind == "CounterClosed":
         state.counter(d["counter"]).open = False
         return
+    if kind == "MenuSelected":
+        state.menu = d["menu"]
+        return
     if kind == "TicketIssued":
         t = Ticket(
             id=d["ticket"], day=ev.day, number=d["number"], lap=d["lap"],
@@ -273,6 +279,8 @@ def apply(state: State, ev: Envelope) -> None:
             st.first_calls.append(at)
         state.counter(d["counter"]).current = t.id
         state.recent_calls.appendleft(Call(t.number, d["counter"], t.service, at, ev.seq))
+    elif kind == "TicketCheckedIn":
+        t.checked_in_at = at
     elif kind == "TicketRecalled":
         t.calls += 1
         state.recent_calls.appendleft(Call(t.number, d["counter"], t.service, at, ev.seq))

@@ -44,8 +44,13 @@ def _m1_initial(db: sqlite_utils.Database) -> None:
     db.table("meta").create({"key": str, "value": str}, pk="key")
 
 
+def _m2_check_in(db: sqlite_utils.Database) -> None:
+    db.table("tickets").add_column("checked_in_at", str)
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "initial: events, outbox, projections", _m1_initial),
+    (2, "tickets.checked_in_at (web tickets checked in at the kiosk)", _m2_check_in),
 ]
 
 PROJECTION_TABLES = ("tickets", "counters", "service_days", "meta")

@@ -26,7 +26,7 @@ _LOGGER = logging.getLogger(__name__)
 _TICKET_COLS = (
     "id", "day", "number", "lap", "origin_service", "service", "stage", "state", "channel",
     "lang", "priority", "token", "issued_at", "queued_at", "queue_seq", "counter",
-    "target_counter", "called_at", "finished_at", "calls",
+    "target_counter", "called_at", "finished_at", "calls", "checked_in_at",
 )
 _UPSERT_TICKET = (  # built from the fixed column list above, no outside input
     f"INSERT OR REPLACE INTO tickets ({', '.join(_TICKET_COLS)}) "  # noqa: S608
