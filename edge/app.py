@@ -90,6 +90,9 @@ async def start_edge(edge: Edge, host: str, port: int) -> web.AppRunner:
 def run_edge(config_path: str | Path, db_path: str | Path, host: str, port: int) -> None:
     config = load_site_config(config_path)
     edge = build_edge(config, db_path)
+    from edge.web.discovery import enable_discovery
+
+    enable_discovery(edge.app, config.site, config.name.get("ja"), host, port)
     _LOGGER.info("edge %s on http://%s:%s (db %s)", config.site, host, port, db_path)
     print(f"madoguchi edge {config.site}: http://{host}:{port}/  (db {db_path})", flush=True)
     web.run_app(edge.app, host=host, port=port, access_log=None, print=None)

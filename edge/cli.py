@@ -84,6 +84,19 @@ def _doctor(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def _pin_hash(args: argparse.Namespace) -> int:
+    import getpass
+
+    from edge.web.auth import hash_pin
+
+    pin = getpass.getpass("PIN (4-12 digits) / 暗証番号: ") if args.pin is None else args.pin
+    if not (pin.isdigit() and 4 <= len(pin) <= 12):
+        print("a PIN is 4 to 12 digits / 暗証番号は4〜12桁の数字です", file=sys.stderr)
+        return 2
+    print(hash_pin(pin))
+    return 0
+
+
 def _logging(verbose: bool) -> None:
     import logging
 
@@ -140,6 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
                       help="render spoken calls to WAV files next to the tickets folder")
     demo.add_argument("-v", "--verbose", action="store_true")
     demo.set_defaults(func=_demo)
+
+    pin = sub.add_parser("pin", help="operator PINs").add_subparsers(dest="sub", required=True)
+    ph = pin.add_parser("hash", help="print the hash to put in [[counters]] pin = \"…\"")
+    ph.add_argument("--pin", default=None, help="the PIN (default: ask without echo)")
+    ph.set_defaults(func=_pin_hash)
 
     prof = sub.add_parser("profiles", help="hardware profiles (firmware-profiles/)")
     psub = prof.add_subparsers(dest="sub", required=True)

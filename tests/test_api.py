@@ -630,8 +630,16 @@ CANDIDATES: dict[str, list[Any]] = {
         {"service": "Z"}, {"service": ""}, {"service": "ABCDEFGHI"}, {"service": 1},
         {"service": None}, {"service": "A", "channel": "fax"}, {"service": "A", "lang": "EN"},
         {"service": "A", "priority": 1}, {"service": "A", "priority": "true"}, {},
-        {"service": "A", "x": 1}, {"channel": "web"},
+        {"service": "A", "x": 1}, {"channel": "web"}, {"service": "A", "kiosk": "k1"},
+        {"service": "A", "kiosk": "bad kiosk!"}, {"service": "A", "kiosk": None},
     ],
+    "CheckInBody": [
+        {"token": "abcdefgh"}, {"token": "abcdefgh", "kiosk": "k1"}, {"token": "short"}, {},
+        {"kiosk": "k1"}, {"token": "abcdefgh", "kiosk": "bad kiosk!"}, {"token": 12345678},
+    ],
+    "MenuBody": [{"menu": None}, {"menu": "day"}, {}, {"menu": 1}, {"menu": "x" * 33}],
+    "LoginBody": [{"pin": "1234"}, {"pin": "123456789012"}, {"pin": "12"}, {"pin": "abcd"},
+                  {}, {"pin": 1234}, {"pin": "1234", "x": 1}],
     "NumberBody": [
         {"number": 1}, {"number": 9999}, {"number": 100}, {"number": 0}, {"number": 10000},
         {"number": -5}, {"number": "1"}, {"number": True}, {"number": None}, {"number": 1.5},

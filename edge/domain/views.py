@@ -191,6 +191,20 @@ def stats_view(state: State) -> dict[str, Any]:
     }
 
 
+def active_menu(state: State, now: datetime) -> str | None:
+    """The kiosk menu now (Q5): staff's choice, else the first whose schedule covers ``now``,
+    else the first menu without a schedule, else the first menu; None when none are set."""
+    menus = state.config.menus
+    if state.menu in menus:
+        return state.menu
+    hhmm, day = now.strftime("%H:%M"), now.weekday()
+    for m in menus.values():
+        if any(day in w.days and w.start <= hhmm < w.end for w in m.schedule):
+            return m.id
+    unscheduled = [m.id for m in menus.values() if not m.schedule]
+    return unscheduled[0] if unscheduled else next(iter(menus), None)
+
+
 def snapshot(state: State, now: datetime) -> dict[str, Any]:
     """The whole current state as JSON: what ``GET /api/state`` and the websocket send."""
     by_state: dict[str, list[dict[str, Any]]] = {"absent": [], "held": []}
@@ -215,4 +229,5 @@ def snapshot(state: State, now: datetime) -> dict[str, Any]:
              "at": c.at.isoformat(), "seq": c.seq} for c in state.recent_calls
         ],
         "absent": by_state["absent"], "held": by_state["held"],
+        "menu": active_menu(state, now), "menu_chosen": state.menu,
     }

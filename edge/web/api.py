@@ -10,6 +10,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from time import time
 from typing import Any
 
 from aiohttp import web
@@ -19,13 +20,23 @@ from edge.domain import commands as c
 from edge.domain.views import snapshot, stats_view, ticket_view
 from edge.store.store import StoreError
 from edge.store.writer import Outcome, Writer
-from edge.web.schemas import IssueBody, NumberBody, TicketRefBody, TransferBody
+from edge.web.auth import Sessions, check_pin
+from edge.web.schemas import (
+    CheckInBody,
+    IssueBody,
+    LoginBody,
+    MenuBody,
+    NumberBody,
+    TicketRefBody,
+    TransferBody,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
 WRITER: web.AppKey[Writer] = web.AppKey("writer", Writer)
 # the device manager when the site has devices: kiosks learn whether their ticket printed
 DEVICES: web.AppKey[Any] = web.AppKey("devices", object)
+SESSIONS: web.AppKey[Sessions] = web.AppKey("sessions", Sessions)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -131,9 +142,32 @@ class Route:
     build: Callable[[web.Request, Any], c.Command] | None = None  # command routes
     handler: Handler | None = None  # read routes
     created: bool = False
+    staff: bool = False  # needs an operator session when the site uses PINs
+
+
+def _authorize(request: web.Request, route: Route) -> None:
+    """Counter commands need that counter's session when the counter has a PIN; switching the
+    kiosk menu needs any operator session when any counter has one."""
+    config = request.app[WRITER].config
+    cid = request.match_info.get("counter")
+    if cid is not None:
+        counter = config.counters.get(cid)
+        if counter is None or counter.pin_hash is None:
+            return  # unknown counters are refused by the domain with a clear 404
+        allowed = {cid}
+    elif route.staff and any(k.pin_hash for k in config.counters.values()):
+        allowed = set(config.counters)
+    else:
+        return
+    auth = request.headers.get("Authorization", "")
+    token = auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else ""
+    if request.app[SESSIONS].counter_of(token) not in allowed:
+        raise ApiError(401, "login_required", "Open the counter with its PIN first",
+                       "先に暗証番号で窓口を開いてください")
 
 
 async def _run(route: Route, request: web.Request) -> web.Response:
+    _authorize(request, route)
     if route.body is None:
         await request.read()  # enforces client_max_size (413) on body-less commands too
         body = None
@@ -192,6 +226,35 @@ async def get_devices(request: web.Request) -> web.Response:
     return json_response({"devices": [] if manager is None else manager.board.views()})
 
 
+async def login(request: web.Request) -> web.Response:
+    cid = request.match_info["counter"]
+    body = await _body(request, LoginBody)
+    counter = request.app[WRITER].config.counters.get(cid)
+    if counter is None:
+        raise ApiError(404, "unknown_counter", f"Unknown counter {cid!r}",
+                       f"窓口 {cid!r} は存在しません")
+    sessions = request.app[SESSIONS]
+    if counter.pin_hash is None:
+        token, end = sessions.open(cid)  # no PIN configured: the panel is open to the LAN
+    else:
+        if sessions.locked(cid):
+            raise ApiError(429, "too_many_attempts", "Too many wrong PINs; wait a minute",
+                           "暗証番号の誤りが続いたため、1分ほどお待ちください")
+        if not check_pin(body.pin, counter.pin_hash):
+            sessions.failed(cid)
+            _LOGGER.info("counter %s: wrong PIN", cid)  # never the PIN itself
+            raise ApiError(403, "wrong_pin", "Wrong PIN", "暗証番号が違います")
+        token, end = sessions.open(cid)
+    return json_response({"session": token, "counter": cid, "expires_in_s": round(end - time())})
+
+
+async def logout(request: web.Request) -> web.Response:
+    await request.read()
+    auth = request.headers.get("Authorization", "")
+    request.app[SESSIONS].close(auth.removeprefix("Bearer ").strip())
+    return json_response({"ok": True})
+
+
 def _counter_cmd(cls: Callable[[str], c.Command]) -> Callable[[web.Request, Any], c.Command]:
     return lambda r, _b: cls(_cid(r))
 
@@ -205,6 +268,15 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/tickets/{token}", "A ticket by its QR token", None, handler=get_ticket),
     Route("POST", "/api/tickets", "Issue a ticket (kiosk, web, reservation)", IssueBody,
           lambda r, b: c.Issue(b.service, b.channel, b.lang, b.priority, b.kiosk), created=True),
+    Route("POST", "/api/tickets/check-in",
+          "Check in a web ticket or reservation by its scanned QR token", CheckInBody,
+          lambda r, b: c.CheckIn(b.token, b.kiosk)),
+    Route("POST", "/api/kiosk/menu", "Switch the kiosk menu (null: back to the schedule)",
+          MenuBody, lambda r, b: c.SelectMenu(b.menu), staff=True),
+    Route("POST", "/api/counters/{counter}/login", "Open a counter's panel with its PIN",
+          LoginBody, handler=login),
+    Route("POST", "/api/counters/{counter}/logout", "End an operator session", None,
+          handler=logout),
     Route("POST", "/api/tickets/cancel", "Cancel a number not yet called", TicketRefBody,
           lambda r, b: c.Cancel(b.number, b.token)),
     Route("POST", "/api/counters/{counter}/open", "Open a counter", None,

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from aiohttp import web
 
 from edge.paths import data_dir
 from edge.store.writer import Writer
-from edge.web.api import WRITER, add_routes, errors_as_json, json_response
+from edge.web.api import SESSIONS, WRITER, add_routes, errors_as_json, json_response
+from edge.web.auth import Sessions
+from edge.web.discovery import get_discovery
 from edge.web.live import LIVE, LiveHub, live_ctx
 from edge.web.openapi import openapi
+from edge.web.ui import add_ui_routes
 
 _LOGGER = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024  # commands are tiny; anything bigger is refused with 413
@@ -19,6 +23,7 @@ MAX_BODY = 64 * 1024  # commands are tiny; anything bigger is refused with 413
 def create_app(writer: Writer) -> web.Application:
     app = web.Application(middlewares=[errors_as_json], client_max_size=MAX_BODY)
     app[WRITER] = writer
+    app[SESSIONS] = Sessions()
     hub = LiveHub(writer)
     app[LIVE] = hub
     hub.extras["devices"] = list
@@ -30,16 +35,21 @@ def create_app(writer: Writer) -> web.Application:
         return json_response(spec)
 
     async def index(_request: web.Request) -> web.FileResponse:
+        assert ui is not None
         return web.FileResponse(ui / "index.html")
 
     app.router.add_get("/api/openapi.json", get_openapi)
     app.router.add_get("/api/ws", hub.handle)
+    app.router.add_get("/api/discovery", get_discovery)
+    ui: Path | None
     try:
         ui = data_dir("kiosk-ui")
     except FileNotFoundError:
         _LOGGER.warning("kiosk-ui not found; serving the API only")
+        ui = None
     else:
         app.router.add_get("/", index)
         app.router.add_static("/ui/", ui)
+    add_ui_routes(app, ui)
     app.cleanup_ctx.append(live_ctx)
     return app

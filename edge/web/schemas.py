@@ -63,6 +63,19 @@ class TransferBody(_Body):
         return self
 
 
+class CheckInBody(_Body):
+    token: str = Field(**_TOKEN)  # type: ignore[call-overload]
+    kiosk: str | None = Field(default=None, pattern=r"^[A-Za-z0-9-]{1,16}$")
+
+
+class MenuBody(_Body):
+    menu: str | None = Field(max_length=32, description="menu id; null returns to the schedule")
+
+
+class LoginBody(_Body):
+    pin: str = Field(min_length=4, max_length=12, pattern=r"^[0-9]+$")
+
+
 class ErrorBody(BaseModel):
     code: str
     message: str
