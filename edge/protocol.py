@@ -62,3 +62,53 @@ class Envelope:
             type=str(raw["type"]),
             data=dict(raw["data"]),
         )
+
+
+# --- MQTT sync (DESIGN.md "Sync"): topics and payloads, the contract between edge and hub ---
+
+DEFAULT_PREFIX = "madoguchi/v1"
+SYNC_VERSION = 1
+MAX_PAYLOAD = 1_000_000  # bytes; larger messages are dropped and logged by either side
+
+# topic kinds under {prefix}/sites/{site}/: who publishes, QoS 1 everywhere
+EDGE_TOPICS = ("events", "status", "replies")  # edge -> hub (a site may publish only these)
+HUB_TOPICS = ("ack", "config", "commands")  # hub -> edge
+RETAINED = frozenset({"ack", "status", "config"})
+
+
+def site_topic(prefix: str, site: str, kind: str) -> str:
+    """``{prefix}/sites/{site}/{kind}``; kind in EDGE_TOPICS + HUB_TOPICS."""
+    return f"{prefix}/sites/{site}/{kind}"
+
+
+def hub_status_topic(prefix: str) -> str:
+    return f"{prefix}/hub/status"
+
+
+def parse_site_topic(prefix: str, topic: str) -> tuple[str, str] | None:
+    """``(site, kind)`` of a site topic, or None for anything else."""
+    head = f"{prefix}/sites/"
+    if not topic.startswith(head):
+        return None
+    parts = topic[len(head):].split("/")
+    if len(parts) != 2 or not parts[0] or parts[1] not in EDGE_TOPICS + HUB_TOPICS:
+        return None
+    return parts[0], parts[1]
+
+
+def dumps(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+# Payload shapes (all JSON objects with "v": SYNC_VERSION and "site"):
+#   events   {v, site, replay: bool, events: [Envelope.to_dict(), ...]}   seq ascending, no gaps
+#            inside one batch; replay=true marks history re-sent on request (never re-announced)
+#   ack      {v, site, seq, at}          highest contiguous seq the hub has stored (retained)
+#   status   {v, site, online, session, at, versions: {software, config, schema}, last_seq,
+#             outbox, devices: [health views]}; the last will is {v, site, online: false,
+#             session, at: null} (retained)
+#   config   {v, site, version, toml}    desired site configuration (retained; higher wins)
+#   commands {v, site, id, type, expires_at, data}   type "issue" (web ticket: data = IssueBody
+#             fields) or "replay" (data = {from_seq}); deduplicated by id, refused when expired
+#   replies  {v, site, command_id, ok, data | error: {code, message, message_ja}}
+#   hub/status {v, online, at} (retained; also the hub's last will with online false)
