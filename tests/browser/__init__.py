@@ -1,0 +1,1 @@
+"""Browser tests' shared parts: a live test site, headless Chromium, axe-core."""
