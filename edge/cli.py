@@ -104,6 +104,16 @@ def _logging(verbose: bool) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
+def _probe_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.1 <= value <= 60:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError("give 0.1 to 60 seconds")
+    return value
+
+
 def _site_arg(p: argparse.ArgumentParser) -> None:
     from edge.paths import data_dir
 
@@ -181,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     doc = sub.add_parser("doctor", help="configured and detected devices, and their state")
     _site_arg(doc)
     doc.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    doc.add_argument("--probe-s", type=float, default=3.0,
+    doc.add_argument("--probe-s", type=_probe_seconds, default=3.0,
                      help="how long to wait for devices to answer (default: %(default)s)")
     doc.set_defaults(func=_doctor)
 
@@ -195,6 +205,10 @@ def build_parser() -> argparse.ArgumentParser:
     bd.add_argument("--quick", action="store_true", help="short run (CI smoke)")
     bd.add_argument("--out", default=None, help="also write the JSON here")
     bd.set_defaults(func=_bench)
+    bs = bsub.add_parser("screens", help="call -> guide monitor, kiosk tap -> number (Chromium)")
+    bs.add_argument("--quick", action="store_true", help="short run (CI smoke)")
+    bs.add_argument("--out", default=None, help="also write the JSON here")
+    bs.set_defaults(func=_bench)
     return p
 
 

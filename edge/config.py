@@ -13,7 +13,7 @@ import os
 import re
 import tomllib
 import zoneinfo
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -182,9 +182,22 @@ class _Device(_Strict):
     addresses: dict[str, Annotated[int, Field(ge=0, le=255)]] | None = None
 
 
+def _output(v: str) -> str:
+    if v.startswith("command:"):
+        import shlex
+
+        try:
+            if not shlex.split(v.removeprefix("command:")):
+                raise ValueError("empty command")
+        except ValueError as exc:
+            raise ValueError(f"bad command ({exc}); e.g. 'command:aplay -q {{file}}'") from None
+    return v
+
+
 class _Zone(_Strict):
     id: DeviceId
-    output: Annotated[str, StringConstraints(pattern=r"^(null|file:///.+|command:.+)$")] = "null"
+    output: Annotated[str, StringConstraints(pattern=r"^(null|file:///.+|command:.+)$"),
+                      AfterValidator(_output)] = "null"
     counters: list[str] | None = None
 
 
@@ -338,8 +351,11 @@ def _cross_check(c: _Checker, doc: dict[str, Any]) -> None:
 _NEEDS = {"printer": "kiosk", "scanner": "counter", "keypad": "counter", "display": "addresses"}
 
 
-def _check_devices(c: _Checker, doc: dict[str, Any], profile_kinds: dict[str, str] | None) -> None:
-    """Each device names a known profile of its kind and says what it serves."""
+def _check_devices(c: _Checker, doc: dict[str, Any], profiles: Mapping[str, Any] | None,
+                   base: Path | None) -> None:
+    """Each device names a known profile of its kind, a URL that suits it, and what it serves;
+    display addresses fit the profile's range; a voice template file exists."""
+    from edge.devices.transport import check_url
     devices = _items(doc, "devices")
     _duplicates(c, _strings(doc, "devices", "id"), "device id", ("devices",), ("id",))
     counters = {x for _, x in _strings(doc, "counters", "id")}
@@ -370,15 +386,30 @@ def _check_devices(c: _Checker, doc: dict[str, Any], profile_kinds: dict[str, st
                 c.add((*at, "kiosk"), f"kiosk {d['kiosk']!r} already has a printer "
                       f"(devices[{printers[d['kiosk']]}])")
             printers.setdefault(d["kiosk"], i)
+        url = d.get("url")
+        if isinstance(url, str) and isinstance(kind, str) and kind in _NEEDS:
+            problem = check_url(url, kind)
+            if problem:
+                c.add((*at, "url"), problem)
         prof = d.get("profile")
-        if profile_kinds is not None and isinstance(prof, str):
-            if prof not in profile_kinds:
+        if profiles is not None and isinstance(prof, str):
+            p = profiles.get(prof)
+            if p is None:
                 c.add((*at, "profile"), f"unknown profile {prof!r} "
                       "(see `madoguchi profiles check` for the list)")
-            elif isinstance(kind, str) and profile_kinds[prof] != kind:
-                c.add((*at, "profile"), f"{prof!r} is a {profile_kinds[prof]} profile, "
-                      f"not a {kind}")
+            elif isinstance(kind, str) and p.kind != kind:
+                c.add((*at, "profile"), f"{prof!r} is a {p.kind} profile, not a {kind}")
+            elif kind == "display" and isinstance(addrs, dict):
+                for cid, addr in addrs.items():
+                    if isinstance(addr, int) and not p.address_min <= addr <= p.address_max:
+                        c.add((*at, "addresses", cid), f"address {addr} is outside "
+                              f"{p.address_min}-{p.address_max} of {prof!r}")
     voice = doc.get("voice")
+    templates = voice.get("templates") if isinstance(voice, dict) else None
+    if isinstance(templates, str) and base is not None:
+        path = Path(templates) if Path(templates).is_absolute() else base / templates
+        if not path.is_file():
+            c.add(("voice", "templates"), f"no such file: {path}")
     zones = voice.get("zones") if isinstance(voice, dict) else None
     for i, z in enumerate(zones if isinstance(zones, list) else []):
         refs = z.get("counters") if isinstance(z, dict) else None
@@ -478,12 +509,12 @@ _TOML_POS = re.compile(r"\s*\(at line (\d+), column \d+\)$")
 
 
 def parse_site_config(text: str, source: str = "<string>", *,
-                      profile_kinds: dict[str, str] | None = None,
+                      profiles: Mapping[str, Any] | None = None,
                       base: Path | None = None) -> SiteConfig:
     """Parse and validate one site's TOML text; raise ConfigError listing every problem.
 
-    ``profile_kinds`` (profile id -> kind) lets device profiles be checked; ``base`` is the
-    folder relative paths (voice templates) are resolved against.
+    ``profiles`` (id -> hardware profile) lets devices be checked against them; ``base`` is
+    the folder relative paths (voice templates) are resolved against.
     """
     try:
         doc = tomllib.loads(text)
@@ -502,7 +533,7 @@ def parse_site_config(text: str, source: str = "<string>", *,
     menus = [c.model(_Menu, raw, ("menus", i)) for i, raw in _each(doc, "menus")]
     notices = [c.model(_Notice, raw, ("notices", i)) for i, raw in _each(doc, "notices")]
     _cross_check(c, doc)
-    _check_devices(c, doc, profile_kinds)
+    _check_devices(c, doc, profiles, base)
     _check_menus(c, doc)
     if c.problems or top is None or site is None:
         raise ConfigError(source, c.problems)
@@ -522,16 +553,15 @@ def load_site_config(path: str | os.PathLike[str]) -> SiteConfig:
         ) from None
     except UnicodeDecodeError as exc:
         raise ConfigError(source, [Problem(None, "", f"not UTF-8: {exc.reason}")]) from None
-    return parse_site_config(text, source, profile_kinds=_profile_kinds(),
+    return parse_site_config(text, source, profiles=_profiles(),
                              base=Path(path).resolve().parent)
 
 
-def _profile_kinds() -> dict[str, str] | None:
+def _profiles() -> Mapping[str, Any]:
     """Known hardware profiles, so that a typo in a device's profile fails the config check."""
-    from edge.devices.profile_store import ProfileError, load_collated
+    from edge.devices.profile_store import ProfileError, load_collated, profiles_from_collated
 
     try:
-        profiles = load_collated()["profiles"]
+        return profiles_from_collated(load_collated())
     except ProfileError as exc:  # broken profiles are `profiles check`'s business, not ours
         raise ConfigError("firmware-profiles", [Problem(None, "", str(exc))]) from None
-    return {pid: str(p["kind"]) for pid, p in profiles.items()}

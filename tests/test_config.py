@@ -329,3 +329,48 @@ def test_key_lines_tables_arrays_and_strings() -> None:
     assert lines[("p", 1, "r", "z")] == 12
     assert line_of(lines, ("p", 1, "r", "missing", 3)) == 11
     assert line_of(lines, ("nowhere",)) is None
+
+
+DEVICE_SITE = """
+[site]
+id = "dev-site"
+name = { ja = "テスト", en = "Test" }
+
+[[services]]
+code = "A"
+name = { ja = "住民異動", en = "Moving" }
+range = [1, 99]
+
+[[counters]]
+id = "1"
+name = { ja = "1番", en = "Counter 1" }
+services = ["A"]
+"""
+
+
+@pytest.mark.parametrize(("extra", "key", "message"), [
+    ('[[devices]]\nid = "led"\nkind = "display"\nprofile = "led-ascii-stx"\n'
+     'url = "sim://led"\naddresses = { "1" = 250 }\n', "devices[0].addresses.1", "outside"),
+    ('[[devices]]\nid = "p"\nkind = "printer"\nprofile = "epson-tm-t88vi"\n'
+     'url = "evdev:///dev/input/event3"\nkiosk = "k1"\n', "devices[0].url", "cannot use evdev"),
+    ('[[devices]]\nid = "s"\nkind = "scanner"\nprofile = "generic-serial-scanner"\n'
+     'url = "serial:///dev/ttyUSB0?baudrate=fast"\ncounter = "1"\n', "devices[0].url",
+     "baudrate"),
+    ('[[devices]]\nid = "p"\nkind = "printer"\nprofile = "epson-tm-t88vi"\n'
+     'url = "usb://04b8:0202?out=zz"\nkiosk = "k1"\n', "devices[0].url", "hex"),
+    ('[[devices]]\nid = "p"\nkind = "printer"\nprofile = "led-ascii-stx"\n'
+     'url = "sim://p"\nkiosk = "k1"\n', "devices[0].profile", "display profile"),
+    ('[[devices]]\nid = "p"\nkind = "printer"\nprofile = "epson-tm-t99"\n'
+     'url = "sim://p"\nkiosk = "k1"\n', "devices[0].profile", "unknown profile"),
+    ("[voice]\n[[voice.zones]]\nid = \"hall\"\noutput = \"command:aplay '{file}\"\n",
+     "voice.zones[0].output", "bad command"),
+    ('[voice]\ntemplates = "no-such-templates.toml"\n', "voice.templates", "no such file"),
+])
+def test_device_settings_that_would_fail_at_run_time_fail_the_check(
+        tmp_path: Path, extra: str, key: str, message: str) -> None:
+    path = tmp_path / "site.toml"
+    path.write_text(DEVICE_SITE + extra, encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_site_config(path)
+    assert any(p.key == key and message in p.message for p in err.value.problems), \
+        [(p.key, p.message) for p in err.value.problems]

@@ -274,7 +274,6 @@ async def test_service_writes_frames_over_a_pty(pty_pair: PtyPair,
         assert [f.number for f in await read_frames(far, profile, 1)] == [43]
         assert state(board, "disp") == ("ok", None)
         assert len(svc.latencies_s) >= 2
-        assert max(svc.latencies_s) < 1.0
         assert not svc.update("nope", 1)  # not a counter this line serves
         assert not svc.update("c1", 10000)  # does not fit: refused, nothing queued
         assert svc.pending() == {}

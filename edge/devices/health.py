@@ -40,6 +40,7 @@ REASONS: dict[str, Reason] = {r.code: r for r in (
     Reason("not_found", "Device not found", "機器が見つかりません"),
     Reason("permission", "No permission to open the device", "機器を開く権限がありません"),
     Reason("starting", "Starting", "起動中"),
+    Reason("bad_config", "Wrong settings for this device", "この機器の設定が正しくありません"),
 )}
 
 

@@ -75,13 +75,20 @@ class DeviceManager:
     def build_services(self) -> None:
         """Create a service per configured device (nothing is opened yet)."""
         for spec in self.config.devices:
-            profile = self.profiles[spec.profile]
-            builder = _BUILDERS.get(spec.kind)
-            if builder is None:  # pragma: no cover - config validation rejects unknown kinds
-                raise ValueError(f"unknown device kind {spec.kind!r}")
-            builder(self, spec, profile)
+            try:
+                _BUILDERS[spec.kind](self, spec, self.profiles[spec.profile])
+            except Exception as exc:  # one bad device must not keep the site from opening
+                _LOGGER.exception("device %s cannot be set up", spec.id)
+                self.board.register(spec.id, spec.kind, spec.kiosk or spec.counter)
+                self.board.report(spec.id, "error", "bad_config", f"{type(exc).__name__}: {exc}")
         if self.config.voice is not None:
-            _build_voice(self)
+            try:
+                _build_voice(self)
+            except Exception as exc:
+                _LOGGER.exception("voice cannot be set up")
+                self.voice = None
+                self.board.register("voice", "voice")
+                self.board.report("voice", "error", "bad_config", f"{type(exc).__name__}: {exc}")
 
     async def start(self) -> None:
         for s in self.services:

@@ -80,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
         guidance=guidance(args.lang),
         qr_payload=SAMPLE_STATUS_URL + sample_token(config.site, svc.code, args.number),
         lang=args.lang, two_part=svc.ticket == "two-part")
+    if args.png and not args.png.lower().endswith(".png"):
+        return _fail(f"--png must name a .png file, got {args.png!r}", 2)
     try:
         data = render(profile, ticket)
         Path(args.out).write_bytes(data)
@@ -87,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
               f"{profile.paper_width_dots} dots, {'two-part' if ticket.two_part else 'single'})")
         if args.png:
             img = preview_png(data, profile.paper_width_dots)
-            img.save(args.png)
+            img.save(args.png, format="PNG")
             print(f"wrote {args.png}: {img.width}x{img.height} px preview")
     except FontMissing as exc:
         return _fail(str(exc), 1)

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from edge.devices.transport import Transport, TransportError, make_transport
 _LOGGER = logging.getLogger(__name__)
 
 STATUS_TIMEOUT_S = 0.5  # a TM-T88 answers DLE EOT within a few ms
+STARTED_GRACE_S = 15.0  # a job already sending is waited for: its answer must be the truth
 POLL_S = 10.0  # idle status poll (paper near end, cover) and reconnect check
 BACKOFF_MIN_S, BACKOFF_MAX_S = 0.5, 30.0
 
@@ -67,7 +69,7 @@ class PrinterService:
         self._backoff = BACKOFF_MIN_S
         self._next_attempt = 0.0
         self.printed = 0
-        self.render_s: list[float] = []  # per ticket, for `madoguchi bench devices`
+        self.render_s: deque[float] = deque(maxlen=1000)  # per ticket, for the benchmark
 
     # --- public ----------------------------------------------------------------------------
 
@@ -90,14 +92,23 @@ class PrinterService:
         await self._transport.close()
 
     async def print_ticket(self, ticket: TicketPrint, timeout: float = 5.0) -> PrintResult:
-        """Queue a ticket and wait for the outcome (at most ``timeout`` seconds)."""
+        """Queue a ticket and wait for the outcome.
+
+        A job not started within ``timeout`` is dropped (it will never print late). A job
+        already sending is waited for (bounded by the transport's own timeouts), so that the
+        kiosk is never told "not printed" about a ticket that then comes out.
+        """
         job = _Job(ticket, asyncio.get_running_loop().create_future())
         self._jobs.put_nowait(job)
         try:
             return await asyncio.wait_for(asyncio.shield(job.done), timeout)
         except TimeoutError:
-            if not job.started:  # never print a ticket the visitor was told did not print
+            if not job.started:
                 job.done.cancel()
+                return PrintResult(False, "timeout", self.id)
+        try:
+            return await asyncio.wait_for(asyncio.shield(job.done), STARTED_GRACE_S)
+        except TimeoutError:
             return PrintResult(False, "timeout", self.id)
 
     # --- worker ----------------------------------------------------------------------------
@@ -113,7 +124,14 @@ class PrinterService:
             if job.done.done():  # its caller gave up before we got to it
                 continue
             job.started = True
-            result = await self._print(job.ticket)
+            try:
+                result = await self._print(job.ticket)
+            except Exception as exc:  # whatever breaks, the printer service must live on
+                _LOGGER.exception("printer %s: job failed", self.id)
+                self.board.report(self.id, "error", "printer_error", type(exc).__name__)
+                with contextlib.suppress(Exception):
+                    await self._transport.close()
+                result = PrintResult(False, "printer_error", self.id)
             if not job.done.done():
                 job.done.set_result(result)
 
@@ -125,10 +143,12 @@ class PrinterService:
             return False
         try:
             await self._transport.open()
-        except TransportError as exc:
+        except Exception as exc:  # TransportError, or a driver's own error (e.g. USBError)
             self._next_attempt = now + self._backoff
             self._backoff = min(self._backoff * 2, BACKOFF_MAX_S)
-            self.board.report(self.id, "offline", exc.reason, exc.detail)
+            why, detail = (exc.reason, exc.detail) if isinstance(exc, TransportError) \
+                else ("unplugged", f"{type(exc).__name__}: {exc}")
+            self.board.report(self.id, "offline", why, detail)
             return False
         self._backoff = BACKOFF_MIN_S
         await self._poll()
@@ -139,8 +159,9 @@ class PrinterService:
         if not self._transport.is_open and not await self._connect():
             h = self.board.get(self.id)
             return ("offline", h.reason if h else "unplugged")
-        if self.profile.status != "dle-eot":
-            self.board.report(self.id, "ok")
+        if self.profile.status != "dle-eot" or not self._transport.answers:
+            # no status channel (a Star TSP143, or file:///dev/usb/lp0): connected is all we know
+            self.board.report(self.id, "ok", None, "status not readable")
             return ("ok", None)
         from edge.devices.printer.codec import parse_status, status_request
 

@@ -41,6 +41,8 @@ class SerialSettings:
 class Transport(ABC):
     """An async byte pipe. ``write`` sends everything or raises; ``read`` may return less."""
 
+    answers = True  # False when the device can never reply (a file, a printer device node)
+
     def __init__(self, url: str) -> None:
         self.url = url
 

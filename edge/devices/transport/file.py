@@ -9,6 +9,7 @@ from edge.devices.transport.base import Transport, TransportError
 
 
 class FileTransport(Transport):
+    answers = False
     def __init__(self, url: str, path: str) -> None:
         super().__init__(url)
         self.path = path

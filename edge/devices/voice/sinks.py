@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import tempfile
 import time
 from abc import ABC, abstractmethod
@@ -103,7 +104,7 @@ class CommandSink(Sink):
         return [*self.argv, str(path)]
 
     async def play(self, clip: Pcm, label: str) -> PlayRecord:
-        path = self.spool / f"{label}.wav"
+        path = self.spool / f"{label}-{os.getpid()}-{id(self):x}.wav"  # unique per zone
         try:
             await asyncio.to_thread(audio.write_wav, path, clip)
             proc = await asyncio.create_subprocess_exec(
