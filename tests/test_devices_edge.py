@@ -335,3 +335,34 @@ def test_keypad_actions_become_queue_commands(action: str, number: int | None,
     from edge.devices.manager import keypad_command
 
     assert repr(keypad_command("1", action, number)) == expected
+
+
+async def test_keypad_cancel_then_scan_cancels_that_ticket(site: Site) -> None:
+    """Q10: cancel by scan (the keypad's cancel key with nothing typed arms it)."""
+    t = (await site.post("/api/tickets", {"service": "A"}, 201))["ticket"]
+    manager = site.edge.devices
+    assert manager is not None
+    await manager.on_keypad("1", "cancel", None)
+    sim_device("t-scanner-1").feed(f"https://queue.example.jp/t/{t['token']}\r".encode())
+
+    async def cancelled() -> bool:
+        waiting = (await site.get("/api/state"))["services"][0]["waiting"]
+        return bool(waiting == 0)
+
+    for _ in range(100):
+        if await cancelled():
+            break
+        await asyncio.sleep(0.03)
+    else:
+        raise AssertionError("the scan did not cancel the ticket")
+    # the cancel was one-shot: the next scan calls instead of cancelling
+    t2 = (await site.post("/api/tickets", {"service": "A"}, 201))["ticket"]
+    await site.post("/api/counters/1/open")
+    sim_device("t-scanner-1").feed(f"{t2['number']}\r".encode())
+    for _ in range(100):
+        state = await site.get("/api/state")
+        if any(c["number"] == t2["number"] for c in state["calling"]):
+            break
+        await asyncio.sleep(0.03)
+    else:
+        raise AssertionError("the second scan did not call the ticket")

@@ -142,7 +142,7 @@ def test_shipped_keypad_matches_the_readme_table(shipped: dict[str, Any]) -> Non
         [f"KEY_KP{d}" for d in range(10)], "digit")
     expected = {"KEY_KPENTER": "call_number", "KEY_KPPLUS": "recall", "KEY_KPMINUS": "absent",
                 "KEY_KPASTERISK": "hold", "KEY_KPSLASH": "finish", "KEY_KPDOT": "call_held",
-                "KEY_BACKSPACE": "backspace", "KEY_NUMLOCK": "clear"}
+                "KEY_BACKSPACE": "backspace", "KEY_NUMLOCK": "clear", "KEY_ESC": "cancel"}
     assert {k: v for k, v in pad.keymap.items() if v != "digit"} == expected
     table = [line for line in README.splitlines() if line.startswith("| `KEY_")]
     for key, action in expected.items():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ from edge.protocol import Envelope
 from edge.store.writer import Writer
 
 _LOGGER = logging.getLogger(__name__)
+CANCEL_ARMED_S = 15.0  # keypad cancel, then a scan within this time cancels that ticket
 PRINT_WAIT_S = 4.0  # how long the kiosk waits for "printed" before showing the number anyway
 
 # events after which a counter's display may show something else
@@ -62,6 +64,7 @@ class DeviceManager:
     services: list[Service] = field(default_factory=list)
     voice: Any = None
     refusals: dict[str, CounterInput] = field(default_factory=dict)
+    cancel_armed: dict[str, float] = field(default_factory=dict)  # counter -> until (monotonic)
     _prints: dict[str, asyncio.Future[PrintResult]] = field(default_factory=dict)
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
@@ -190,10 +193,14 @@ class DeviceManager:
 
     async def on_scan(self, counter: str, text: str) -> None:
         """A ticket scanned at a counter (Q9, Q10): an absent ticket is cleared and called
-        again; a waiting or held one is called to this counter (shown on the monitors)."""
+        again; a waiting or held one is called to this counter (shown on the monitors); after
+        the keypad's cancel key, the scanned ticket is cancelled instead."""
         from edge.devices.input.scan_payload import parse_scan
 
         ref = parse_scan(text)
+        if ref is not None and self.cancel_armed.pop(counter, 0.0) > time.monotonic():
+            await self.command(counter, c.Cancel(ref.number, ref.token, counter))  # Q10
+            return
         if ref is None:
             self.refusals[counter] = CounterInput(
                 counter, "unreadable_scan", "This code is not a ticket of this office",
@@ -213,6 +220,9 @@ class DeviceManager:
                 await self.command(counter, c.CallNumber(counter, number))
 
     async def on_keypad(self, counter: str, action: str, number: int | None) -> None:
+        if action == "cancel" and number is None:  # cancel the next scanned ticket instead
+            self.cancel_armed[counter] = time.monotonic() + CANCEL_ARMED_S
+            return
         cmd = keypad_command(counter, action, number)
         if cmd is not None:
             await self.command(counter, cmd)
