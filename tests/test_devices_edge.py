@@ -366,3 +366,26 @@ async def test_keypad_cancel_then_scan_cancels_that_ticket(site: Site) -> None:
         await asyncio.sleep(0.03)
     else:
         raise AssertionError("the second scan did not call the ticket")
+
+
+async def test_printer_unplugged_mid_ticket_then_plugged_back(site: Site) -> None:
+    first = await site.post("/api/tickets", {"service": "A", "kiosk": "k1"}, 201)
+    assert first["print"]["printed"] is True
+    sim = sim_device("t-printer-k1")
+    sim.faults.fail_after = 40  # the cable comes out 40 bytes into the next ticket
+    cut = await site.post("/api/tickets", {"service": "A", "kiosk": "k1"}, 201)
+    assert cut["print"]["printed"] is False
+    assert cut["print"]["reason"] == "unplugged"
+    assert cut["ticket"]["number"] == first["ticket"]["number"] + 1  # issued all the same
+    assert site.device("printer-k1")["state"] == "offline"
+    sim.faults.unplugged = False  # plugged back in: the service reconnects on its own
+    for _ in range(60):
+        again = await site.post("/api/tickets", {"service": "B", "kiosk": "k1"}, 201)
+        if again["print"]["printed"]:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("the printer did not come back")
+    assert site.device("printer-k1")["state"] == "ok"
+    texts = [e.text for e in only(decode(bytes(sim.printed)), TextLine)]
+    assert str(again["ticket"]["number"]) in texts
