@@ -195,6 +195,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="how long to wait for devices to answer (default: %(default)s)")
     doc.set_defaults(func=_doctor)
 
+    from edge.provision import add_parsers as add_provision_parsers
+
+    add_provision_parsers(sub)
+
     bench = sub.add_parser("bench", help="benchmarks; print one JSON object")
     bsub = bench.add_subparsers(dest="sub", required=True)
     be = bsub.add_parser("edge", help="edge: issue latency, throughput, rebuild, memory")
