@@ -1,0 +1,101 @@
+"""``madoguchi hub run`` and ``madoguchi hub config set``; wired in by ``edge.cli``.
+
+Modules load lazily inside the handlers so that ``madoguchi --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+DEFAULT_DB = "sqlite+aiosqlite:///var/hub.db"  # = hub.store.DEFAULT_URL (not imported: lazy)
+DEFAULT_MQTT = "mqtt://127.0.0.1:1883"
+DEFAULT_PREFIX = "madoguchi/v1"
+
+
+def _logging(verbose: bool) -> None:
+    import logging
+
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from hub.app import run_hub
+
+    _logging(args.verbose)
+    mqtt = None if args.no_mqtt else args.mqtt
+    return run_hub(args.db, mqtt, args.prefix, args.port, args.host)
+
+
+def _config_set(args: argparse.Namespace) -> int:
+    import asyncio
+    from pathlib import Path
+
+    from edge.config import ConfigError
+    from hub.configs import check_config, publish_config, store_config
+    from hub.store import HubStore
+
+    path = Path(args.file)
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except OSError as exc:
+        print(f"{path}: cannot read: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except UnicodeDecodeError:
+        print(f"{path}: not UTF-8 / UTF-8ではありません", file=sys.stderr)
+        return 2
+    try:
+        check_config(args.site, text, str(path))
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+
+    async def save() -> tuple[int, str]:
+        store = await HubStore.open(args.db)
+        try:
+            return await store_config(store, args.site, text, str(path))
+        finally:
+            await store.close()
+
+    version, body = asyncio.run(save())
+    print(f"{args.site}: config v{version} stored / 設定 v{version} を保存しました")
+    if args.mqtt:
+        if not publish_config(args.mqtt, args.site, version, body, args.prefix):
+            print("not published now; a running hub publishes it within seconds / "
+                  "今は配信できませんでした。稼働中のハブが数秒以内に配信します", file=sys.stderr)
+            return 3
+        print(f"published retained to {args.mqtt} / 配信しました")
+    return 0
+
+
+def add_parsers(subparsers: Any) -> None:
+    """Add ``hub run`` and ``hub config set`` to the ``madoguchi`` subcommands."""
+    hub = subparsers.add_parser("hub", help="the central hub service")
+    sub = hub.add_subparsers(dest="sub", required=True)
+
+    run = sub.add_parser("run", help="run the hub (MQTT ingest, JSON API, staff pages)")
+    run.add_argument("--db", default=DEFAULT_DB,
+                     help="database URL: sqlite:///FILE or postgresql://… (default: %(default)s)")
+    run.add_argument("--mqtt", default=DEFAULT_MQTT,
+                     help="broker URL, mqtt[s]://user:pass@host:port[?protocol=3.1.1] "
+                          "(default: %(default)s)")
+    run.add_argument("--no-mqtt", action="store_true", help="web only, no ingest")
+    run.add_argument("--prefix", default=DEFAULT_PREFIX, help="topic prefix (default: %(default)s)")
+    run.add_argument("--host", default="127.0.0.1")
+    run.add_argument("--port", type=int, default=8090)
+    run.add_argument("-v", "--verbose", action="store_true")
+    run.set_defaults(func=_run)
+
+    cfg = sub.add_parser("config", help="site configurations held by the hub")
+    csub = cfg.add_subparsers(dest="action", required=True)
+    cs = csub.add_parser("set", help="validate a site TOML, store it as the next version, "
+                                     "and publish it (retained)")
+    cs.add_argument("site", help="site id, as in the TOML's [site] id")
+    cs.add_argument("file", help="the site TOML file")
+    cs.add_argument("--db", default=DEFAULT_DB, help="database URL (default: %(default)s)")
+    cs.add_argument("--mqtt", default=None,
+                    help="also publish now through this broker (default: leave it to the hub)")
+    cs.add_argument("--prefix", default=DEFAULT_PREFIX, help="topic prefix (default: %(default)s)")
+    cs.set_defaults(func=_config_set)

@@ -1,0 +1,123 @@
+"""Per-site queue state at the hub, folded with the edge's own ``apply`` (one fold, two places).
+
+Why the edge's fold: the hub's queues, counters and estimates then mean exactly what the site's
+screens show. The fold needs the site's ``SiteConfig``: the hub uses the version the edge reports
+as applied when it holds that text, else its newest. A site that never got a config from this
+hub has no services to fold into, so only its seq and last event time are tracked
+(``status == "no_config"``) until a config arrives; then today's events are folded again.
+
+State is rebuilt from today's events only (from the last ``DayOpened``): queues restart every
+business day, so that is everything current. Past days' handling-time history (a fallback of the
+wait estimate) is therefore not carried, and estimates early in a day can differ slightly from
+the edge's until today's handling times are observed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from edge.config import ConfigError, parse_site_config
+from edge.domain.model import SiteConfig
+from edge.domain.state import State, apply
+from edge.domain.views import service_rows
+from edge.protocol import Envelope
+from hub.store import Tx
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class SiteFold:
+    """One site's live state; ``status``: ok | no_config | error."""
+
+    def __init__(self, site: str, config: SiteConfig | None = None,
+                 version: int | None = None, seq: int = 0) -> None:
+        self.site = site
+        self.config = config
+        self.version = version
+        self.state: State | None = State(config) if config is not None else None
+        self.seq = seq  # last seq folded (or seen, without a config)
+        self.error: str | None = None
+
+    @property
+    def status(self) -> str:
+        if self.config is None:
+            return "no_config"
+        return "ok" if self.state is not None else "error"
+
+    def advance(self, envs: Iterable[Envelope]) -> None:
+        """Fold contiguous events in seq order. A fold failure pauses this site's projection
+        (the events are stored regardless) until its next DayOpened starts a clean day."""
+        for ev in envs:
+            self.seq = ev.seq
+            if self.state is None:
+                if self.config is None or ev.type != "DayOpened":
+                    continue
+                self.state, self.error = State(self.config), None
+            try:
+                apply(self.state, ev)
+            except Exception as exc:  # events are facts; a bad one must not stop the ingest
+                self.state = None
+                self.error = f"seq {ev.seq} ({ev.type}): {type(exc).__name__}"
+                _LOGGER.warning("site %s: cannot fold event seq %d of type %s (%s); projection "
+                                "paused until the next business day", self.site, ev.seq,
+                                ev.type, type(exc).__name__)
+
+    def rows(self, now: datetime) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The ``site_queues`` and ``site_counters`` rows of the current state."""
+        state = self.state
+        if state is None:
+            return [], []
+        queues = []
+        for r in service_rows(state, state.last_at or now):
+            est = r["estimate"] or {}
+            queues.append({
+                "service": r["code"], "status": r["status"], "waiting": r["waiting"],
+                "second_wait": r["second_wait"], "issued": r["issued"],
+                "open_counters": r["open_counters"], "estimate_low_s": est.get("low_s"),
+                "estimate_high_s": est.get("high_s"), "updated_at": now,
+            })
+        counters = []
+        for cid in state.config.counters:
+            cur = state.current_ticket(cid)
+            counters.append({
+                "counter": cid, "open": state.counter(cid).open,
+                "current_number": cur.number if cur else None,
+                "current_service": cur.service if cur else None,
+            })
+        return queues, counters
+
+
+def parse_config(site: str, version: int, text: str) -> SiteConfig | None:
+    """A stored config as the fold needs it; None (logged) if it no longer parses."""
+    try:
+        config = parse_site_config(text, f"hub:{site}@v{version}")
+    except ConfigError as exc:
+        _LOGGER.warning("site %s: stored config v%d does not parse (%d problems); projection "
+                        "without config", site, version, len(exc.problems))
+        return None
+    if config.site != site:
+        _LOGGER.warning("site %s: stored config v%d names another site", site, version)
+        return None
+    return config
+
+
+async def pick_config(tx: Tx, site: str, applied: int | None) -> tuple[int, str] | None:
+    """The version the edge runs if we hold it, else our newest."""
+    found = await tx.config(site, applied) if applied is not None else None
+    return found or await tx.config(site)
+
+
+async def build_fold(tx: Tx, site: str, upto: int, applied: int | None) -> SiteFold:
+    """Today's state of ``site`` from stored events ``<= upto`` (the contiguous seq)."""
+    chosen = await pick_config(tx, site, applied)
+    config = None if chosen is None else parse_config(site, *chosen)
+    if chosen is None or config is None:
+        return SiteFold(site, seq=upto)
+    fold = SiteFold(site, config, chosen[0])
+    start = await tx.last_day_opened(site, upto) or 1
+    fold.advance(await tx.events(site, after=start - 1, upto=upto))
+    fold.seq = upto
+    return fold

@@ -1,0 +1,414 @@
+"""The hub's MQTT consumer: every site's events stored exactly once, acked, gaps repaired.
+
+Why one consumer task: messages are taken off the queue in groups and handled in one
+transaction per group (idempotent insert, contiguous seq, projection rows, site row), so an ack
+never covers an uncommitted event and the per-site fold sees events strictly in seq order.
+Acks are published only after the commit; a gap (something stored above the contiguous seq)
+asks the edge for a replay, at most once per ``replay_interval_s`` while the same gap stays
+(doubling up to 5 minutes if the edge cannot fill it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from edge.protocol import (
+    DEFAULT_PREFIX,
+    SYNC_VERSION,
+    Envelope,
+    dumps,
+    hub_status_topic,
+    parse_site_topic,
+    site_topic,
+    uuid7,
+)
+from hub.ingest import validate
+from hub.ingest.mqtt import MqttLink, MqttSettings, stable_client_id
+from hub.ingest.projection import SiteFold, build_fold, pick_config
+from hub.store import HubStore, Tx
+from hub.store.store import now_utc
+
+_LOGGER = logging.getLogger(__name__)
+
+MAX_GROUP = 500  # messages handled in one transaction
+REPLAY_MAX_INTERVAL_S = 300.0
+REPLAY_TTL_S = 60.0
+WARN_EVERY_S = 10.0
+
+
+@dataclass
+class IngestStats:
+    messages: int = 0
+    events_stored: int = 0
+    duplicates: int = 0
+    conflicts: int = 0
+    dropped: int = 0
+    acks: int = 0
+    replays_requested: int = 0
+    groups: int = 0
+    failures: int = 0
+
+
+@dataclass
+class _Replay:
+    from_seq: int
+    next_at: float
+    interval: float
+
+
+def _iso_now() -> str:
+    return now_utc().isoformat(timespec="milliseconds")
+
+
+class Ingest:
+    def __init__(self, store: HubStore, mqtt: MqttSettings, prefix: str = DEFAULT_PREFIX, *,
+                 replay_interval_s: float = 5.0, config_poll_s: float = 10.0) -> None:
+        self.store = store
+        self.prefix = prefix
+        self.replay_interval_s = replay_interval_s
+        self.config_poll_s = config_poll_s
+        self.stats = IngestStats()
+        self.folds: dict[str, SiteFold] = {}
+        self._contiguous: dict[str, int] = {}
+        self._replays: dict[str, _Replay] = {}
+        self._published_config: dict[str, int] = {}
+        self._pending: dict[str, tuple[str, asyncio.Future[dict[str, Any]]]] = {}
+        self._warned: dict[tuple[str, str], tuple[float, int]] = {}
+        self._queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
+        self._lock = asyncio.Lock()  # one writer of folds and site rows at a time
+        self._tasks: list[asyncio.Task[None]] = []
+        self._acks_task: asyncio.Task[None] | None = None
+        self._config_wakeup = asyncio.Event()
+        subs = [site_topic(prefix, "+", kind) for kind in ("events", "status", "replies", "config")]
+        self.link = MqttLink(
+            mqtt, mqtt.client_id or stable_client_id("hub", prefix),
+            subscriptions=subs, on_message=self._on_message, on_connect=self._on_connect,
+            will=(hub_status_topic(prefix), dumps({"v": SYNC_VERSION, "online": False,
+                                                   "at": None})),
+        )
+
+    # --- lifetime ------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Rebuild every known site's state from the store, then connect (in the background)."""
+        async with self.store.read() as tx:
+            for row in await tx.sites():
+                site = row["site"]
+                self._contiguous[site] = row["last_seq_contiguous"]
+                self.folds[site] = await build_fold(
+                    tx, site, row["last_seq_contiguous"], row["config_version_applied"])
+        _LOGGER.info("hub ingest: %d sites loaded; broker %s, prefix %s", len(self.folds),
+                     self.link.settings.describe(), self.prefix)
+        self._tasks = [asyncio.create_task(self._consume(), name="hub-ingest"),
+                       asyncio.create_task(self._config_loop(), name="hub-config")]
+        self.link.start()
+
+    async def wait_connected(self, timeout: float = 10.0) -> bool:
+        return await self.link.wait_connected(timeout)
+
+    async def stop(self) -> None:
+        """Say offline (retained), disconnect, and stop the tasks (queued messages are left to
+        the broker session and the edges' resends)."""
+        offline = dumps({"v": SYNC_VERSION, "online": False, "at": _iso_now()})
+        await self.link.stop(final=[(hub_status_topic(self.prefix), offline)])
+        tasks = [*self._tasks, *([self._acks_task] if self._acks_task else [])]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for _site, fut in self._pending.values():
+            fut.cancel()
+
+    # --- commands ------------------------------------------------------------------------------
+    async def send_command(self, site: str, type_: str, data: dict[str, Any],
+                           ttl_s: float = 30.0) -> dict[str, Any] | None:
+        """Send a command to a site and wait for its reply (None if none came within ttl)."""
+        cid = uuid7()
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[cid] = (site, fut)
+        self._command(site, cid, type_, data, ttl_s)
+        try:
+            return await asyncio.wait_for(fut, ttl_s)
+        except TimeoutError:
+            return None
+        finally:
+            self._pending.pop(cid, None)
+
+    def _command(self, site: str, cid: str, type_: str, data: dict[str, Any],
+                 ttl_s: float) -> None:
+        expires = (now_utc() + timedelta(seconds=ttl_s)).isoformat(timespec="milliseconds")
+        self.link.publish(site_topic(self.prefix, site, "commands"), dumps(
+            {"v": SYNC_VERSION, "site": site, "id": cid, "type": type_, "expires_at": expires,
+             "data": data}))
+
+    # --- config push ---------------------------------------------------------------------------
+    def publish_config(self, site: str, version: int, toml: str) -> None:
+        self.link.publish(site_topic(self.prefix, site, "config"), dumps(
+            {"v": SYNC_VERSION, "site": site, "version": version, "toml": toml}), retain=True)
+        self._published_config[site] = version
+
+    def config_changed(self) -> None:
+        """A config was stored (by this process or the CLI): publish and refold soon."""
+        self._config_wakeup.set()
+
+    async def _config_loop(self) -> None:
+        """Publish every site's newest config (retained) that this hub has not yet published,
+        and refold sites whose config changed; also after each reconnect (broker may be new)."""
+        while True:
+            try:
+                await self._sync_configs()
+            except Exception:
+                _LOGGER.exception("config publishing failed; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._config_wakeup.wait(), self.config_poll_s)
+            self._config_wakeup.clear()
+
+    async def _sync_configs(self) -> None:
+        if not self.link.connected:
+            return
+        async with self.store.read() as tx:
+            newest = await tx.config_versions()
+            todo = [(s, v) for s, v in newest.items() if self._published_config.get(s, 0) < v]
+            texts = [(s, await tx.config(s, v)) for s, v in todo]
+        for site, found in texts:
+            if found is not None:
+                self.publish_config(site, *found)
+                await self.refold(site)
+
+    async def refold(self, site: str) -> None:
+        """Fold today's events again if the config the fold should use has changed."""
+        async with self._lock, self.store.begin() as tx:
+            row = await tx.site(site)
+            if row is None:
+                return
+            chosen = await pick_config(tx, site, row["config_version_applied"])
+            fold = self.folds.get(site)
+            if chosen is None or (fold is not None and fold.version == chosen[0]):
+                return
+            fold = await build_fold(tx, site, row["last_seq_contiguous"],
+                                    row["config_version_applied"])
+            await self._write_projection(tx, site, fold)
+            self.folds[site] = fold
+        _LOGGER.info("site %s: projection refolded with config v%s (%s)", site, fold.version,
+                     fold.status)
+
+    async def _write_projection(self, tx: Tx, site: str, fold: SiteFold) -> None:
+        queues, counters = fold.rows(now_utc())
+        await tx.replace_projection(site, queues, counters)
+        await tx.upsert_site(site, projection=fold.status)
+
+    # --- paho callbacks (on the loop) ----------------------------------------------------------
+    def _on_message(self, topic: str, payload: bytes) -> None:
+        self._queue.put_nowait((topic, payload))
+
+    def _on_connect(self) -> None:
+        self.link.publish(hub_status_topic(self.prefix), dumps(
+            {"v": SYNC_VERSION, "online": True, "at": _iso_now()}), retain=True)
+        self._published_config.clear()  # a new broker may have lost retained configs
+        self._config_wakeup.set()
+        if self._acks_task is None or self._acks_task.done():
+            self._acks_task = asyncio.create_task(self._republish_acks())
+
+    async def _republish_acks(self) -> None:
+        try:
+            async with self.store.read() as tx:
+                rows = await tx.sites()
+        except Exception:
+            _LOGGER.exception("cannot read sites to republish acks")
+            return
+        for row in rows:
+            if row["last_seq_contiguous"] > 0:
+                self._ack(row["site"], row["last_seq_contiguous"])
+
+    # --- the consumer --------------------------------------------------------------------------
+    async def _consume(self) -> None:
+        while True:
+            group = [await self._queue.get()]
+            while len(group) < MAX_GROUP and not self._queue.empty():
+                group.append(self._queue.get_nowait())
+            try:
+                await self._handle(group)
+            except Exception:
+                self.stats.failures += 1
+                _LOGGER.exception("ingest of %d messages failed (not acked; edges will resend)",
+                                  len(group))
+
+    async def _handle(self, group: Sequence[tuple[str, bytes]]) -> None:
+        self.stats.groups += 1
+        batches: dict[str, dict[int, Envelope]] = {}
+        statuses: list[tuple[str, validate.Status]] = []
+        for topic, payload in group:
+            self.stats.messages += 1
+            parsed = parse_site_topic(self.prefix, topic)
+            if parsed is None or not payload:  # not a site topic, or a retained message cleared
+                continue
+            site, kind = parsed
+            try:
+                if not validate.SITE_ID.match(site):
+                    raise validate.Invalid("site id in the topic is not a valid site id")
+                if kind == "events":
+                    batch = validate.events_batch(payload, site)
+                    by_seq = batches.setdefault(site, {})
+                    for env in batch.events:
+                        if by_seq.setdefault(env.seq, env) is not env:
+                            self.stats.duplicates += 1  # delivered twice within this group
+                elif kind == "status":
+                    statuses.append((site, validate.status(payload, site)))
+                elif kind == "replies":
+                    self._reply(site, validate.reply(payload, site))
+                elif kind == "config" and validate.config_version(
+                        payload, site) > self._published_config.get(site, 0):
+                    self._config_wakeup.set()  # stored by someone else (the CLI)
+            except validate.Invalid as exc:
+                self._drop(site, kind, str(exc))
+        refold: set[str] = set()
+        async with self._lock:
+            if batches:
+                await self._store_batches(batches)
+            if statuses:
+                refold = await self._store_statuses(statuses)
+        for site in refold:
+            await self.refold(site)
+
+    def _drop(self, site: str, kind: str, reason: str) -> None:
+        """Log a dropped payload (the reason, never the content), at most every 10 s per kind."""
+        self.stats.dropped += 1
+        key = (site, kind)
+        now = time.monotonic()
+        last, suppressed = self._warned.get(key, (0.0, 0))
+        if now - last < WARN_EVERY_S:
+            self._warned[key] = (last, suppressed + 1)
+            return
+        self._warned[key] = (now, 0)
+        more = f" ({suppressed} more dropped since the last warning)" if suppressed else ""
+        _LOGGER.warning("dropped %s message from site %s: %s%s", kind, site, reason, more)
+
+    async def _fold(self, tx: Tx, site: str, upto: int, applied: int | None) -> SiteFold:
+        fold = self.folds.get(site)
+        if fold is None:
+            fold = self.folds[site] = await build_fold(tx, site, upto, applied)
+        return fold
+
+    async def _store_batches(self, batches: dict[str, dict[int, Envelope]]) -> None:
+        now = now_utc()
+        results: dict[str, tuple[int, int]] = {}
+        try:
+            async with self.store.begin() as tx:
+                for site, by_seq in batches.items():
+                    results[site] = await self._store_site(tx, site, by_seq, now)
+        except BaseException:
+            for site in batches:  # the folds may be ahead of what was rolled back
+                self.folds.pop(site, None)
+                self._contiguous.pop(site, None)
+            raise
+        for site, (contiguous, top) in results.items():
+            self._contiguous[site] = contiguous
+            self._ack(site, contiguous)
+            if top > contiguous:
+                self._request_replay(site, contiguous + 1)
+            else:
+                self._replays.pop(site, None)
+
+    async def _store_site(self, tx: Tx, site: str, by_seq: dict[int, Envelope],
+                          now: datetime) -> tuple[int, int]:
+        envs = [by_seq[s] for s in sorted(by_seq)]  # may be empty: an empty batch is acked too
+        res = await tx.insert_events(site, envs, now)
+        self.stats.events_stored += res.inserted
+        self.stats.duplicates += res.duplicates
+        if res.conflicts:
+            self.stats.conflicts += len(res.conflicts)
+            _LOGGER.error("site %s: %d events conflict with stored ones (same seq or id, other "
+                          "content), first seq %d; kept the stored ones", site,
+                          len(res.conflicts), res.conflicts[0])
+        row = await tx.site(site)
+        old = self._contiguous.get(site)
+        if old is None:
+            old = row["last_seq_contiguous"] if row else 0
+        applied = row["config_version_applied"] if row else None
+        new = await tx.contiguous_seq(site, old)
+        top = await tx.max_seq(site)
+        values: dict[str, Any] = {"last_seq_contiguous": new, "last_seq_received": top}
+        if new > old:
+            fold = await self._fold(tx, site, old, applied)
+            span = range(old + 1, new + 1)
+            if not res.conflicts and all(s in by_seq for s in span):
+                fresh = [by_seq[s] for s in span]
+            else:
+                fresh = await tx.events(site, old, new)
+            fold.advance(fresh)
+            values["last_event_at"] = datetime.fromisoformat(fresh[-1].at)
+            if fold.config is not None:
+                queues, counters = fold.rows(now)
+                await tx.replace_projection(site, queues, counters)
+            values["projection"] = fold.status
+        await tx.upsert_site(site, **values)
+        return new, top
+
+    def _ack(self, site: str, seq: int) -> None:
+        self.stats.acks += 1
+        self.link.publish(site_topic(self.prefix, site, "ack"), dumps(
+            {"v": SYNC_VERSION, "site": site, "seq": seq, "at": _iso_now()}), retain=True)
+
+    def _request_replay(self, site: str, from_seq: int) -> None:
+        now = time.monotonic()
+        prev = self._replays.get(site)
+        if prev is not None and prev.from_seq == from_seq:
+            if now < prev.next_at:
+                return
+            interval = min(prev.interval * 2, REPLAY_MAX_INTERVAL_S)
+        else:
+            interval = self.replay_interval_s
+        self._replays[site] = _Replay(from_seq, now + interval, interval)
+        self.stats.replays_requested += 1
+        _LOGGER.info("site %s: gap after seq %d; asking for a replay", site, from_seq - 1)
+        self._command(site, uuid7(), "replay", {"from_seq": from_seq}, REPLAY_TTL_S)
+
+    async def _store_statuses(self, statuses: list[tuple[str, validate.Status]]) -> set[str]:
+        """Presence, device health and applied config; returns sites to refold."""
+        replays: list[tuple[str, int]] = []
+        refold: set[str] = set()
+        async with self.store.begin() as tx:
+            for site, st in statuses:
+                row = await tx.site(site)
+                if (not st.online and row is not None and row["online"]
+                        and row["session"] != st.session):
+                    _LOGGER.info("site %s: offline notice of an older session ignored", site)
+                    continue
+                values: dict[str, Any] = {"online": st.online, "session": st.session,
+                                          "status": json.dumps(st.payload, ensure_ascii=False)}
+                if st.config_version is not None:
+                    values["config_version_applied"] = st.config_version
+                    fold = self.folds.get(site)
+                    if fold is not None and fold.version != st.config_version:
+                        refold.add(site)
+                await tx.upsert_site(site, **values)
+                if st.devices is not None:
+                    await tx.replace_devices(site, st.devices)
+                contiguous = row["last_seq_contiguous"] if row else 0
+                # the edge holds events we lack and has none in flight: they were lost here
+                if st.online and st.outbox == 0 and (st.last_seq or 0) > contiguous:
+                    replays.append((site, contiguous + 1))
+        for site, from_seq in replays:
+            self._request_replay(site, from_seq)
+        return refold
+
+    def _reply(self, site: str, reply: validate.Reply) -> None:
+        pending = self._pending.get(reply.command_id)
+        if pending is None or pending[0] != site:
+            _LOGGER.debug("site %s: reply to a command not awaited here", site)
+            return
+        if not pending[1].done():
+            pending[1].set_result(reply.payload)
+
+    def stats_view(self) -> dict[str, Any]:
+        return {"connected": self.link.connected, "queued": self._queue.qsize(),
+                **asdict(self.stats),
+                "projections": {s: f.status for s, f in sorted(self.folds.items())}}

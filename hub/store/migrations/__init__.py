@@ -1,0 +1,1 @@
+"""Alembic migrations of the hub store (run in code by ``hub.store.migrate``)."""

@@ -1,0 +1,128 @@
+"""The hub's tables (SQLAlchemy Core). Alembic migrations create them; this is what code reads.
+
+One schema runs on SQLite (default, the demo) and PostgreSQL (scale). Timestamps that the hub
+makes are stored as UTC; the edge's own ``at`` stays the exact string it sent (with its offset),
+because the envelope must come back byte-for-byte as the edge wrote it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite has no time zones: store naive UTC)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: pass an aware one")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData()
+
+SITE = String(64)
+
+events = Table(
+    "events", metadata,
+    Column("site", SITE, nullable=False),
+    Column("seq", BigInteger, nullable=False, autoincrement=False),
+    Column("id", String(64), nullable=False),
+    Column("at", String(40), nullable=False),  # the edge's ISO time with its offset, verbatim
+    Column("day", String(10), nullable=False),
+    Column("type", String(64), nullable=False),
+    Column("data", Text, nullable=False),  # JSON text, as the edge serialised it
+    Column("received_at", UtcDateTime, nullable=False),
+    PrimaryKeyConstraint("site", "seq", name="pk_events"),
+    UniqueConstraint("id", name="uq_events_id"),
+)
+
+sites = Table(
+    "sites", metadata,
+    Column("site", SITE, primary_key=True),
+    Column("last_seq_contiguous", BigInteger, nullable=False, default=0),
+    Column("last_seq_received", BigInteger, nullable=False, default=0),
+    Column("last_event_at", UtcDateTime, nullable=True),  # edge time of the last contiguous one
+    Column("online", Boolean, nullable=False, default=False),
+    Column("session", String(64), nullable=True),
+    Column("status", Text, nullable=True),  # the last status payload (JSON), devices excluded
+    Column("config_version_applied", Integer, nullable=True),
+    Column("projection", String(16), nullable=False, default="no_config"),  # ok|no_config|error
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+site_configs = Table(
+    "site_configs", metadata,
+    Column("site", SITE, nullable=False),
+    Column("version", Integer, nullable=False, autoincrement=False),
+    Column("toml", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    PrimaryKeyConstraint("site", "version", name="pk_site_configs"),
+)
+
+site_queues = Table(
+    "site_queues", metadata,
+    Column("site", SITE, nullable=False),
+    Column("service", String(8), nullable=False),
+    Column("status", String(8), nullable=False),  # open | closed | full
+    Column("waiting", Integer, nullable=False),
+    Column("second_wait", Integer, nullable=False),  # waiting at stage >= 2 (Q15)
+    Column("issued", Integer, nullable=False),
+    Column("open_counters", Integer, nullable=False),
+    Column("estimate_low_s", Integer, nullable=True),
+    Column("estimate_high_s", Integer, nullable=True),
+    Column("updated_at", UtcDateTime, nullable=False),
+    PrimaryKeyConstraint("site", "service", name="pk_site_queues"),
+)
+
+site_counters = Table(
+    "site_counters", metadata,
+    Column("site", SITE, nullable=False),
+    Column("counter", String(16), nullable=False),
+    Column("open", Boolean, nullable=False),
+    Column("current_number", Integer, nullable=True),
+    Column("current_service", String(8), nullable=True),
+    PrimaryKeyConstraint("site", "counter", name="pk_site_counters"),
+)
+
+site_devices = Table(
+    "site_devices", metadata,
+    Column("site", SITE, nullable=False),
+    Column("device", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("state", String(16), nullable=False),  # ok | degraded | offline | error
+    Column("reason", String(64), nullable=True),
+    Column("since", String(40), nullable=True),  # as the edge reported it
+    PrimaryKeyConstraint("site", "device", name="pk_site_devices"),
+)
+
+PROJECTION_TABLES = (site_queues, site_counters, site_devices)

@@ -1,0 +1,35 @@
+"""The hub's aiohttp application: JSON API, OpenAPI, staff pages."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from hub.ingest import Ingest
+from hub.store import HubStore
+from hub.web.api import CONFIGS, INGEST, STORE, add_routes, errors_as_json, json_response, openapi
+from hub.web.staff import PAGES
+from hub.web.views import ConfigCache
+
+MAX_BODY = 64 * 1024
+
+
+def create_app(store: HubStore, ingest: Ingest | None = None) -> web.Application:
+    """``ingest``: the in-process consumer, if this process runs one (adds its counters to
+    ``/api/health``); web-only processes pass None."""
+    app = web.Application(middlewares=[errors_as_json], client_max_size=MAX_BODY)
+    app[STORE] = store
+    app[INGEST] = ingest
+    app[CONFIGS] = ConfigCache()
+    add_routes(app)
+    add_routes(app, PAGES)
+    spec = openapi(PAGES)
+
+    async def get_openapi(_request: web.Request) -> web.Response:
+        return json_response(spec)
+
+    async def index(_request: web.Request) -> web.Response:
+        raise web.HTTPFound("/staff/sites")
+
+    app.router.add_get("/api/openapi.json", get_openapi)
+    app.router.add_get("/", index)
+    return app
