@@ -152,9 +152,8 @@ function setupSound() {
 }
 
 function chime(recall) {
-  if (!audio) return;
+  if (!audio || audio.state !== "running") return;
   document.body.dataset.chimes = String(Number(document.body.dataset.chimes || 0) + 1);
-  if (audio.state !== "running") return;
   let at = Math.max(audio.currentTime + 0.02, audioFree);
   for (const freq of recall ? [880, 698.46, 880, 698.46] : [880, 698.46]) {
     const osc = audio.createOscillator();

@@ -167,19 +167,25 @@ function renderCalling(state) {
       li.dataset.key = key;
       if (!firstRender) flash(li);
     }
-    const isNewest = newest && newest.counter === c.counter;
-    li.classList.toggle("newest", Boolean(isNewest));
+    const isNewest = Boolean(newest && newest.counter === c.counter);
+    li.classList.toggle("newest", isNewest);
     li.classList.toggle("recalled", c.calls > 1);
-    const name = counterName(state, c.counter);
-    li.setAttribute("aria-label", t("monitor.tile_label", { number: c.number, counter: pick(name) }));
-    const marks = el("span", { class: "marks" });
-    if (isNewest) marks.append(el("span", { class: "mark newest-mark" }, "▶ ", pair("monitor.newest")));
-    if (c.calls > 1) marks.append(el("span", { class: "mark recall-mark" }, "↺ ", pair("monitor.recall")));
-    li.replaceChildren(
-      el("span", { class: "num", text: String(c.number) }),
-      el("span", { class: "arrow", "aria-hidden": "true", text: "→" }),
-      el("span", { class: "to" }, pairText(name, "cname"), marks),
-    );
+    // refill (and refit) only when what the tile says changed: most pushes leave tiles alone
+    const sig = `${key}|${isNewest}|${subLang()}|${gridShape(calls.length)}`;
+    if (li.dataset.sig !== sig) {
+      li.dataset.sig = sig;
+      const name = counterName(state, c.counter);
+      li.setAttribute("aria-label", t("monitor.tile_label", { number: c.number, counter: pick(name) }));
+      const marks = el("span", { class: "marks" });
+      if (isNewest) marks.append(el("span", { class: "mark newest-mark" }, "▶ ", pair("monitor.newest")));
+      if (c.calls > 1) marks.append(el("span", { class: "mark recall-mark" }, "↺ ", pair("monitor.recall")));
+      li.replaceChildren(
+        el("span", { class: "num", text: String(c.number) }),
+        el("span", { class: "arrow", "aria-hidden": "true", text: "→" }),
+        el("span", { class: "to" }, pairText(name, "cname"), marks),
+      );
+      li.dataset.fit = "";
+    }
     if (list.children[i] !== li) list.insertBefore(li, list.children[i] || null);
   });
   for (const [id, li] of tiles) {
@@ -221,7 +227,7 @@ function renderRecent(state) {
     if (!shown(c.counter) || seen.has(c.number)) continue;
     seen.add(c.number);
     const name = counterName(state, c.counter);
-    items.push(el("li", { class: "chip", "aria-label": t("monitor.tile_label", { number: c.number, counter: pick(name) }) },
+    items.push(el("li", { class: "chip", "aria-label": t("monitor.recent_label", { number: c.number, counter: pick(name) }) },
       el("span", { class: "chip-num", text: String(c.number) }),
       el("span", { class: "chip-to", "aria-hidden": "true", text: `→ ${pick(name, primary)}` })));
     if (items.length >= RECENT_MAX[layout]) break;
@@ -272,8 +278,12 @@ function render(state) {
   fitLayout();
 }
 
-function fitLayout() {
-  document.querySelectorAll(".tile .cname .main").forEach(fitWidth);
+function fitLayout(all = false) {
+  document.querySelectorAll(all ? ".tile" : '.tile[data-fit=""]').forEach((li) => {
+    li.dataset.fit = "1";
+    const main = li.querySelector(".cname .main");
+    if (main) fitWidth(main);
+  });
   fitDensity(document.querySelector(".services-area"));
 }
 
@@ -316,9 +326,8 @@ function setupSound() {
 
 // A generated two-tone chime (high then low, "pin-pon"); a recall rings it twice. No file.
 function chime(recall) {
-  if (!audio) return;
+  if (!audio || audio.state !== "running") return;
   document.body.dataset.chimes = String(Number(document.body.dataset.chimes || 0) + 1);
-  if (audio.state !== "running") return;
   const tones = recall ? [880, 698.46, 880, 698.46] : [880, 698.46];
   let at = Math.max(audio.currentTime + 0.02, audioFree);
   for (const freq of tones) {
@@ -347,11 +356,11 @@ function renderTicker() {
   box.hidden = notices.length === 0;
   clearInterval(tickerTimer);
   if (!notices.length) return;
+  // every shown language, so the text does not change (and jump) when the subtitles turn
   const text = (n) => {
     const main = pick(n, primary);
-    const l = subLang();
-    const sub = l ? pick(n, l) : "";
-    return sub && sub !== main ? `${main}（${sub}）` : main;
+    const others = subs.map((l) => pick(n, l)).filter((x) => x && x !== main);
+    return others.length ? `${main}（${others.join(" / ")}）` : main;
   };
   if (reducedMotion.matches) {
     // no motion: one notice at a time, replaced in place
@@ -388,7 +397,6 @@ function rotateSubtitles() {
   document.body.dataset.sublang = subLang();
   translateStatic();
   if (lastState) render(lastState);
-  renderTicker();
 }
 
 function setOffline(offline) {
@@ -422,7 +430,7 @@ async function main() {
   setupSound();
   renderTicker();
   reducedMotion.addEventListener("change", renderTicker);
-  window.addEventListener("resize", () => { fitLayout(); renderTicker(); });
+  window.addEventListener("resize", () => { fitLayout(true); renderTicker(); });
   live((state, events) => {
     render(state);
     announce(state, events);
