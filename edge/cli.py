@@ -196,8 +196,10 @@ def build_parser() -> argparse.ArgumentParser:
     doc.set_defaults(func=_doctor)
 
     from edge.provision import add_parsers as add_provision_parsers
+    from hub.cli import add_parsers as add_hub_parsers
 
     add_provision_parsers(sub)
+    add_hub_parsers(sub)
 
     bench = sub.add_parser("bench", help="benchmarks; print one JSON object")
     bsub = bench.add_subparsers(dest="sub", required=True)
