@@ -7,6 +7,7 @@ The TXT record carries only public facts (site id, API path, protocol version): 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 from typing import Any
@@ -39,6 +40,7 @@ class Discovery:
         self._zc: AsyncZeroconf | None = None
         self._browser: AsyncServiceBrowser | None = None
         self._info: AsyncServiceInfo | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         kwargs: dict[str, Any] = {"ip_version": IPVersion.V4Only}
@@ -59,11 +61,17 @@ class Discovery:
 
     def _on_change(self, zeroconf: Zeroconf, service_type: str, name: str,
                    state_change: ServiceStateChange) -> None:
+        """Called on the event loop: resolving must not block it, so it is a task."""
         if state_change is ServiceStateChange.Removed:
             self.found.pop(name, None)
             return
-        info = zeroconf.get_service_info(service_type, name, 1000)
-        if info is None:
+        task = asyncio.ensure_future(self._resolve(zeroconf, service_type, name))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _resolve(self, zeroconf: Zeroconf, service_type: str, name: str) -> None:
+        info = AsyncServiceInfo(service_type, name)
+        if not await info.async_request(zeroconf, 3000):
             return
         props = {k.decode(): (v or b"").decode() for k, v in info.properties.items()}
         addrs = info.parsed_addresses()
@@ -73,6 +81,8 @@ class Discovery:
                             "self": props.get("site") == self.site}
 
     async def stop(self) -> None:
+        for t in list(self._tasks):
+            t.cancel()
         if self._browser is not None:
             await self._browser.async_cancel()
         if self._zc is not None:
