@@ -1,0 +1,353 @@
+"""The kiosk page (Q2–Q5) in headless Chromium against an edge running in this process.
+
+Menus follow the schedule and staff's choice live; the language goes back to Japanese after
+``lang_reset_seconds`` without a touch; closed and full services are shown and explained; a
+printer out of paper is announced before anyone taps and the number stays on screen; a web
+ticket checks in by a keyboard-wedge scan; the page works by keyboard and says when it is
+offline. The full end-to-end suite (operator, monitors, axe) lives in test_screens_*.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import aiohttp
+import pytest
+from conftest import free_port
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from edge.app import Edge, build_edge, start_edge
+from edge.config import load_site_config
+from edge.devices.transport.sim import SIMS, sim_device
+from edge.domain.clock import ManualClock
+
+TZ = ZoneInfo("Asia/Tokyo")
+MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=TZ)
+MONDAY_1730 = datetime(2026, 11, 23, 17, 30, tzinfo=TZ)
+PRINTER = "kiosk-page-printer-k1"
+STATUS_URL = "https://queue.example.jp/t/{token}"
+
+SITE = """
+[site]
+id = "kiosk-page"
+name = { ja = "練馬区民事務所", en = "Nerima Office", zh = "练马区民事务所", ko = "네리마" }
+status_url = "https://queue.example.jp/t/{token}"
+guidance = { ja = "ご用件のボタンを押してください。", en = "Touch the button for your errand." }
+lang_reset_seconds = 10
+
+[[services]]
+code = "A"
+name = { ja = "住民異動届", en = "Moving in / out", zh = "迁入・迁出申报", ko = "전입・전출 신고" }
+range = [1, 99]
+ticket = "two-part"
+
+[[services]]
+code = "B"
+name = { ja = "証明書発行", en = "Certificates", zh = "证明书发行", ko = "증명서 발급" }
+range = [101, 199]
+
+[[services]]
+code = "M"
+name = { ja = "マイナンバーカード", en = "My Number card" }
+range = [401, 499]
+daily_limit = 1
+
+[[services]]
+code = "T"
+name = { ja = "住民異動 2次受付", en = "Moving: second reception" }
+range = [801, 899]
+kiosk = false
+
+[[counters]]
+id = "1"
+name = { ja = "1番窓口", en = "Counter 1" }
+services = ["A", "B", "M", "T"]
+
+[[menus]]
+id = "day"
+name = { ja = "通常", en = "Regular" }
+services = ["A", "B", "M"]
+schedule = [{ days = ["mon", "tue", "wed", "thu", "fri"], from = "08:30", to = "17:15" }]
+
+[[menus]]
+id = "evening"
+name = { ja = "夜間窓口", en = "Evening" }
+services = ["B"]
+guidance = { ja = "夜間は証明書発行のみです。", en = "Evenings: certificates only." }
+schedule = [{ days = ["mon", "tue", "wed", "thu", "fri"], from = "17:15", to = "19:00" }]
+
+[[devices]]
+id = "printer-k1"
+kind = "printer"
+profile = "epson-tm-t88vi"
+url = "sim://kiosk-page-printer-k1"
+kiosk = "k1"
+"""
+
+
+@dataclass
+class Kiosk:
+    edge: Edge
+    clock: ManualClock
+    url: str
+    http: aiohttp.ClientSession
+    browser: Browser
+    errors: list[str] = field(default_factory=list)
+
+    async def post(self, path: str, body: Any = None, status: int = 200) -> dict[str, Any]:
+        async with self.http.post(path, json=body) as r:
+            data: dict[str, Any] = await r.json()
+            assert r.status == status, (path, r.status, data)
+            return data
+
+    async def open(self, query: str = "kiosk=k1", *, clock: bool = False,
+                   width: int = 1080, height: int = 1920) -> Page:
+        page = await self.browser.new_page(viewport={"width": width, "height": height})
+        page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        if clock:
+            await page.clock.install()
+        await page.goto(f"{self.url}/ui/kiosk.html?{query}")
+        await page.wait_for_selector("body[data-ready=true]", state="attached")
+        return page
+
+    def issued(self, code: str) -> int:
+        return sum(1 for e in self.edge.writer.store.events()
+                   if e.type == "TicketIssued" and e.data["service"] == code)
+
+
+@pytest.fixture
+async def kiosk(tmp_path: Path, chromium_path: Path) -> AsyncIterator[Kiosk]:
+    SIMS.clear()
+    path = tmp_path / "site.toml"
+    path.write_text(SITE, encoding="utf-8")
+    clock = ManualClock(MONDAY_10)
+    edge = build_edge(load_site_config(path), tmp_path / "edge.db", clock)
+    port = free_port()
+    runner = await start_edge(edge, "127.0.0.1", port)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession(base_url=url) as http, async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=str(chromium_path))
+            k = Kiosk(edge, clock, url, http, browser)
+            try:
+                yield k
+            finally:
+                await browser.close()
+            assert not k.errors, k.errors
+    finally:
+        await runner.cleanup()
+
+
+async def scan(page: Page, text: str, gap_ms: float = 4.0) -> None:
+    """A keyboard-wedge scanner: trusted key events stamped a few ms apart, then Enter."""
+    cdp = await page.context.new_cdp_session(page)
+    t0 = time.time()
+    keys = [{"key": ch, "text": ch} for ch in text]
+    keys.append({"key": "Enter", "code": "Enter", "windowsVirtualKeyCode": 13, "text": "\r"})
+    sends = []
+    for i, down in enumerate(keys):
+        at = t0 + i * gap_ms / 1000
+        up = {k: v for k, v in down.items() if k != "text"}
+        sends.append(cdp.send("Input.dispatchKeyEvent", {"type": "keyDown", "timestamp": at,
+                                                         **down}))
+        sends.append(cdp.send("Input.dispatchKeyEvent", {"type": "keyUp",
+                                                         "timestamp": at + gap_ms / 2000, **up}))
+    await asyncio.gather(*sends)
+    await cdp.detach()
+
+
+def number(n: int) -> re.Pattern[str]:
+    return re.compile(rf"^\s*{n}\s*$")
+
+
+async def test_menu_follows_the_schedule_and_staff_choice(kiosk: Kiosk) -> None:
+    page = await kiosk.open()
+    by = page.get_by_test_id
+    for code in ("A", "B", "M"):
+        await expect(by(f"service-{code}")).to_be_visible()
+    await expect(by("service-T")).to_have_count(0)  # second stage only: never on the kiosk
+    await expect(by("menu-name")).to_contain_text("通常")
+    await expect(by("guidance")).to_have_text("ご用件のボタンを押してください。")
+    await expect(by("waiting-B")).to_have_text(number(0))
+
+    # 17:30 on a weekday: the evening menu, as soon as the edge pushes its state
+    kiosk.clock.set(MONDAY_1730)
+    await kiosk.post("/api/tickets", {"service": "B"}, 201)
+    await expect(by("service-A")).to_have_count(0)
+    await expect(by("menu-name")).to_contain_text("夜間窓口")
+    await expect(by("guidance")).to_have_text("夜間は証明書発行のみです。")
+    await expect(by("waiting-B")).to_have_text(number(1))
+    label = await by("service-B").get_attribute("aria-label")
+    assert label is not None
+    assert label.startswith("B 証明書発行, 1 人待ち"), label
+
+    # staff choose the day menu by hand, then hand back to the schedule
+    await kiosk.post("/api/kiosk/menu", {"menu": "day"})
+    await expect(by("service-A")).to_be_visible()
+    await expect(by("menu-name")).to_contain_text("通常")
+    await kiosk.post("/api/kiosk/menu", {"menu": None})
+    await expect(by("service-A")).to_have_count(0)
+    assert await page.evaluate("performance.getEntriesByType('navigation').length") == 1
+
+
+async def test_language_switches_and_resets_to_japanese_when_idle(kiosk: Kiosk) -> None:
+    page = await kiosk.open(clock=True)
+    by = page.get_by_test_id
+    await expect(by("service-A")).to_contain_text("住民異動届")
+    for lang, own in (("ja", "日本語"), ("en", "English"), ("zh", "中文"), ("ko", "한국어")):
+        await expect(by(f"lang-{lang}")).to_have_text(own)  # each language names itself
+    await by("lang-en").click()
+    await expect(page.locator("html")).to_have_attribute("lang", "en")
+    await expect(by("service-A")).to_contain_text("Moving in / out")
+    await expect(by("guidance")).to_have_text("Touch the button for your errand.")
+    await expect(by("lang-en")).to_have_attribute("aria-pressed", "true")
+
+    await page.clock.fast_forward(6000)
+    await expect(page.locator("html")).to_have_attribute("lang", "en")
+    await by("webticket-button").click()  # a touch: the idle time starts again
+    await expect(by("checkin-help")).to_contain_text("QR")
+    await page.clock.fast_forward(6000)
+    await expect(page.locator("html")).to_have_attribute("lang", "en")
+    await expect(by("checkin-help")).to_be_visible()
+    # 10 s (lang_reset_seconds) without a touch: Japanese again, panels closed
+    await page.clock.fast_forward(5000)
+    await expect(page.locator("html")).to_have_attribute("lang", "ja")
+    await expect(by("checkin-help")).to_have_count(0)
+    await expect(by("service-A")).to_contain_text("住民異動届")
+    await expect(by("lang-ja")).to_have_attribute("aria-pressed", "true")
+
+
+async def test_closed_and_full_services_are_shown_and_explained(kiosk: Kiosk) -> None:
+    page = await kiosk.open()
+    by = page.get_by_test_id
+    await kiosk.post("/api/tickets", {"service": "M"}, 201)  # daily_limit = 1: now full
+    await expect(by("service-M")).to_have_attribute("aria-disabled", "true")
+    await expect(by("status-M")).to_have_text("本日分終了（定員）")  # words, not colour alone
+    await expect(by("status-M").locator("svg")).to_have_count(1)  # and an icon
+    await by("service-M").click(force=True)
+    await expect(by("service-unavailable")).to_contain_text("上限")
+    await expect(by("ticket-result")).to_have_count(0)
+    assert kiosk.issued("M") == 1
+    await by("dialog-close").click()
+    await expect(by("service-A")).to_have_attribute("aria-disabled", "false")
+
+    await kiosk.post("/api/day/close")
+    await expect(by("day-closed")).to_be_visible()
+    for code in ("A", "B"):
+        await expect(by(f"service-{code}")).to_have_attribute("aria-disabled", "true")
+        await expect(by(f"status-{code}")).to_have_text("受付終了")
+    await by("lang-en").click()
+    await expect(by("status-A")).to_have_text("Closed")
+    await by("service-A").click(force=True)
+    await expect(by("service-unavailable")).to_contain_text("not taking numbers")
+    assert kiosk.issued("A") == 0
+
+
+async def test_paper_out_is_announced_and_the_number_stays_on_screen(kiosk: Kiosk) -> None:
+    page = await kiosk.open()
+    by = page.get_by_test_id
+    await expect(by("printer-banner")).to_be_hidden()
+    await by("service-A").click()
+    await expect(by("print-status")).to_have_attribute("data-printed", "true")
+    await expect(by("print-status")).to_contain_text("番号札をお取りください")
+    await by("ticket-result").click()  # a tap anywhere closes a printed ticket's panel
+    await expect(by("ticket-result")).to_have_count(0)
+
+    sim_device(PRINTER).faults.paper_out = True
+    async with page.expect_response(lambda r: r.url.endswith("/api/tickets")) as info:
+        await by("service-B").click()
+    data = await (await info.value).json()
+    assert data["print"]["printed"] is False
+    assert data["print"]["reason"] == "paper_out"
+    await expect(by("ticket-result")).to_have_attribute("data-outcome", "not_printed")
+    await expect(by("ticket-number")).to_have_text(number(data["ticket"]["number"]))
+    status = by("print-status")
+    await expect(status).to_have_attribute("data-printed", "false")
+    await expect(status).to_contain_text("用紙切れ")
+    await expect(status).to_contain_text("係員にお見せください")
+    await by("ticket-result").click()  # not printed: only the button closes it
+    await expect(by("ticket-result")).to_be_visible()
+    await by("dialog-close").click()
+
+    # the next visitor is told before tapping (device state pushed, no reload)
+    banner = by("printer-banner")
+    await expect(banner).to_have_attribute("data-reason", "paper_out")
+    await expect(banner).to_contain_text("用紙切れ")
+    await by("lang-en").click()
+    await expect(banner).to_contain_text("out of paper")
+
+    sim_device(PRINTER).faults.paper_out = False
+    sim_device(PRINTER).faults.paper_near_end = True
+    await by("service-B").click()
+    await expect(by("print-status")).to_have_attribute("data-printed", "true")
+    await by("dialog-close").click()
+    await expect(banner).to_have_attribute("data-level", "note")  # a mild note for staff
+    await expect(banner).to_contain_text("For staff")
+
+
+async def test_web_ticket_checks_in_by_scan(kiosk: Kiosk) -> None:
+    page = await kiosk.open()
+    by = page.get_by_test_id
+    web = await kiosk.post("/api/tickets", {"service": "B", "channel": "web"}, 201)
+    url = STATUS_URL.format(token=web["ticket"]["token"])
+    await by("service-A").focus()  # a scan's Enter must not press the focused button
+    await scan(page, url)
+    result = by("checkin-result")
+    await expect(result).to_have_attribute("data-outcome", "checked_in")
+    await expect(by("checkin-number")).to_have_text(number(web["ticket"]["number"]))
+    assert kiosk.issued("A") == 0
+    assert [e.type for e in kiosk.edge.writer.store.events()][-1] == "TicketCheckedIn"
+    await by("dialog-close").click()
+
+    await by("lang-en").click()
+    await scan(page, url)
+    await expect(result).to_have_attribute("data-outcome", "refused")
+    await expect(by("checkin-error")).to_have_attribute("data-code", "already_checked_in")
+    await expect(result).to_contain_text("already checked in")
+    await by("dialog-close").click()
+
+    here = await kiosk.post("/api/tickets", {"service": "A"}, 201)
+    await scan(page, here["ticket"]["token"])  # a bare token works too
+    await expect(by("checkin-error")).to_have_attribute("data-code", "not_remote")
+    await by("dialog-close").click()
+    await scan(page, "https://example.com/not-a-ticket")
+    await expect(by("checkin-error")).to_have_attribute("data-code", "bad_code")
+    await by("dialog-close").click()
+
+    await by("webticket-button").click()
+    await expect(by("checkin-help")).to_contain_text("scanner")
+
+
+async def test_keyboard_use_without_printer_and_offline(kiosk: Kiosk) -> None:
+    page = await kiosk.open("", width=1920, height=1080)  # no kiosk id: no printer
+    by = page.get_by_test_id
+    await expect(by("printer-banner")).to_have_attribute("data-reason", "no_printer")
+    for _ in range(10):  # Tab from the top reaches the first service button
+        await page.keyboard.press("Tab")
+        if await by("service-A").evaluate("el => el === document.activeElement"):
+            break
+    else:
+        raise AssertionError("Tab never reached service A")
+    await page.keyboard.press("Enter")
+    await expect(by("print-status")).to_have_attribute("data-reason", "no_printer")
+    await expect(by("print-status")).to_contain_text("プリンタがない")
+    await expect(by("ticket-number")).to_have_text(number(1))
+    await page.keyboard.press("Escape")
+    await expect(by("ticket-result")).to_have_count(0)
+    assert await by("service-A").evaluate("el => el === document.activeElement")
+    await expect(by("announce")).to_contain_text("1")
+
+    # the edge cannot be reached: say so, no number is invented
+    await page.route("**/api/tickets", lambda route: route.abort())
+    await page.keyboard.press("Enter")
+    await expect(by("ticket-result")).to_have_attribute("data-outcome", "offline")
+    await expect(by("ticket-result")).to_contain_text("発行されていません")
+    await expect(by("ticket-number")).to_have_count(0)
