@@ -33,7 +33,8 @@ export function installKeys({ shortcuts, onScan, onDigit, blocked = () => false 
   document.addEventListener("keydown", (e) => {
     if (e.ctrlKey || e.altKey || e.metaKey || e.isComposing) return;
     if (editable(e.target) || blocked()) { buffer = ""; cancel(); return; }
-    const now = performance.now();
+    // when the key was pressed (not when this busy page got round to it)
+    const now = e.timeStamp || performance.now();
     const gap = now - last;
     const burst = buffer !== "" && (gap < SCAN_GAP_MS || (buffer.length >= 2 && gap < BURST_GAP_MS));
     if (e.key === "Enter") {
