@@ -15,6 +15,7 @@ from edge.config import load_site_config
 from edge.devices.manager import DeviceManager
 from edge.domain.clock import Clock, SystemClock
 from edge.domain.model import SiteConfig
+from edge.domain.views import active_menu
 from edge.store.store import EventStore
 from edge.store.writer import Writer
 from edge.web.api import DEVICES
@@ -42,7 +43,7 @@ def build_edge(config: SiteConfig, db_path: str | Path, clock: Clock | None = No
     devices = _devices(writer, config, app, preview_dir)
 
     async def lifetime(_app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(_rollover_loop(writer))
+        task = asyncio.create_task(_rollover_loop(writer, app))
         if devices is not None:
             await devices.start()
         yield
@@ -72,12 +73,18 @@ def _devices(writer: Writer, config: SiteConfig, app: web.Application,
     return manager
 
 
-async def _rollover_loop(writer: Writer) -> None:
-    """Open the new business day at midnight even if nobody presses anything."""
+async def _rollover_loop(writer: Writer, app: web.Application) -> None:
+    """Open the new business day at midnight even if nobody presses anything, and push the
+    state when the kiosk menu's schedule switches (nothing is committed then)."""
+    menu = writer.read(lambda s: active_menu(s, writer.clock.now()))
     while True:
         await asyncio.sleep(ROLLOVER_CHECK_S)
         if writer.needs_rollover():
             await writer.execute(None)
+        now_menu = writer.read(lambda s: active_menu(s, writer.clock.now()))
+        if now_menu != menu:
+            menu = now_menu
+            app[LIVE].poke()
 
 
 async def start_edge(edge: Edge, host: str, port: int) -> web.AppRunner:

@@ -72,7 +72,9 @@ async def test_paper_out_refuses_before_sending_and_recovers(printer: PrinterSer
 
 async def test_near_end_prints_but_degrades(printer: PrinterService) -> None:
     sim_device("p1").faults.paper_near_end = True
-    assert (await printer.print_ticket(ticket(10))).printed
+    result = await printer.print_ticket(ticket(10))
+    assert result.printed
+    assert result.reason == "paper_near_end"  # printed, with a note for staff
     h = printer.board.get("p1")
     assert h is not None
     assert (h.state, h.reason) == ("degraded", "paper_near_end")

@@ -118,6 +118,12 @@ def ticket_view(state: State, t: Ticket) -> dict[str, Any]:
     return view
 
 
+def _closed(state: State, now: datetime) -> bool:
+    """Closed only when today's business day was closed; before the first command of a new
+    day (the day is not opened yet) the next ticket opens it, so services are open."""
+    return not state.day_open and state.day == now.date().isoformat()
+
+
 def service_rows(state: State, now: datetime) -> list[dict[str, Any]]:
     rows = []
     for code, svc in state.config.services.items():
@@ -132,7 +138,8 @@ def service_rows(state: State, now: datetime) -> list[dict[str, Any]]:
             "second_wait": sum(1 for t in q if t.stage >= 2),
             "issued": sd.issued if sd else 0,
             "open_counters": open_counters(state, code),
-            "status": "closed" if not state.day_open else "full" if full else "open",
+            "status": "full" if full and state.day_open else "closed" if _closed(state, now)
+            else "open",
             "estimate": estimate(state, code, len(q)),
             "next": None if nxt is None else {
                 "number": nxt.number,

@@ -52,4 +52,9 @@ def create_app(writer: Writer) -> web.Application:
         app.router.add_static("/ui/", ui)
     add_ui_routes(app, ui)
     app.cleanup_ctx.append(live_ctx)
+
+    async def close_screens(_app: web.Application) -> None:
+        await hub.close_all()  # screens see the edge go away at once, not after a timeout
+
+    app.on_shutdown.append(close_screens)
     return app

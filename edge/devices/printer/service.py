@@ -221,7 +221,7 @@ class PrinterService:
         self.printed += 1
         if self.preview_dir is not None:
             await asyncio.to_thread(self._save_preview, ticket, data)
-        return PrintResult(True, None, self.id)
+        return PrintResult(True, why, self.id)  # why: e.g. paper_near_end, a note for staff
 
     def _render_bytes(self, ticket: TicketPrint) -> bytes:
         if self._render is not None:
