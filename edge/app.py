@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +17,10 @@ from edge.devices.manager import DeviceManager
 from edge.domain.clock import Clock, SystemClock
 from edge.domain.model import SiteConfig
 from edge.domain.views import active_menu
+from edge.protocol import DEFAULT_PREFIX
 from edge.store.store import EventStore
 from edge.store.writer import Writer
+from edge.sync import SyncClient, load_applied_config
 from edge.web.api import DEVICES
 from edge.web.app import create_app
 from edge.web.live import LIVE
@@ -26,27 +29,65 @@ _LOGGER = logging.getLogger(__name__)
 ROLLOVER_CHECK_S = 30.0
 
 
+@dataclass(frozen=True)
+class SyncOptions:
+    """How this edge reaches the broker (from the CLI or the env file of `provision site`)."""
+
+    url: str  # mqtt://host:1883 or mqtts://host:8883
+    username: str | None = None
+    password: str | None = None
+    ca_file: str | None = None
+    prefix: str = DEFAULT_PREFIX
+    mqtt5: bool = True  # False for the embedded amqtt broker (MQTT 3.1.1 only)
+
+    @classmethod
+    def from_env(cls, url: str | None = None) -> SyncOptions | None:
+        env = os.environ
+        url = url or env.get("MADOGUCHI_MQTT_URL")
+        if not url:
+            return None
+        return cls(url, env.get("MADOGUCHI_MQTT_USERNAME"), env.get("MADOGUCHI_MQTT_PASSWORD"),
+                   env.get("MADOGUCHI_MQTT_CA"), env.get("MADOGUCHI_MQTT_PREFIX", DEFAULT_PREFIX),
+                   env.get("MADOGUCHI_MQTT_PROTOCOL", "5") != "3.1.1")
+
+
 @dataclass
 class Edge:
     config: SiteConfig
     writer: Writer
     app: web.Application
     devices: DeviceManager | None = None
+    sync: SyncClient | None = None
 
 
 def build_edge(config: SiteConfig, db_path: str | Path, clock: Clock | None = None,
-               *, durable: bool = True, preview_dir: Path | None = None) -> Edge:
-    """``preview_dir``: save a PNG of every printed ticket there (the demo's paper)."""
+               *, durable: bool = True, preview_dir: Path | None = None,
+               sync: SyncOptions | None = None) -> Edge:
+    """``preview_dir``: save a PNG of every printed ticket there (the demo's paper);
+    ``sync``: relay events to the hub over MQTT (without it the edge runs alone)."""
     store = EventStore(db_path, config.site, durable=durable)
     writer = Writer(store, config, clock or SystemClock(config.timezone))
     app = create_app(writer)
     devices = _devices(writer, config, app, preview_dir)
+    client = None
+    if sync is not None:
+        client = SyncClient(
+            writer, config, sync.url, prefix=sync.prefix, username=sync.username,
+            password=sync.password, ca_file=sync.ca_file, mqtt5=sync.mqtt5,
+            on_config=lambda cfg: _apply_config(writer, app, cfg),
+            devices=None if devices is None else devices.board.views)
+        if devices is not None:
+            devices.board.subscribe(lambda _h: client.devices_changed())
 
     async def lifetime(_app: web.Application) -> AsyncIterator[None]:
         task = asyncio.create_task(_rollover_loop(writer, app))
         if devices is not None:
             await devices.start()
+        if client is not None:
+            await client.start()
         yield
+        if client is not None:
+            await client.stop()
         if devices is not None:
             await devices.stop()
         task.cancel()
@@ -55,7 +96,14 @@ def build_edge(config: SiteConfig, db_path: str | Path, clock: Clock | None = No
         writer.close()
 
     app.cleanup_ctx.append(lifetime)
-    return Edge(config, writer, app, devices)
+    return Edge(config, writer, app, devices, client)
+
+
+def _apply_config(writer: Writer, app: web.Application, config: SiteConfig) -> None:
+    """A config pushed by the hub: queues follow at once (devices on the next restart)."""
+    writer.apply_config(config)
+    app[LIVE].poke()
+    _LOGGER.info("applied config version %s from the hub", config.version)
 
 
 def _devices(writer: Writer, config: SiteConfig, app: web.Application,
@@ -94,9 +142,14 @@ async def start_edge(edge: Edge, host: str, port: int) -> web.AppRunner:
     return runner
 
 
-def run_edge(config_path: str | Path, db_path: str | Path, host: str, port: int) -> None:
+def run_edge(config_path: str | Path, db_path: str | Path, host: str, port: int,
+             sync: SyncOptions | None = None) -> None:
     config = load_site_config(config_path)
-    edge = build_edge(config, db_path)
+    pushed = load_applied_config(db_path, config.site)
+    if pushed is not None and pushed.version >= config.version:
+        _LOGGER.info("using config version %s pushed by the hub", pushed.version)
+        config = pushed
+    edge = build_edge(config, db_path, sync=sync)
     from edge.web.discovery import enable_discovery
 
     enable_discovery(edge.app, config.site, config.name.get("ja"), host, port)

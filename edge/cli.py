@@ -25,10 +25,10 @@ def _config_check(args: argparse.Namespace) -> int:
 
 
 def _edge_run(args: argparse.Namespace) -> int:
-    from edge.app import run_edge
+    from edge.app import SyncOptions, run_edge
 
     _logging(args.verbose)
-    run_edge(args.config, args.db, args.host, args.port)
+    run_edge(args.config, args.db, args.host, args.port, SyncOptions.from_env(args.mqtt))
     return 0
 
 
@@ -140,6 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--db", default="var/edge.db", help="SQLite file (default: %(default)s)")
     run.add_argument("--host", default="0.0.0.0")
     run.add_argument("--port", type=int, default=8080)
+    run.add_argument("--mqtt", default=None,
+                     help="sync to the hub through this broker, mqtt[s]://host:port (default: "
+                          "$MADOGUCHI_MQTT_URL; credentials from $MADOGUCHI_MQTT_USERNAME/"
+                          "_PASSWORD, as written by `madoguchi provision site`)")
     run.add_argument("-v", "--verbose", action="store_true")
     run.set_defaults(func=_edge_run)
     reb = edge.add_parser("rebuild", help="rebuild projections from the event log and compare")

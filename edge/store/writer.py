@@ -114,6 +114,13 @@ class Writer:
                     outcome.ticket["token"] = t.token
             return outcome
 
+    def apply_config(self, config: SiteConfig) -> None:
+        """Take a new site configuration (pushed by the hub): the state is refolded from the
+        event log under the new config, so numbering, queues and counters follow it at once."""
+        with self._lock:
+            self.state = self.store.load_state(config)
+            self.config = config
+
     def read(self, fn: Callable[[State], T]) -> T:
         """Run a read-only function against a consistent state (between two commands)."""
         with self._lock:
