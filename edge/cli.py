@@ -151,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     reb.add_argument("--db", default="var/edge.db")
     reb.set_defaults(func=_edge_rebuild)
 
-    demo = sub.add_parser("demo", help="a simulated site with traffic and a live summary")
+    demo = sub.add_parser("demo", help="three simulated sites, a hub and a broker, with traffic")
     _site_arg(demo)
     demo.add_argument("--port", type=int, default=8080)
     demo.add_argument("--host", default="127.0.0.1")
@@ -161,6 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--duration", type=float, default=None,
                       help="stop after this many seconds (default: until Ctrl-C)")
     demo.add_argument("--no-screen", action="store_true", help="log lines instead of a live screen")
+    demo.add_argument("--hub-port", type=int, default=8090,
+                      help="hub web port (default: %(default)s)")
+    demo.add_argument("--broker-port", type=int, default=0,
+                      help="embedded MQTT broker port (default: a free one)")
     demo.add_argument("--tickets", default="madoguchi-demo/tickets",
                       help="folder for PNG previews of printed tickets (default: %(default)s)")
     demo.add_argument("--voice", action="store_true",

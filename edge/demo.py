@@ -1,4 +1,8 @@
-"""``madoguchi demo``: one simulated site with arrivals and operators, the API up, a live summary.
+"""``madoguchi demo``: three simulated sites syncing to a hub over an embedded broker.
+
+A busy main office and two quieter branches, each with arrivals and operators, their screens
+and simulated devices; the embedded amqtt broker and the hub (SQLite) in the same process;
+a live summary in the terminal.
 
 Simulated visitors and operators go through the same writer as the HTTP API, so the demo shows
 the real engine; ``--speed`` compresses the service's handling times and arrival gaps.
@@ -14,9 +18,10 @@ import shutil
 import sys
 import tempfile
 import unicodedata
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from edge.app import Edge, build_edge, start_edge
 from edge.config import ConfigError, load_site_config
@@ -148,46 +153,101 @@ def render(writer: Writer, url: str, edge: Edge | None = None) -> str:
     return "\n".join(lines)
 
 
-async def _screen(edge: Edge, url: str, live: bool, until: float | None) -> None:
-    writer = edge.writer
+async def _hub_line(hub: Any) -> str:
+    import aiohttp
+
+    try:
+        async with aiohttp.ClientSession() as http, http.get(f"{hub.url}/api/sites") as r:
+            body = await r.json()
+        rows = body["sites"] if isinstance(body, dict) else body
+    except Exception:  # the summary must never stop the demo
+        return "ハブ hub: —"
+    parts = [f"{r['site']} {'online' if r.get('online') else 'OFFLINE'} seq {r.get('last_seq')}"
+             for r in rows]
+    return "ハブ hub: " + ("  ".join(parts) or "no site yet")
+
+
+async def _screen(sites: list[DemoSite], hub: Any, live: bool, until: float | None) -> None:
+    main = sites[0]
     loop = asyncio.get_running_loop()
     start = loop.time()
     while until is None or loop.time() - start < until:
-        text = render(writer, url, edge)
+        hub_line = await _hub_line(hub)
         if live:
-            sys.stdout.write("\x1b[H\x1b[2J" + text + "\n")
+            text = render(main.edge.writer, main.url, main.edge)
+            branches = [_branch_line(s) for s in sites[1:]]
+            sys.stdout.write("\x1b[H\x1b[2J" + text + "\n\n" + "\n".join(branches)
+                             + "\n" + hub_line + "\n")
         else:
-            first = text.splitlines()[0]
-            waiting = sum(s["waiting"] for s in writer.read(
-                lambda st: snapshot(st, writer.clock.now()))["services"])
-            sys.stdout.write(f"{datetime.now():%H:%M:%S} {first.split('   ')[-1]} "
-                             f"{LABEL['ja']}/{LABEL['en']} {waiting}\n")
+            line = "  ".join(_branch_line(s) for s in sites)
+            sys.stdout.write(f"{datetime.now():%H:%M:%S} {line}  | {hub_line}\n")
         sys.stdout.flush()
         await asyncio.sleep(1.0 if live else 5.0)
 
 
-async def _main(args: argparse.Namespace, edge: Edge) -> None:
-    runner = await start_edge(edge, args.host, args.port)
-    url = f"http://{args.host}:{args.port}/"
-    print(f"edge API: {url}api/state", flush=True)
-    if edge.devices is not None and edge.devices.preview_dir is not None:
-        print(f"printed tickets (PNG) / 印刷された番号札: {edge.devices.preview_dir}", flush=True)
-    rng = random.Random(7)
-    tasks = [asyncio.create_task(visitors(edge.writer, args.speed, rng))]
-    # one counter in five stays closed, as on a real morning
-    ids = list(edge.config.counters)
-    tasks += [asyncio.create_task(operator(edge.writer, cid, args.speed, rng))
-              for i, cid in enumerate(ids) if i % 5 != 4]
-    live = not args.no_screen and sys.stdout.isatty()
+def _branch_line(site: DemoSite) -> str:
+    w = site.edge.writer
+    snap = w.read(lambda s: snapshot(s, w.clock.now()))
+    waiting = sum(s["waiting"] for s in snap["services"])
+    second = sum(s["second_wait"] for s in snap["services"])
+    return (f"{snap['site']}: {LABEL['ja']}/{LABEL['en']} {waiting} "
+            f"(2次 {second}) seq {snap['seq']}")
+
+
+@dataclass
+class DemoSite:
+    edge: Edge
+    url: str
+    load: float  # share of a busy office's arrivals
+
+
+SITES = (("nerima-main.toml", 1.0), ("hikarigaoka.toml", 0.35), ("oizumi.toml", 0.25))
+
+
+async def _main(args: argparse.Namespace, sites: list[DemoSite], workdir: Path) -> None:
+    """Broker, hub, then the sites; each site's traffic; the screen; everything stopped on exit."""
+    from edge.embedded_broker import start_embedded_broker
+    from hub.app import start_hub
+
+    broker = await start_embedded_broker("127.0.0.1", args.broker_port)
+    hub = await start_hub(f"sqlite:///{workdir / 'hub.db'}",
+                          f"mqtt://hub@127.0.0.1:{broker.port}/?protocol=3.1.1",
+                          port=args.hub_port, host=args.host)
+    runners = []
+    tasks: list[asyncio.Task[None]] = []
     try:
-        await _screen(edge, url, live, args.duration)
+        for i, site in enumerate(sites):
+            runners.append(await start_edge(site.edge, args.host, args.port + i))
+            await hub.set_config(site.edge.config.site, str(site.edge.config.extra["toml"]),
+                                 "demo")
+        print(f"broker: mqtt://127.0.0.1:{broker.port} (embedded amqtt)", flush=True)
+        print(f"hub:    {hub.url}/staff/sites   API {hub.url}/api/sites", flush=True)
+        for site in sites:
+            print(f"edge {site.edge.config.site}: {site.url}  (screens {site.url}ui/)",
+                  flush=True)
+        main = sites[0].edge
+        if main.devices is not None and main.devices.preview_dir is not None:
+            print(f"printed tickets (PNG) / 印刷された番号札: {main.devices.preview_dir}",
+                  flush=True)
+        rng = random.Random(7)
+        for site in sites:
+            tasks.append(asyncio.create_task(
+                visitors(site.edge.writer, args.speed * site.load, rng)))
+            ids = list(site.edge.config.counters)  # one counter in five stays closed
+            tasks += [asyncio.create_task(operator(site.edge.writer, cid, args.speed, rng))
+                      for i, cid in enumerate(ids) if i % 5 != 4 or len(ids) < 5]
+        live = not args.no_screen and sys.stdout.isatty()
+        await _screen(sites, hub, live, args.duration)
     finally:
         for t in tasks:
             t.cancel()
         for t in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
-        await runner.cleanup()
+        for r in runners:
+            await r.cleanup()
+        await hub.stop()
+        await broker.stop()
 
 
 def _demo_voice(config: SiteConfig, folder: Path | None) -> SiteConfig:
@@ -201,30 +261,46 @@ def _demo_voice(config: SiteConfig, folder: Path | None) -> SiteConfig:
     return replace(config, voice=replace(config.voice, zones=zones))
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def run_demo(args: argparse.Namespace) -> int:
+    from edge.app import SyncOptions
+    from edge.paths import data_dir
+
+    workdir = Path(tempfile.mkdtemp(prefix="madoguchi-demo-"))
+    tickets = Path(args.tickets).resolve()
+    if not args.broker_port:
+        args.broker_port = _free_port()
+    sync = SyncOptions(f"mqtt://127.0.0.1:{args.broker_port}", mqtt5=False)
+    sites: list[DemoSite] = []
     try:
-        config = load_site_config(args.config)
+        paths = [Path(args.config)] + [data_dir("sites") / name for name, _ in SITES[1:]]
+        for i, path in enumerate(paths):
+            config = load_site_config(path)
+            config.extra["toml"] = path.read_text(encoding="utf-8")
+            config = _demo_voice(config, tickets.parent / "voice" if args.voice else None)
+            db = Path(args.db) if (args.db and i == 0) else workdir / f"{config.site}.db"
+            edge = build_edge(config, db, preview_dir=tickets / config.site,
+                              sync=replace(sync, username=f"site-{config.site}"))
+            sites.append(DemoSite(edge, f"http://{args.host}:{args.port + i}/", SITES[i][1]))
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    tmp = None
-    if args.db is None:
-        tmp = tempfile.mkdtemp(prefix="madoguchi-demo-")
-        db = Path(tmp) / "edge.db"
-    else:
-        db = Path(args.db)
-    tickets = Path(args.tickets).resolve()
-    config = _demo_voice(config, tickets.parent / "voice" if args.voice else None)
-    edge = build_edge(config, db, preview_dir=tickets)
     try:
-        asyncio.run(_main(args, edge))
+        asyncio.run(_main(args, sites, workdir))
     except KeyboardInterrupt:
         print("\nstopped / 終了しました")
     except OSError as exc:
-        print(f"cannot start the demo: {exc} (try --port)", file=sys.stderr)
+        print(f"cannot start the demo: {exc} (try --port / --hub-port / --broker-port)",
+              file=sys.stderr)
         return 1
     finally:
-        if tmp:
-            shutil.rmtree(tmp, ignore_errors=True)
-    print(f"events: {db if not tmp else '(temporary database removed)'}")
+        shutil.rmtree(workdir, ignore_errors=True)
+    print("demo stopped; temporary databases removed / デモを終了しました")
     return 0
