@@ -80,6 +80,10 @@ def run_bench(args: argparse.Namespace) -> int:
             from edge.bench.devices import measure as measure_devices
 
             result = measure_devices(bool(args.quick), load_site_config(_sample_config()))
+        elif args.sub == "screens":
+            from edge.bench.screens import measure as measure_screens
+
+            result = measure_screens(bool(args.quick), _sample_config())
         else:
             result = measure(bool(args.quick))
     except BenchError as exc:

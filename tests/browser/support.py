@@ -11,7 +11,9 @@ screens must work offline on the LAN); ``Screens.close`` asserts none happened.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,11 +30,13 @@ from edge.config import load_site_config
 from edge.devices.transport.sim import SIMS
 from edge.domain.clock import SystemClock
 from edge.web.auth import hash_pin
+from edge.web.discovery import enable_discovery
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO_ROOT / "test-artifacts" / "screens"
 PIN = "1234"
 PRINTER_SIM = "screens-printer-k1"
+SCAN_KEY_MS = 4.0  # a USB HID scanner sends a character every few ms
 
 # Screen sizes: a landscape touch kiosk, an office PC, a 16:9 ceiling monitor (and portrait),
 # a small screen above a counter, the staff room's monitor.
@@ -156,15 +160,34 @@ class Screen:
     def by(self, testid: str) -> Locator:
         return self.page.get_by_test_id(testid)
 
-    async def scan(self, text: str) -> None:
-        """A keyboard-wedge scanner: the text typed fast, then Enter."""
-        await self.page.keyboard.type(text)
-        await self.page.keyboard.press("Enter")
+    async def scan(self, text: str, gap_ms: float = SCAN_KEY_MS) -> None:
+        """A keyboard-wedge scanner: the text typed fast, then Enter.
 
-    async def shoot(self, name: str) -> Path:
+        Real key events (CDP ``Input.dispatchKeyEvent``, trusted like a USB HID device's) sent
+        back to back, each stamped ``gap_ms`` after the previous as a scanner's would be, so
+        ``event.timeStamp`` shows a scanner's pace even when this machine is busy. (Playwright's
+        ``keyboard.type`` awaits every key: under load its keys arrive 100+ ms apart.)"""
+        cdp = await self.context.new_cdp_session(self.page)
+        t0 = time.time()
+        sends = []
+        keys = [(ch, {"key": ch, "text": ch, "unmodifiedText": ch}) for ch in text]
+        keys.append(("\r", {"key": "Enter", "code": "Enter", "windowsVirtualKeyCode": 13,
+                            "text": "\r", "unmodifiedText": "\r"}))
+        for i, (_ch, down) in enumerate(keys):
+            at = t0 + i * gap_ms / 1000
+            up = {k: v for k, v in down.items() if k not in ("text", "unmodifiedText")}
+            sends.append(cdp.send("Input.dispatchKeyEvent",
+                                  {"type": "keyDown", "timestamp": at, **down}))
+            sends.append(cdp.send("Input.dispatchKeyEvent",
+                                  {"type": "keyUp", "timestamp": at + gap_ms / 2000, **up}))
+        await asyncio.gather(*sends)
+        await cdp.detach()
+
+    async def shoot(self, name: str, full_page: bool = False) -> Path:
+        """Save ``test-artifacts/screens/<name>.png``: the screen as shown, or the whole page."""
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         path = SCREENSHOTS / f"{name}.png"
-        await self.page.screenshot(path=str(path), full_page=False)
+        await self.page.screenshot(path=str(path), full_page=full_page)
         return path
 
 
@@ -179,10 +202,12 @@ class Screens:
     opened: list[Screen] = field(default_factory=list)
 
     async def open(self, path: str, *, lang: str | None = None, viewport: str | None = None,
-                   wait_for: str | None = None, **params: str) -> Screen:
+                   wait_for: str | None = None, alternatives: tuple[str, ...] = (),
+                   **params: str) -> Screen:
         """Open ``/ui/<path>`` in a fresh context; ``lang`` goes into ``?lang=`` and the locale.
 
-        ``wait_for``: a data-testid that must be visible before returning (page rendered)."""
+        ``wait_for``: a data-testid that must be visible before returning (page rendered);
+        ``alternatives``: other data-testids that will do as well."""
         query = dict(params)
         if lang is not None:
             query["lang"] = lang
@@ -200,7 +225,10 @@ class Screens:
         await page.goto(target)
         self.opened.append(screen)
         if wait_for is not None:
-            await screen.by(wait_for).first.wait_for(state="visible")
+            ready = screen.by(wait_for)
+            for other in alternatives:  # e.g. a list or its "none found" line
+                ready = ready.or_(screen.by(other))
+            await ready.first.wait_for(state="visible")
         return screen
 
     def _watch(self, screen: Screen) -> None:
@@ -300,14 +328,18 @@ async def browser(chromium_path: Path) -> AsyncIterator[Browser]:
             await b.close()
 
 
-@pytest.fixture
-async def screens(tmp_path: Path, browser: Browser) -> AsyncIterator[Screens]:
+@contextlib.asynccontextmanager
+async def running_site(tmp_path: Path, browser: Browser,
+                       discovery: bool = False) -> AsyncIterator[Screens]:
+    """The test site's edge on a free port (advertised with zeroconf if ``discovery``)."""
     SIMS.clear()
     path = tmp_path / "site.toml"
     path.write_text(site_toml(), encoding="utf-8")
     config = load_site_config(path)
     edge = build_edge(config, tmp_path / "edge.db", SystemClock(config.timezone))
     port = free_port()
+    if discovery:
+        enable_discovery(edge.app, config.site, config.name.get("ja"), "127.0.0.1", port)
     runner = await start_edge(edge, "127.0.0.1", port)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -319,3 +351,16 @@ async def screens(tmp_path: Path, browser: Browser) -> AsyncIterator[Screens]:
                 await s.close()
     finally:
         await runner.cleanup()
+
+
+@pytest.fixture
+async def screens(tmp_path: Path, browser: Browser) -> AsyncIterator[Screens]:
+    async with running_site(tmp_path, browser) as s:
+        yield s
+
+
+@pytest.fixture
+async def screens_discovery(tmp_path: Path, browser: Browser) -> AsyncIterator[Screens]:
+    """Like ``screens``, with the edge advertising itself (``_madoguchi._tcp``) on 127.0.0.1."""
+    async with running_site(tmp_path, browser, discovery=True) as s:
+        yield s
