@@ -28,6 +28,7 @@ from edge.domain.clock import ManualClock
 from edge.domain.model import SiteConfig
 from edge.domain.state import State
 from edge.domain.views import service_rows
+from edge.embedded_broker import start_embedded_broker
 from edge.protocol import MAX_PAYLOAD, Envelope, hub_status_topic, site_topic
 from edge.store.store import EventStore
 from edge.store.writer import Writer
@@ -109,9 +110,10 @@ class FakeEdge:
     def publish(self, kind: str, payload: bytes | dict[str, Any], *, site: str | None = None,
                 retain: bool = False) -> None:
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        info = self.client.publish(site_topic(self.prefix, site or self.site, kind), body,
-                                   qos=1, retain=retain)
-        info.wait_for_publish(5)
+        # not waiting for the PUBACK: that would block the event loop (and an in-process broker);
+        # paho sends in call order, which is all the tests rely on
+        self.client.publish(site_topic(self.prefix, site or self.site, kind), body, qos=1,
+                            retain=retain)
 
     def batch(self, events: list[Envelope], replay: bool = False) -> None:
         self.publish("events", {"v": 1, "site": self.site, "replay": replay,
@@ -451,8 +453,7 @@ async def test_hub_status_is_retained_online_then_offline(rig: Rig) -> None:
 
 
 async def test_works_with_the_embedded_amqtt_broker(tmp_path: Path, log: EdgeLog) -> None:
-    broker_mod = pytest.importorskip("edge.embedded_broker")
-    broker = await broker_mod.start_embedded_broker("127.0.0.1", 0)
+    broker = await start_embedded_broker("127.0.0.1", 0)
     prefix = f"test/{uuid.uuid4().hex}"
     hub = await start_hub(f"sqlite:///{tmp_path}/hub.db",
                           f"mqtt://hub@127.0.0.1:{broker.port}?protocol=3.1.1", prefix, port=0)
@@ -513,3 +514,79 @@ def test_valid_batch_is_sorted_and_duplicates_inside_refused() -> None:
         validate.events_batch(_batch(events=[one, {**two, "seq": 1}]), SITE)
     with pytest.raises(validate.Invalid, match="twice"):
         validate.events_batch(_batch(events=[one, {**two, "id": one["id"]}]), SITE)
+
+
+def test_fold_pauses_on_a_bad_event_and_recovers_the_next_day(log: EdgeLog) -> None:
+    from hub.ingest.projection import SiteFold
+
+    def ev(seq: int, kind: str, data: dict[str, Any], day: str = "2026-11-21") -> Envelope:
+        return Envelope(1, SITE, seq, f"id-{seq}", f"{day}T09:00:00+09:00", day, kind, data)
+
+    fold = SiteFold(SITE, log.config, 1)
+    fold.advance([ev(1, "DayOpened", {"day": "2026-11-21"}),
+                  ev(2, "TicketCalled", {"ticket": "unknown", "counter": "1"})])
+    assert (fold.status, fold.seq, fold.rows(datetime.now(TZ))) == ("error", 2, ([], []))
+    fold.advance([ev(3, "CounterOpened", {"counter": "1"})])  # still paused, seq tracked
+    assert (fold.status, fold.seq) == ("error", 3)
+    fold.advance([ev(4, "DayOpened", {"day": "2026-11-22"}, "2026-11-22"),
+                  ev(5, "CounterOpened", {"counter": "1"}, "2026-11-22")])
+    assert fold.status == "ok"
+    assert fold.state is not None
+    assert fold.state.counter("1").open
+    fold.advance([ev(6, "SomethingNew", {})])  # a type this hub does not know yet
+    assert fold.status == "error"
+
+
+def test_cli_config_set_stores_and_publishes(mqtt_broker_url: str, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+    import sqlite3
+
+    from hub.cli import add_parsers
+
+    parser = argparse.ArgumentParser(prog="madoguchi")
+    add_parsers(parser.add_subparsers(dest="command", required=True))
+
+    def run(*argv: str) -> int:
+        args = parser.parse_args(list(argv))
+        status: int = args.func(args)
+        return status
+
+    prefix = f"test/{uuid.uuid4().hex}"
+    db = f"sqlite:///{tmp_path}/hub.db"
+    good = str(SITES_DIR / "oizumi.toml")
+    assert run("hub", "config", "set", SITE, good, "--db", db) == 0
+    assert run("hub", "config", "set", SITE, good, "--db", db, "--mqtt", mqtt_broker_url,
+               "--prefix", prefix) == 0
+    assert "v2" in capsys.readouterr().out
+    bad = tmp_path / "bad.toml"
+    bad.write_text(TOML.replace("[[counters]]", "[[counters]]\nbogus = 1", 1), encoding="utf-8")
+    assert run("hub", "config", "set", SITE, str(bad), "--db", db) == 1
+    assert "bogus" in capsys.readouterr().err
+    assert run("hub", "config", "set", "nerima-main", good, "--db", db) == 1
+    assert run("hub", "config", "set", SITE, str(tmp_path / "missing.toml"), "--db", db) == 2
+    with sqlite3.connect(tmp_path / "hub.db") as conn:
+        rows = conn.execute("SELECT site, version FROM site_configs ORDER BY version").fetchall()
+    assert rows == [(SITE, 1), (SITE, 2)]
+    got: list[dict[str, Any]] = []
+    done = threading.Event()
+
+    def on_message(_c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        got.append(json.loads(msg.payload))
+        done.set()
+
+    settings = MqttSettings.from_url(mqtt_broker_url)
+    sub = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    sub.on_message = on_message
+    sub.connect(settings.host, settings.port)
+    sub.loop_start()
+    sub.subscribe(site_topic(prefix, SITE, "config"), 1)
+    try:
+        assert done.wait(WAIT_S), "no retained config"
+    finally:
+        sub.disconnect()
+        sub.loop_stop()
+        clear_retained(mqtt_broker_url, [site_topic(prefix, SITE, "config")])
+    assert got[0]["version"] == 2
+    assert got[0]["site"] == SITE
+    assert "version = 2\n" in got[0]["toml"]

@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from edge.protocol import (
@@ -28,9 +28,9 @@ from edge.protocol import (
     hub_status_topic,
     parse_site_topic,
     site_topic,
-    uuid7,
 )
 from hub.ingest import validate
+from hub.ingest.commands import Commands
 from hub.ingest.mqtt import MqttLink, MqttSettings, stable_client_id
 from hub.ingest.projection import SiteFold, build_fold, pick_config
 from hub.store import HubStore, Tx
@@ -77,10 +77,12 @@ class Ingest:
         self.config_poll_s = config_poll_s
         self.stats = IngestStats()
         self.folds: dict[str, SiteFold] = {}
+        # this process is the only writer of events (one consumer): the newest contiguous and
+        # highest stored seq per site are kept here instead of asked for on every batch
         self._contiguous: dict[str, int] = {}
+        self._top: dict[str, int] = {}
         self._replays: dict[str, _Replay] = {}
         self._published_config: dict[str, int] = {}
-        self._pending: dict[str, tuple[str, asyncio.Future[dict[str, Any]]]] = {}
         self._warned: dict[tuple[str, str], tuple[float, int]] = {}
         self._queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
         self._lock = asyncio.Lock()  # one writer of folds and site rows at a time
@@ -94,6 +96,7 @@ class Ingest:
             will=(hub_status_topic(prefix), dumps({"v": SYNC_VERSION, "online": False,
                                                    "at": None})),
         )
+        self.commands = Commands(self.link, prefix)
 
     # --- lifetime ------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -124,30 +127,13 @@ class Ingest:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        for _site, fut in self._pending.values():
-            fut.cancel()
+        self.commands.cancel_all()
 
     # --- commands ------------------------------------------------------------------------------
     async def send_command(self, site: str, type_: str, data: dict[str, Any],
                            ttl_s: float = 30.0) -> dict[str, Any] | None:
         """Send a command to a site and wait for its reply (None if none came within ttl)."""
-        cid = uuid7()
-        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._pending[cid] = (site, fut)
-        self._command(site, cid, type_, data, ttl_s)
-        try:
-            return await asyncio.wait_for(fut, ttl_s)
-        except TimeoutError:
-            return None
-        finally:
-            self._pending.pop(cid, None)
-
-    def _command(self, site: str, cid: str, type_: str, data: dict[str, Any],
-                 ttl_s: float) -> None:
-        expires = (now_utc() + timedelta(seconds=ttl_s)).isoformat(timespec="milliseconds")
-        self.link.publish(site_topic(self.prefix, site, "commands"), dumps(
-            {"v": SYNC_VERSION, "site": site, "id": cid, "type": type_, "expires_at": expires,
-             "data": data}))
+        return await self.commands.call(site, type_, data, ttl_s)
 
     # --- config push ---------------------------------------------------------------------------
     def publish_config(self, site: str, version: int, toml: str) -> None:
@@ -263,7 +249,7 @@ class Ingest:
                 elif kind == "status":
                     statuses.append((site, validate.status(payload, site)))
                 elif kind == "replies":
-                    self._reply(site, validate.reply(payload, site))
+                    self.commands.on_reply(site, validate.reply(payload, site))
                 elif kind == "config" and validate.config_version(
                         payload, site) > self._published_config.get(site, 0):
                     self._config_wakeup.set()  # stored by someone else (the CLI)
@@ -308,9 +294,11 @@ class Ingest:
             for site in batches:  # the folds may be ahead of what was rolled back
                 self.folds.pop(site, None)
                 self._contiguous.pop(site, None)
+                self._top.pop(site, None)
             raise
         for site, (contiguous, top) in results.items():
             self._contiguous[site] = contiguous
+            self._top[site] = top
             self._ack(site, contiguous)
             if top > contiguous:
                 self._request_replay(site, contiguous + 1)
@@ -328,13 +316,16 @@ class Ingest:
             _LOGGER.error("site %s: %d events conflict with stored ones (same seq or id, other "
                           "content), first seq %d; kept the stored ones", site,
                           len(res.conflicts), res.conflicts[0])
-        row = await tx.site(site)
         old = self._contiguous.get(site)
-        if old is None:
+        row = None
+        if old is None or site not in self.folds:  # else the site row is not needed
+            row = await tx.site(site)
             old = row["last_seq_contiguous"] if row else 0
         applied = row["config_version_applied"] if row else None
         new = await tx.contiguous_seq(site, old)
-        top = await tx.max_seq(site)
+        known_top = self._top.get(site)
+        top = await tx.max_seq(site) if known_top is None else max(
+            known_top, envs[-1].seq if envs else 0, new)
         values: dict[str, Any] = {"last_seq_contiguous": new, "last_seq_received": top}
         if new > old:
             fold = await self._fold(tx, site, old, applied)
@@ -369,7 +360,7 @@ class Ingest:
         self._replays[site] = _Replay(from_seq, now + interval, interval)
         self.stats.replays_requested += 1
         _LOGGER.info("site %s: gap after seq %d; asking for a replay", site, from_seq - 1)
-        self._command(site, uuid7(), "replay", {"from_seq": from_seq}, REPLAY_TTL_S)
+        self.commands.send(site, "replay", {"from_seq": from_seq}, REPLAY_TTL_S)
 
     async def _store_statuses(self, statuses: list[tuple[str, validate.Status]]) -> set[str]:
         """Presence, device health and applied config; returns sites to refold."""
@@ -399,14 +390,6 @@ class Ingest:
         for site, from_seq in replays:
             self._request_replay(site, from_seq)
         return refold
-
-    def _reply(self, site: str, reply: validate.Reply) -> None:
-        pending = self._pending.get(reply.command_id)
-        if pending is None or pending[0] != site:
-            _LOGGER.debug("site %s: reply to a command not awaited here", site)
-            return
-        if not pending[1].done():
-            pending[1].set_result(reply.payload)
 
     def stats_view(self) -> dict[str, Any]:
         return {"connected": self.link.connected, "queued": self._queue.qsize(),

@@ -7,6 +7,7 @@ recipe), so there is nothing for an operator to run by hand.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from alembic import command
@@ -44,6 +45,9 @@ def _current(connection: Connection) -> str | None:
 
 async def upgrade(engine: AsyncEngine, target: str = "head") -> str | None:
     """Bring the database to ``target`` (default: the newest); return the revision now in it."""
+    alembic_log = logging.getLogger("alembic")
+    if alembic_log.level == logging.NOTSET:  # its INFO lines say nothing an operator needs
+        alembic_log.setLevel(logging.WARNING)
     async with engine.begin() as conn:
         await conn.run_sync(_upgrade, target)
     async with engine.connect() as conn:

@@ -81,11 +81,12 @@ class Tx:
         """Store new events, skip ones already stored; say which could not be stored."""
         at = received_at or now_utc()
         inserted: set[int] = set()
-        for part in _chunks(envs):
+        if envs:
             rows = [{"site": site, "seq": e.seq, "id": e.id, "at": e.at, "day": e.day,
-                     "type": e.type, "data": e.data_json(), "received_at": at} for e in part]
-            stmt = self.insert(events).values(rows).on_conflict_do_nothing()
-            result = await self.conn.execute(stmt.returning(events.c.seq))
+                     "type": e.type, "data": e.data_json(), "received_at": at} for e in envs]
+            # one cached statement, executemany: SQLAlchemy batches it into multi-row INSERTs
+            stmt = self.insert(events).on_conflict_do_nothing().returning(events.c.seq)
+            result = await self.conn.execute(stmt, rows)
             inserted.update(r[0] for r in result)
         skipped = [e for e in envs if e.seq not in inserted]
         conflicts: list[int] = []

@@ -22,6 +22,12 @@ class ConfigCache:
     def __init__(self) -> None:
         self._parsed: dict[tuple[str, int], SiteConfig | None] = {}
 
+    def __contains__(self, key: tuple[str, int]) -> bool:
+        return key in self._parsed
+
+    def cached(self, site: str, version: int) -> SiteConfig | None:
+        return self._parsed.get((site, version))
+
     def get(self, site: str, version: int, text: str) -> SiteConfig | None:
         key = (site, version)
         if key not in self._parsed:
@@ -79,12 +85,13 @@ async def all_sites(store: HubStore, configs: ConfigCache) -> list[dict[str, Any
         rows = {r["site"]: r for r in await tx.sites()}
         desired = await tx.config_versions()
         devices = await tx.devices()
-        texts = {s: await tx.config(s, v) for s, v in desired.items()}
+        texts = {s: await tx.config(s, v) for s, v in desired.items() if (s, v) not in configs}
     now = now_utc()
     out = []
     for site in sorted(set(rows) | set(desired)):
         found = texts.get(site)
-        config = None if found is None else configs.get(site, *found)
+        config = configs.get(site, *found) if found is not None else \
+            configs.cached(site, desired[site]) if site in desired else None
         out.append(site_summary(site, rows.get(site), desired.get(site),
                                 devices.get(site, []), config, now))
     return out
