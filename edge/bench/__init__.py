@@ -46,7 +46,8 @@ def measure(quick: bool, config_path: Path | None = None) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="madoguchi-bench-"))
     try:
         result: dict[str, Any] = {"bench": "edge", "quick": quick, "site": config.site}
-        server = EdgeProcess(path, workdir / "edge.db", workdir / "edge.log")
+        server = EdgeProcess(_without_pins(path, workdir), workdir / "edge.db",
+                             workdir / "edge.log")
         try:
             result.update(asyncio.run(http_figures(server, config, quick)))
         finally:
@@ -62,6 +63,15 @@ def measure(quick: bool, config_path: Path | None = None) -> dict[str, Any]:
     result.update({"python": platform.python_version(), "cpu_count": os.cpu_count(),
                    "machine": f"{platform.machine()} {_cpu_model()}".strip()})
     return result
+
+
+def _without_pins(path: Path, workdir: Path) -> Path:
+    """The site config minus counter PINs: the benchmark measures the queue, not logins."""
+    text = "\n".join(line for line in path.read_text(encoding="utf-8").splitlines()
+                     if not line.lstrip().startswith("pin ="))
+    out = workdir / path.name
+    out.write_text(text + "\n", encoding="utf-8")
+    return out
 
 
 def _cpu_model() -> str:
@@ -84,6 +94,10 @@ def run_bench(args: argparse.Namespace) -> int:
             from edge.bench.screens import measure as measure_screens
 
             result = measure_screens(bool(args.quick), _sample_config())
+        elif args.sub == "sync":
+            from edge.bench.sync import measure as measure_sync
+
+            result = measure_sync(bool(args.quick), _sample_config(), args.pg)
         else:
             result = measure(bool(args.quick))
     except BenchError as exc:

@@ -71,7 +71,7 @@ def render_conf(settings: BrokerSettings, broker_dir: Path, *, ca: bool) -> str:
         "log_dest stderr",
         "log_timestamp_format %Y-%m-%dT%H:%M:%S",
         "max_packet_size 1100000",  # edge.protocol.MAX_PAYLOAD plus topic and headers
-        "max_queued_messages 10000",
+        "max_queued_messages 100000",  # a backlog burst must not be dropped (1000 default)
         "# without it every round trip waits ~40 ms for Nagle's algorithm (acks, small batches)",
         "set_tcp_nodelay true",
         "",
