@@ -15,7 +15,9 @@ of 15 such round trips the shortest gives ``offset = page - (t0 + t1) / 2`` with
 most half that round trip (reported as ``clock_offset_uncertainty_ms``, typically < 1 ms).
 The latency is ``seen - offset - sent``: command over HTTP, durable commit, websocket push,
 JSON parse and render, up to the DOM holding the number. Calls are sent one at a time (the next
-after every monitor has shown the previous one and a short pause), cycling over the counters.
+after every monitor has shown the previous one and a short pause), cycling over the counters;
+before each call one more ticket is issued, so about 40 stay waiting (a busy office: every push
+then carries a state of about 13 kB).
 
 **Kiosk tap -> number.** Measured wholly inside the kiosk page, on one clock: a capturing
 ``click`` listener on ``window`` keeps the click's ``event.timeStamp``; a ``MutationObserver``
@@ -69,6 +71,7 @@ TARGETS: dict[str, float] = {
 MONITORS = 30
 SERVICE = "B"  # in every menu of the sample site, no daily limit, 999 numbers
 PAUSE_S = 0.05
+WAITING = 40  # tickets kept waiting throughout: a busy office (the state pushed grows with it)
 TIMEOUT_S = 10.0
 
 _MONITOR_JS = """() => {
@@ -184,7 +187,7 @@ class _Bench:
                 raise BenchError(f"POST {path} -> {resp.status}: {data}")
             return data
 
-    async def prepare(self, calls: int) -> None:
+    async def prepare(self, calls: int = WAITING) -> None:
         """Open the counters that serve the service without a PIN; queue ``calls`` tickets."""
         async with self.http.get(self.base + "/api/ui/config") as resp:
             config = await resp.json()
@@ -225,6 +228,8 @@ class _Bench:
         last: list[float] = []
         for i in range(n):
             cid = self.counters[i % len(self.counters)]
+            await self.post("/api/tickets", {"service": SERVICE, "lang": "ja"})  # keep the queue
+            await asyncio.sleep(PAUSE_S)
             sent = time.time() * 1000
             data = await self.post(f"/api/counters/{cid}/call-next")
             number = str(data["ticket"]["number"])
@@ -300,9 +305,9 @@ def _cpu_s(pid: int) -> float:
 async def _measure(server: EdgeProcess, quick: bool) -> dict[str, Any]:
     from playwright.async_api import async_playwright
 
-    n_calls, n_taps = (30, 20) if quick else (200, 100)
-    n_clients30 = 20 if quick else 200
-    n_calls30, n_taps30 = (8, 5) if quick else (100, 50)
+    n_calls, n_taps = (25, 15) if quick else (200, 100)
+    n_clients30 = 15 if quick else 200
+    n_calls30, n_taps30 = (6, 5) if quick else (100, 50)
     out: dict[str, Any] = {}
     async with aiohttp.ClientSession() as http:
         await server.wait_ready(http)
@@ -311,7 +316,7 @@ async def _measure(server: EdgeProcess, quick: bool) -> dict[str, Any]:
             try:
                 out["chromium"] = browser.version
                 bench = _Bench(server, http, browser)
-                await bench.prepare(n_calls + n_clients30 + n_calls30 + 10)
+                await bench.prepare()
                 cpu0 = _cpu_s(server.proc.pid)
                 ctx = await browser.new_context(viewport={"width": 1920, "height": 1080})
                 await ctx.add_init_script(script=_WS_INIT)
