@@ -223,6 +223,13 @@ def build_parser() -> argparse.ArgumentParser:
     bs.add_argument("--quick", action="store_true", help="short run (CI smoke)")
     bs.add_argument("--out", default=None, help="also write the JSON here")
     bs.set_defaults(func=_bench)
+    bsy = bsub.add_parser("sync", help="edge event -> hub API latency, backlog replay, "
+                                       "hub ingest rate (mosquitto, PostgreSQL)")
+    bsy.add_argument("--quick", action="store_true", help="short run (CI smoke)")
+    bsy.add_argument("--out", default=None, help="also write the JSON here")
+    bsy.add_argument("--pg", default=None, help="PostgreSQL URL for the hub (a schema is made "
+                                                "and dropped; default: the local test database)")
+    bsy.set_defaults(func=_bench)
     return p
 
 
