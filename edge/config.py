@@ -38,6 +38,7 @@ from edge.domain.model import (
     Text,
     VoiceSpec,
     VoiceZone,
+    WebRules,
     Window,
 )
 from edge.toml_lines import Loc, key_lines, line_of
@@ -119,6 +120,19 @@ def _status_url(v: str) -> str:
     return v
 
 
+_HHMM = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")]
+
+
+class _Web(_Strict):
+    """``web = { from = "08:30", to = "17:00", daily_cap = 40, notify_ahead = 3 }``"""
+
+    start: _HHMM = Field("08:30", alias="from")
+    end: _HHMM = Field("17:00", alias="to")
+    daily_cap: Annotated[int, Field(ge=0)] | None = None
+    checkin_required: bool = True
+    notify_ahead: Annotated[int, Field(ge=1, le=50)] = 3
+
+
 class _Service(_Strict):
     code: Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9]{0,3}$")]
     name: Names
@@ -128,6 +142,7 @@ class _Service(_Strict):
     wrap: bool = True
     handling_minutes: Annotated[float, Field(gt=0, le=24 * 60)] = 5.0
     daily_limit: Annotated[int, Field(ge=1)] | None = None
+    web: _Web | None = None
 
     @field_validator("range")
     @classmethod
@@ -147,7 +162,6 @@ class _Counter(_Strict):
 
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 _DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_HHMM = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")]
 
 
 class _Window(_Strict):
@@ -496,6 +510,9 @@ def _build(
                 wrap=s.wrap,
                 handling_s=s.handling_minutes * 60.0,
                 daily_limit=s.daily_limit,
+                web=None if s.web is None else WebRules(
+                    s.web.start, s.web.end, s.web.daily_cap, s.web.checkin_required,
+                    s.web.notify_ahead),
             )
             for s in services
         },

@@ -17,6 +17,7 @@ from aiohttp import web
 from edge.protocol import DEFAULT_PREFIX
 from hub.configs import store_config
 from hub.ingest import Ingest, MqttSettings
+from hub.settings import HubSettings
 from hub.store import DEFAULT_URL, HubStore
 from hub.web import create_app
 
@@ -45,6 +46,7 @@ class Hub:
         if self.ingest is not None:
             self.ingest.publish_config(site, version, body)
             await self.ingest.refold(site)
+            await self.ingest.flush_changes()
         return version
 
     async def stop(self) -> None:
@@ -57,7 +59,8 @@ class Hub:
 async def start_hub(db_url: str = DEFAULT_URL, mqtt_url: str | None = DEFAULT_MQTT_URL,
                     prefix: str = DEFAULT_PREFIX, port: int = DEFAULT_PORT,
                     host: str = "127.0.0.1", *, schema: str | None = None,
-                    mqtt: MqttSettings | None = None, replay_interval_s: float = 5.0) -> Hub:
+                    mqtt: MqttSettings | None = None, replay_interval_s: float = 5.0,
+                    settings: HubSettings | None = None) -> Hub:
     """Open (and migrate) the store, start ingest and the web server; returns once listening.
 
     ``mqtt_url`` None: web only (no broker). ``port`` 0: any free port (see ``Hub.port``).
@@ -67,10 +70,10 @@ async def start_hub(db_url: str = DEFAULT_URL, mqtt_url: str | None = DEFAULT_MQ
     ingest = None
     try:
         if mqtt is not None or mqtt_url is not None:
-            settings = mqtt or MqttSettings.from_url(mqtt_url or DEFAULT_MQTT_URL)
-            ingest = Ingest(store, settings, prefix, replay_interval_s=replay_interval_s)
+            link = mqtt or MqttSettings.from_url(mqtt_url or DEFAULT_MQTT_URL)
+            ingest = Ingest(store, link, prefix, replay_interval_s=replay_interval_s)
             await ingest.start()
-        runner = web.AppRunner(create_app(store, ingest), access_log=None)
+        runner = web.AppRunner(create_app(store, ingest, settings), access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, host, port)
         await site.start()

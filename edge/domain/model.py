@@ -22,6 +22,23 @@ class Text:
 
 
 @dataclass(frozen=True, slots=True)
+class WebRules:
+    """Web tickets for one service (W4) and its "your turn is near" notice (W5).
+
+    Fairness towards people in the office: web tickets only between ``start`` and ``end`` (site
+    time), at most ``daily_cap`` a day, at most one active per contact (the hub checks that: the
+    site never sees contacts), and a web ticket not checked in at the kiosk when it is called
+    is marked absent instead of called (``checkin_required``).
+    """
+
+    start: str = "08:30"  # "HH:MM", site time
+    end: str = "17:00"  # exclusive
+    daily_cap: int | None = None
+    checkin_required: bool = True
+    notify_ahead: int = 3  # notice when this many visitors are ahead (N, set by staff)
+
+
+@dataclass(frozen=True, slots=True)
 class Service:
     """A queue with its own number range (Q1)."""
 
@@ -34,6 +51,7 @@ class Service:
     wrap: bool = True  # after `last`, continue at `first`, skipping numbers still in use
     handling_s: float = 300.0  # prior for the handling time until today's are observed
     daily_limit: int | None = None  # tickets per day; None = only the range limits it
+    web: WebRules | None = None  # None: no web tickets for this service
 
     @property
     def size(self) -> int:

@@ -15,7 +15,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -58,6 +58,18 @@ class IngestStats:
 
 
 @dataclass
+class Change:
+    """What one handled group changed: sites whose state, presence or config moved, and the
+    events newly folded per site (in seq order)."""
+
+    sites: set[str]
+    events: dict[str, list[Envelope]]
+
+
+ChangeListener = Callable[[Change], Awaitable[None]]
+
+
+@dataclass
 class _Replay:
     from_seq: int
     next_at: float
@@ -97,6 +109,11 @@ class Ingest:
                                                    "at": None})),
         )
         self.commands = Commands(self.link, prefix)
+        # told after each handled group: which sites changed, and the events folded per site
+        # (resident pages rebuild their snapshot, the notifier looks for calls)
+        self.listeners: list[ChangeListener] = []
+        self._fresh: dict[str, list[Envelope]] = {}
+        self._touched: set[str] = set()
 
     # --- lifetime ------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -183,6 +200,7 @@ class Ingest:
                                     row["config_version_applied"])
             await self._write_projection(tx, site, fold)
             self.folds[site] = fold
+            self._touched.add(site)
         _LOGGER.info("site %s: projection refolded with config v%s (%s)", site, fold.version,
                      fold.status)
 
@@ -263,6 +281,20 @@ class Ingest:
                 refold = await self._store_statuses(statuses)
         for site in refold:
             await self.refold(site)
+        await self.flush_changes()
+
+    async def flush_changes(self) -> None:
+        """Tell the listeners what changed; a failing listener is logged, never stops ingest."""
+        if not (self._touched or self._fresh) or not self.listeners:
+            self._touched, self._fresh = set(), {}
+            return
+        change = Change(self._touched | set(self._fresh), self._fresh)
+        self._touched, self._fresh = set(), {}
+        for listener in list(self.listeners):
+            try:
+                await listener(change)
+            except Exception:
+                _LOGGER.exception("ingest listener %r failed", listener)
 
     def _drop(self, site: str, kind: str, reason: str) -> None:
         """Log a dropped payload (the reason, never the content), at most every 10 s per kind."""
@@ -335,6 +367,7 @@ class Ingest:
             else:
                 fresh = await tx.events(site, old, new)
             fold.advance(fresh)
+            self._fresh.setdefault(site, []).extend(fresh)
             values["last_event_at"] = datetime.fromisoformat(fresh[-1].at)
             if fold.config is not None:
                 queues, counters = fold.rows(now)
@@ -381,6 +414,7 @@ class Ingest:
                     if fold is not None and fold.version != st.config_version:
                         refold.add(site)
                 await tx.upsert_site(site, **values)
+                self._touched.add(site)
                 if st.devices is not None:
                     await tx.replace_devices(site, st.devices)
                 contiguous = row["last_seq_contiguous"] if row else 0

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Dialect,
+    Index,
     Integer,
     MetaData,
     PrimaryKeyConstraint,
@@ -126,3 +127,47 @@ site_devices = Table(
 )
 
 PROJECTION_TABLES = (site_queues, site_counters, site_devices)
+
+# --- residents (web status, web tickets, notices) --------------------------------------------
+
+web_access = Table(  # W8: page views per page per hour (site time), for statistics
+    "web_access", metadata,
+    Column("page", String(32), nullable=False),
+    Column("hour", String(13), nullable=False),  # "YYYY-MM-DDTHH", Asia/Tokyo
+    Column("count", BigInteger, nullable=False),
+    PrimaryKeyConstraint("page", "hour", name="pk_web_access"),
+)
+
+web_tickets = Table(  # W4: tickets taken online, for the fairness rules (cap, one per contact)
+    "web_tickets", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("site", SITE, nullable=False),
+    Column("service", String(8), nullable=False),
+    Column("day", String(10), nullable=False),
+    Column("number", Integer, nullable=True),
+    Column("token", String(64), nullable=True),  # the ticket's capability (not personal data)
+    Column("contact_hash", String(64), nullable=True),  # HMAC of the contact; erased when done
+    Column("state", String(16), nullable=False),  # active | done
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+notify_subscriptions = Table(  # W5-W7: one registered contact for one ticket
+    "notify_subscriptions", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("site", SITE, nullable=False),
+    Column("ticket_id", String(64), nullable=False),
+    Column("token_hash", String(64), nullable=False),  # sha256 of the ticket token
+    Column("channel", String(8), nullable=False),  # email | sms
+    Column("contact_ct", Text, nullable=True),  # AES-GCM ciphertext (base64); NULL once erased
+    Column("key_id", String(16), nullable=True),
+    Column("lang", String(8), nullable=False),
+    Column("ahead_n", Integer, nullable=False),
+    Column("sent_ahead_at", UtcDateTime, nullable=True),
+    Column("sent_called_at", UtcDateTime, nullable=True),
+    Column("erased_at", UtcDateTime, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+Index("ix_web_tickets_site_day", web_tickets.c.site, web_tickets.c.day, web_tickets.c.service)
+Index("ix_web_tickets_contact", web_tickets.c.contact_hash)
+Index("ix_notify_site", notify_subscriptions.c.site, notify_subscriptions.c.ticket_id)

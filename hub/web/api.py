@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from edge import __version__
 from hub.ingest import Ingest
+from hub.settings import HubSettings
 from hub.store import HubStore
 from hub.web.views import ConfigCache, all_sites, one_site, public_envelope
 
@@ -25,6 +26,7 @@ _LOGGER = logging.getLogger(__name__)
 STORE: web.AppKey[HubStore] = web.AppKey("store", HubStore)
 INGEST: web.AppKey[Ingest | None] = web.AppKey("ingest", object)  # type: ignore[arg-type]
 CONFIGS: web.AppKey[ConfigCache] = web.AppKey("configs", ConfigCache)
+SETTINGS: web.AppKey[HubSettings] = web.AppKey("settings", HubSettings)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_EVENTS = 1000

@@ -5,21 +5,33 @@ from __future__ import annotations
 from aiohttp import web
 
 from hub.ingest import Ingest
+from hub.settings import HubSettings
 from hub.store import HubStore
-from hub.web.api import CONFIGS, INGEST, STORE, add_routes, errors_as_json, json_response, openapi
+from hub.web.api import (
+    CONFIGS,
+    INGEST,
+    SETTINGS,
+    STORE,
+    add_routes,
+    errors_as_json,
+    json_response,
+    openapi,
+)
 from hub.web.staff import PAGES
 from hub.web.views import ConfigCache
 
 MAX_BODY = 64 * 1024
 
 
-def create_app(store: HubStore, ingest: Ingest | None = None) -> web.Application:
+def create_app(store: HubStore, ingest: Ingest | None = None,
+               settings: HubSettings | None = None) -> web.Application:
     """``ingest``: the in-process consumer, if this process runs one (adds its counters to
-    ``/api/health``); web-only processes pass None."""
+    ``/api/health``; resident pages need its live site states); web-only processes pass None."""
     app = web.Application(middlewares=[errors_as_json], client_max_size=MAX_BODY)
     app[STORE] = store
     app[INGEST] = ingest
     app[CONFIGS] = ConfigCache()
+    app[SETTINGS] = settings or HubSettings.from_env()
     add_routes(app)
     add_routes(app, PAGES)
     spec = openapi(PAGES)
