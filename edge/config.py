@@ -104,6 +104,11 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
+_WEEKDAY = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+_SPAN = Annotated[list[Annotated[str, StringConstraints(
+    pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")]], Field(min_length=2, max_length=2)]
+
+
 class _Site(_Strict):
     id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{1,40}$")]
     name: Names
@@ -111,6 +116,15 @@ class _Site(_Strict):
     status_url: Annotated[str, AfterValidator(_status_url)] | None = None
     guidance: Names | None = None
     lang_reset_seconds: Annotated[int, Field(ge=10, le=3600)] = 60
+    hours: dict[_WEEKDAY, _SPAN] | None = None  # opening hours (W1); a day left out is closed
+
+    @field_validator("hours")
+    @classmethod
+    def _hours_order(cls, v: dict[str, list[str]] | None) -> dict[str, list[str]] | None:
+        for day, (start, end) in (v or {}).items():
+            if start >= end:
+                raise ValueError(f"{day}: opening {start} must be before closing {end}")
+        return v
 
 
 def _status_url(v: str) -> str:
@@ -493,6 +507,8 @@ def _build(
         voice=_build_voice(voice, base),
         guidance=None if site.guidance is None else Text(dict(site.guidance)),
         lang_reset_s=site.lang_reset_seconds,
+        hours=None if site.hours is None else {
+            _DAYS.index(d): (span[0], span[1]) for d, span in site.hours.items()},
         menus=_build_menus(menus),
         notices=tuple(Text(dict(n.text)) for n in notices),
         **extra,

@@ -143,6 +143,9 @@ class SiteConfig:
     notices: tuple[Text, ...] = ()  # ticker on the guide monitors (Q14)
     menus: dict[str, Menu] = field(default_factory=dict)  # kiosk screens in order (Q5)
     lang_reset_s: int = 60  # the kiosk returns to Japanese after this idle time (Q3)
+    # opening hours, site time: weekday (0 = Monday) -> ("HH:MM", "HH:MM"); a day left out is
+    # closed; None: not configured (the status page shows no hours)
+    hours: dict[int, tuple[str, str]] | None = None
 
     def service_for_number(self, number: int) -> Service | None:
         for svc in self.services.values():
