@@ -17,9 +17,12 @@ from aiohttp import web
 from edge.protocol import DEFAULT_PREFIX
 from hub.configs import store_config
 from hub.ingest import Ingest, MqttSettings
+from hub.notify.api import NOTIFIER
+from hub.notify.service import Notifier
 from hub.settings import HubSettings
 from hub.store import DEFAULT_URL, HubStore
 from hub.web import create_app
+from hub.web.api import SETTINGS
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -34,6 +37,7 @@ class Hub:
     runner: web.AppRunner
     host: str
     port: int
+    notifier: Notifier | None = None
 
     @property
     def url(self) -> str:
@@ -50,6 +54,8 @@ class Hub:
         return version
 
     async def stop(self) -> None:
+        if self.notifier is not None:
+            await self.notifier.stop()
         await self.runner.cleanup()
         if self.ingest is not None:
             await self.ingest.stop()
@@ -68,16 +74,23 @@ async def start_hub(db_url: str = DEFAULT_URL, mqtt_url: str | None = DEFAULT_MQ
     """
     store = await HubStore.open(db_url, schema=schema)
     ingest = None
+    notifier = None
     try:
         if mqtt is not None or mqtt_url is not None:
             link = mqtt or MqttSettings.from_url(mqtt_url or DEFAULT_MQTT_URL)
             ingest = Ingest(store, link, prefix, replay_interval_s=replay_interval_s)
             await ingest.start()
-        runner = web.AppRunner(create_app(store, ingest, settings), access_log=None)
+        app = create_app(store, ingest, settings)
+        if ingest is not None:  # notices follow the live state that ingest folds
+            notifier = app[NOTIFIER] = Notifier(store, ingest, app[SETTINGS])
+            await notifier.start()
+        runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, host, port)
         await site.start()
     except BaseException:
+        if notifier is not None:
+            await notifier.stop()
         if ingest is not None:
             await ingest.stop()
         await store.close()
@@ -85,7 +98,7 @@ async def start_hub(db_url: str = DEFAULT_URL, mqtt_url: str | None = DEFAULT_MQ
     addresses = runner.addresses  # the bound socket tells the real port when 0 was asked
     bound = int(addresses[0][1]) if addresses else port
     _LOGGER.info("hub on http://%s:%s (db %s)", host, bound, store.engine.url.render_as_string())
-    return Hub(store, ingest, runner, host, bound)
+    return Hub(store, ingest, runner, host, bound, notifier)
 
 
 def run_hub(db_url: str = DEFAULT_URL, mqtt_url: str | None = DEFAULT_MQTT_URL,

@@ -34,6 +34,9 @@ def create_app(store: HubStore, ingest: Ingest | None = None,
     app[SETTINGS] = settings or HubSettings.from_env()
     add_routes(app)
     add_routes(app, PAGES)
+    from hub.notify.api import add_notice_routes  # here: hub.notify.api imports hub.web.api
+
+    add_notice_routes(app)  # POST /t/{token}/notice (W5)
     spec = openapi(PAGES)
 
     async def get_openapi(_request: web.Request) -> web.Response:

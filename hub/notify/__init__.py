@@ -1,0 +1,1 @@
+"""'Your turn is near' notices (W5-W7): registration, encrypted contacts, senders, texts."""
