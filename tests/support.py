@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from edge.domain.model import Counter, Service, SiteConfig, Text
+from edge.domain.model import Counter, Service, SiteConfig, Text, WebRules
 
 TZ = ZoneInfo("Asia/Tokyo")
 
@@ -18,7 +18,9 @@ def small_site(range_size: int = 50, wrap: bool = True) -> SiteConfig:
     """Three services (one second-stage only) and three counters."""
     services = {
         "A": Service("A", text("住民異動", "Moving"), 1, range_size, "two-part", wrap=wrap),
-        "B": Service("B", text("証明書", "Certificates"), 201, 200 + range_size, wrap=wrap),
+        # B takes web tickets all day without a check-in (web rules: tests/test_web_rules.py)
+        "B": Service("B", text("証明書", "Certificates"), 201, 200 + range_size, wrap=wrap,
+                     web=WebRules("00:00", "24:00", checkin_required=False)),
         "C": Service("C", text("異動処理", "Moving, 2nd"), 401, 400 + range_size,
                      kiosk=False, wrap=wrap),
     }

@@ -260,7 +260,8 @@ def test_issue_refusals_and_reservation_priority() -> None:
     assert d.refuse(Issue("C")).code == "not_issuable"
     assert d.refuse(Issue("A", channel="fax")).code == "bad_channel"
     assert d.issue("A", channel="reservation").priority is True
-    web = d.issue("A", channel="web", lang="en")
+    assert d.refuse(Issue("A", channel="web")).code == "web_not_offered"
+    web = d.issue("B", channel="web", lang="en")
     assert (web.priority, web.channel, web.lang) == (False, "web", "en")
     assert d.issue("A", priority=True).priority is True
 

@@ -63,7 +63,8 @@ FIND = {"number_out_of_range", "unknown_ticket", "missing_ticket", "already_serv
         "ticket_cancelled", "ticket_expired"}
 AT_COUNTER = {"unknown_counter", "counter_closed"}
 CODES: dict[type, set[str]] = {
-    Issue: {"unknown_service", "bad_channel", "not_issuable", "service_full"},
+    # web rules (only B takes web tickets here): tests/test_web_rules.py has their own machine
+    Issue: {"unknown_service", "bad_channel", "not_issuable", "service_full", "web_not_offered"},
     OpenCounter: {"unknown_counter", "counter_open"},
     CloseCounter: AT_COUNTER | {"counter_busy"},
     CloseDay: set(),

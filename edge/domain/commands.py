@@ -10,6 +10,8 @@ Call-next rule (documented for staff): a counter calls, in this order,
 3. oldest arrival at the current stage first: a transferred ticket queues from the moment of
    its transfer, so first-time visitors are not overtaken by returning ones without reason.
 Tickets transferred to another counter by name are never called here by "call next".
+Web tickets not checked in at the kiosk are marked absent instead of called
+(``edge/domain/web.py``).
 
 Calling while a ticket is still at the counter finishes that ticket first (the operator's
 "next" means "done with this one"), as the events show.
@@ -17,13 +19,14 @@ Calling while a ticket is still at the counter finishes that ticket first (the o
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from edge.domain.model import CHANNELS, Counter
 from edge.domain.state import State, Ticket
+from edge.domain.web import WebRefusal, check_issue, must_check_in
 
 EventData = tuple[str, dict[str, Any]]
 
@@ -259,14 +262,15 @@ def _calls(state: State, cid: str, t: Ticket, reason: str) -> list[EventData]:
 
 # --- selection -------------------------------------------------------------------------------
 
-def next_ticket(state: State, counter: Counter) -> Ticket | None:
-    """The ticket "call next" would call at this counter (rule in the module docstring)."""
+def next_ticket(state: State, counter: Counter, skip: Collection[str] = ()) -> Ticket | None:
+    """The ticket "call next" would call at this counter (rule in the module docstring);
+    ``skip``: ticket ids to pass over."""
     best: Ticket | None = None
     best_key: tuple[bool, int, bool, int] | None = None
     for rank, code in enumerate(counter.services):
         for tid in state.waiting.get(code, ()):
             t = state.tickets[tid]
-            if t.target_counter is not None and t.target_counter != counter.id:
+            if tid in skip or (t.target_counter is not None and t.target_counter != counter.id):
                 continue
             if t.target_counter is None:
                 key = (True, rank, *t.queue_key)
@@ -319,6 +323,11 @@ def decide(state: State, cmd: Command, ctx: Context) -> list[EventData]:
         if svc.daily_limit is not None and sd is not None and sd.issued >= svc.daily_limit:
             raise Refused("service_full", f"{svc.code} has reached today's limit",
                           f"{svc.code} は本日の受付を終了しました")
+        if cmd.channel == "web":
+            try:
+                check_issue(state, svc, ctx.now)
+            except WebRefusal as w:
+                raise Refused(w.code, w.message, w.message_ja) from None
         number, lap = allocate_number(state, svc.code)
         data: dict[str, Any] = {
             "ticket": ctx.new_id(), "service": svc.code, "number": number, "lap": lap,
@@ -339,6 +348,8 @@ def decide(state: State, cmd: Command, ctx: Context) -> list[EventData]:
                           f"{t.number} 番は受付済みです")
         _not_final(t)
         checked: dict[str, Any] = {"ticket": t.id, "number": t.number}
+        if t.channel == "web" and t.state == "absent":
+            checked["requeue"] = True  # back in line at its old place (edge/domain/web.py)
         if cmd.kiosk is not None:
             checked["kiosk"] = cmd.kiosk
         return [("TicketCheckedIn", checked)]
@@ -384,11 +395,18 @@ def decide(state: State, cmd: Command, ctx: Context) -> list[EventData]:
     cid = counter.id
 
     if isinstance(cmd, CallNext):
+        skipped: list[EventData] = []
         nxt = next_ticket(state, counter)
+        while nxt is not None and must_check_in(state, nxt):
+            skipped.append(("TicketAbsent", {"ticket": nxt.id, "counter": cid,
+                                             "reason": "not_checked_in", "number": nxt.number}))
+            nxt = next_ticket(state, counter, {d["ticket"] for _k, d in skipped})
         if nxt is None:
+            if skipped:
+                return skipped
             raise Refused("queue_empty", f"No one is waiting for counter {cid}",
                           f"窓口 {cid} の待ち人数は0人です")
-        return _calls(state, cid, nxt, "next")
+        return skipped + _calls(state, cid, nxt, "next")
 
     if isinstance(cmd, Recall):
         t = _current(state, cid)

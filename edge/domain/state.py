@@ -281,6 +281,10 @@ def apply(state: State, ev: Envelope) -> None:
         state.recent_calls.appendleft(Call(t.number, d["counter"], t.service, at, ev.seq))
     elif kind == "TicketCheckedIn":
         t.checked_in_at = at
+        if d.get("requeue") and t.state == "absent":  # a web ticket passed over: back in line
+            t.state = "waiting"
+            t.counter = None
+            state.waiting.setdefault(t.service, {})[t.id] = None
     elif kind == "TicketRecalled":
         t.calls += 1
         state.recent_calls.appendleft(Call(t.number, d["counter"], t.service, at, ev.seq))
@@ -289,7 +293,9 @@ def apply(state: State, ev: Envelope) -> None:
         t.state = "held"
     elif kind == "TicketAbsent":
         _release_counter(state, t)
+        _unqueue(state, t)  # a web ticket passed over by "call next" was still waiting
         t.state = "absent"
+        t.counter = d["counter"]
     elif kind == "TicketFinished":
         _record_handling(state, t, at)
         _end(state, t, "finished", at)
