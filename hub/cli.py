@@ -70,6 +70,38 @@ def _config_set(args: argparse.Namespace) -> int:
     return 0
 
 
+def _keys_rotate(args: argparse.Namespace) -> int:
+    import asyncio
+    import os
+
+    from hub.notify.subscriptions import rotate
+    from hub.settings import SettingsError, parse_keys
+    from hub.store import HubStore
+
+    try:
+        keys, key_id = parse_keys(os.environ.get("MADOGUCHI_HUB_KEYS", ""))
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    if not keys:
+        print("MADOGUCHI_HUB_KEYS is not set: nothing to rotate to / 鍵が設定されていません",
+              file=sys.stderr)
+        return 2
+
+    async def run() -> tuple[int, int]:
+        store = await HubStore.open(args.db)
+        try:
+            return await rotate(store, keys, key_id)
+        finally:
+            await store.close()
+
+    done, lost = asyncio.run(run())
+    print(f"{done} contacts re-encrypted with key {key_id!r} / {done} 件を再暗号化しました"
+          + (f"; {lost} unreadable (key gone) erased / 読めない {lost} 件を消去しました"
+             if lost else ""))
+    return 0
+
+
 def add_parsers(subparsers: Any) -> None:
     """Add ``hub run`` and ``hub config set`` to the ``madoguchi`` subcommands."""
     hub = subparsers.add_parser("hub", help="the central hub service")
@@ -99,3 +131,10 @@ def add_parsers(subparsers: Any) -> None:
                     help="also publish now through this broker (default: leave it to the hub)")
     cs.add_argument("--prefix", default=DEFAULT_PREFIX, help="topic prefix (default: %(default)s)")
     cs.set_defaults(func=_config_set)
+
+    keys = sub.add_parser("keys", help="encryption keys of residents' contacts")
+    ksub = keys.add_subparsers(dest="action", required=True)
+    kr = ksub.add_parser("rotate", help="re-encrypt every live contact with the current key "
+                                        "(the first of MADOGUCHI_HUB_KEYS); then old keys can go")
+    kr.add_argument("--db", default=DEFAULT_DB, help="database URL (default: %(default)s)")
+    kr.set_defaults(func=_keys_rotate)

@@ -138,6 +138,45 @@ async def test_rotation_reseals_live_rows_with_the_current_key(tmp_path: Path) -
         await store.close()
 
 
+
+def test_cli_keys_rotate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                         capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+
+    from hub.cli import add_parsers
+
+    db = f"sqlite:///{tmp_path}/hub.db"
+    k1, k2 = key(), key()
+
+    async def setup() -> str:
+        store = await HubStore.open(db)
+        try:
+            return await subscriptions.register(
+                store, {"k1": k1}, "k1", site="s", ticket_id="t", token="tok", channel="email",
+                contact=ADDRESS, lang="ja", ahead_n=3)
+        finally:
+            await store.close()
+
+    async def sealed() -> str:
+        store = await HubStore.open(db)
+        try:
+            async with store.read() as tx:
+                return (await subscriptions.live(tx))[0].contact_ct
+        finally:
+            await store.close()
+
+    sid = asyncio.run(setup())
+    parser = argparse.ArgumentParser(prog="madoguchi")
+    add_parsers(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["hub", "keys", "rotate", "--db", db])
+    monkeypatch.delenv("MADOGUCHI_HUB_KEYS", raising=False)
+    assert args.func(args) == 2
+    b64 = base64.b64encode
+    monkeypatch.setenv("MADOGUCHI_HUB_KEYS", f"k2:{b64(k2).decode()},k1:{b64(k1).decode()}")
+    assert args.func(args) == 0
+    assert "1 contacts re-encrypted with key 'k2'" in capsys.readouterr().out
+    assert crypto.open_sealed({"k2": k2}, sid, asyncio.run(sealed())) == ADDRESS
+
 def test_shipped_texts_and_staff_overrides(tmp_path: Path) -> None:
     shipped = texts.load()
     for lang in ("ja", "en", "zh", "ko"):
