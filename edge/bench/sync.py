@@ -4,16 +4,18 @@ Set-up (``sync_rig``), all on 127.0.0.1: a private mosquitto started for the run
 (``set_tcp_nodelay true``, no persistence, unlimited queue: the shared broker's settings are not
 ours to rely on), the hub in a process of its own on PostgreSQL in a schema made for the run and
 dropped afterwards, every site's configuration stored in the hub first so that it folds queues
-as it would in production.
+as it would in production. The simulated sites (this process) and the hub run on separate halves
+of the CPUs (``cpus``): in production they are separate machines.
 
 * latency: 20 simulated sites, each a real ``Writer`` (SQLite file, ``durable=False``: twenty
   sites' fsyncs on this one disk would measure the disk, and ``bench edge`` measures the durable
   commit) with a real ``SyncClient``, in this process, each executing ~50 commands/s (issue,
   call, finish: one event each) open-loop. Latency = the moment a ``GET /api/sites`` response
   (polled every 50 ms) first shows the event's seq as stored, minus the event's own ``at``: an
-  upper bound, by up to one poll interval plus the request. ``event_to_hub_received`` is the part
-  before the hub's transaction began (edge, relay, broker, the hub's queue; the hub's
-  ``received_at``), the rest is the hub's transaction and the API.
+  upper bound, by up to one poll interval plus the request. Two points on the way split it:
+  ``event_to_broker`` (a subscriber of this process saw the batch leave the broker: edge commit
+  and relay, including its wait for the hub's ack window) and ``event_to_hub_received`` (the
+  hub's ``received_at``: its transaction began; so including the hub's queue).
 * backlog: one site's 20,000 events written while offline, then a real ``SyncClient`` starts;
   the time until the hub's ack covers the last one and the outbox is empty.
 * ingest: 20 sites' logs (a real writer's events, re-identified per site) published by one light
@@ -43,7 +45,7 @@ from typing import Any
 import aiohttp
 
 from edge.bench.load import BenchError, kiosk_plan
-from edge.bench.sync_rig import Infra, Publisher, min_window_rate
+from edge.bench.sync_rig import Infra, Publisher, Tap, min_window_rate
 from edge.config import parse_site_config
 from edge.domain import commands as c
 from edge.domain.clock import SystemClock
@@ -159,6 +161,7 @@ async def _received_latencies(infra: Infra, sims: list[SimSite]) -> list[float]:
 async def latency_figures(infra: Infra, workdir: Path, template: str,
                           sites: list[str], seconds: float) -> dict[str, Any]:
     sims = await _sim_sites(infra, workdir, template, sites)
+    tap = await asyncio.to_thread(Tap, infra)
     latencies: list[float] = []
     polls: list[float] = []
     running = True
@@ -201,10 +204,13 @@ async def latency_figures(infra: Infra, workdir: Path, template: str,
                 await asyncio.sleep(POLL_S)
     finally:
         running = False
+        tap.close()
         for s in sims:
             await s.sync.stop()
             s.writer.close()
     total = sum(len(s.events) for s in sims)
+    at_broker = sorted(tap.first[(s.site, seq)] - at for s in sims for seq, at in s.events
+                       if (s.site, seq) in tap.first)
     if len(latencies) < total:
         raise BenchError(f"only {len(latencies)} of {total} events became visible at the hub")
     latencies.sort()
@@ -214,6 +220,8 @@ async def latency_figures(infra: Infra, workdir: Path, template: str,
             "event_to_hub_api_p50_ms": round(_pct(latencies, 50) * 1000, 1),
             "event_to_hub_api_p99_ms": round(_pct(latencies, 99) * 1000, 1),
             "event_to_hub_api_max_ms": round(latencies[-1] * 1000, 1),
+            "event_to_broker_p50_ms": round(_pct(at_broker, 50) * 1000, 1),
+            "event_to_broker_p99_ms": round(_pct(at_broker, 99) * 1000, 1),
             "event_to_hub_received_p50_ms": round(_pct(received, 50) * 1000, 1),
             "event_to_hub_received_p99_ms": round(_pct(received, 99) * 1000, 1),
             "hub_api_poll_mean_ms": round(sum(polls) / max(1, len(polls)) * 1000, 1)}
@@ -330,6 +338,7 @@ async def _run(quick: bool, toml: str, pg_url: str, workdir: Path) -> dict[str, 
         sites = [*lat_sites, backlog_site, *ing_sites]
         await infra.store_configs({s: _site_toml(toml, s) for s in sites})
         await infra.start_hub()
+        result["cpus"] = infra.cpus
         result.update(await latency_figures(infra, workdir, toml, lat_sites, plan.latency_s))
         result.update(await backlog_figures(infra, workdir, toml, backlog_site, plan.backlog))
         result.update(await ingest_figures(infra, template, ing_sites))

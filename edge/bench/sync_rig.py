@@ -51,6 +51,8 @@ class Infra:
         self.hub_port = free_port()
         self.procs: list[subprocess.Popen[bytes]] = []
         self.schema_made = False
+        self.cpus: dict[str, list[int]] | None = None  # how sites and hub were split
+        self._own_cpus: set[int] | None = None
 
     @property
     def mqtt(self) -> str:
@@ -103,6 +105,22 @@ class Infra:
                  self.mqtt, self.prefix, str(self.hub_port)], stdout=log,
                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 env={**os.environ, "PYTHONPATH": _root()}))
+        self._split_cpus(self.procs[-1].pid)
+
+    def _split_cpus(self, hub_pid: int) -> None:
+        """The simulated sites (this process) and the hub on separate CPUs, as they would be on
+        separate machines: twenty sites' writers must not take the hub's CPU. PostgreSQL and
+        mosquitto are left free."""
+        if not hasattr(os, "sched_setaffinity"):
+            return
+        mine = sorted(os.sched_getaffinity(0))
+        if len(mine) < 2:
+            return
+        half = len(mine) // 2
+        os.sched_setaffinity(hub_pid, set(mine[half:]))
+        self._own_cpus = set(mine)
+        _pin_this_process(set(mine[:half]))
+        self.cpus = {"sites": mine[:half], "hub": mine[half:]}
 
     async def start_hub(self) -> None:
         """Spawn the hub process; returns once it serves HTTP and is connected to the broker."""
@@ -119,6 +137,8 @@ class Infra:
         raise BenchError(f"the hub did not start:\n{tail}")
 
     async def close(self) -> None:
+        if self._own_cpus is not None:
+            _pin_this_process(self._own_cpus)
         for proc in reversed(self.procs):
             proc.terminate()
             try:
@@ -139,10 +159,49 @@ class Infra:
                 await store.close()
 
 
+def _pin_this_process(cpus: set[int]) -> None:
+    """Every thread of this process (the affinity call itself sets one thread only)."""
+    for task in Path("/proc/self/task").iterdir():
+        with contextlib.suppress(OSError, ValueError):
+            os.sched_setaffinity(int(task.name), cpus)
+
+
 def _root() -> str:
     import edge
 
     return str(Path(edge.__file__).resolve().parent.parent)
+
+
+# --- observing the broker ------------------------------------------------------------------------
+
+class Tap:
+    """Subscribes to every site's events topic: when each (site, seq) first passed the broker."""
+
+    def __init__(self, infra: Infra) -> None:
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        self.first: dict[tuple[str, int], float] = {}
+        self.ready = threading.Event()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, f"bench-tap-{uuid.uuid4().hex[:8]}",
+                                  protocol=mqtt.MQTTv5)
+        topic = site_topic(infra.prefix, "+", "events")
+        self.client.on_connect = lambda cl, *_a: cl.subscribe(topic, 0)
+        self.client.on_subscribe = lambda *_a: self.ready.set()
+        self.client.on_message = self._message
+        self.client.connect("127.0.0.1", infra.broker_port)
+        self.client.loop_start()
+        self.ready.wait(10)
+
+    def _message(self, _c: Any, _u: Any, msg: Any) -> None:
+        now = time.time()
+        raw = json.loads(msg.payload)
+        for ev in raw.get("events", ()):
+            self.first.setdefault((ev["site"], ev["seq"]), now)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
 
 
 # --- the ingest publisher ------------------------------------------------------------------------
