@@ -37,6 +37,9 @@ def create_app(store: HubStore, ingest: Ingest | None = None,
     from hub.notify.api import add_notice_routes  # here: hub.notify.api imports hub.web.api
 
     add_notice_routes(app)  # POST /t/{token}/notice (W5)
+    from hub.webticket import setup_webtickets
+
+    setup_webtickets(app, ingest)  # /w/{site}/{service}, /api/web-tickets (W4)
     spec = openapi(PAGES)
 
     async def get_openapi(_request: web.Request) -> web.Response:
