@@ -230,6 +230,13 @@ def build_parser() -> argparse.ArgumentParser:
     bsy.add_argument("--pg", default=None, help="PostgreSQL URL for the hub (a schema is made "
                                                 "and dropped; default: the local test database)")
     bsy.set_defaults(func=_bench)
+    bh = bsub.add_parser("hub", help="status JSON req/s (wrk), live fan-out to 5,000 streams, "
+                                     "web ticket round trip (mosquitto, PostgreSQL)")
+    bh.add_argument("--quick", action="store_true", help="short run (CI smoke)")
+    bh.add_argument("--out", default=None, help="also write the JSON here")
+    bh.add_argument("--pg", default=None, help="PostgreSQL URL for the hub (a schema is made "
+                                               "and dropped; default: the local test database)")
+    bh.set_defaults(func=_bench)
     return p
 
 

@@ -98,6 +98,10 @@ def run_bench(args: argparse.Namespace) -> int:
             from edge.bench.sync import measure as measure_sync
 
             result = measure_sync(bool(args.quick), _sample_config(), args.pg)
+        elif args.sub == "hub":
+            from edge.bench.hub import measure as measure_hub
+
+            result = measure_hub(bool(args.quick), _sample_config(), args.pg)
         else:
             result = measure(bool(args.quick))
     except BenchError as exc:
