@@ -17,6 +17,8 @@ from hub.web.api import (
     json_response,
     openapi,
 )
+from hub.web.residents import ROUTES as RESIDENT_ROUTES
+from hub.web.residents import setup_residents
 from hub.web.staff import PAGES
 from hub.web.views import ConfigCache
 
@@ -40,14 +42,11 @@ def create_app(store: HubStore, ingest: Ingest | None = None,
     from hub.webticket import setup_webtickets
 
     setup_webtickets(app, ingest)  # /w/{site}/{service}, /api/web-tickets (W4)
-    spec = openapi(PAGES)
+    setup_residents(app, ingest)  # "/" is the residents' status page
+    spec = openapi((*PAGES, *RESIDENT_ROUTES))
 
     async def get_openapi(_request: web.Request) -> web.Response:
         return json_response(spec)
 
-    async def index(_request: web.Request) -> web.Response:
-        raise web.HTTPFound("/staff/sites")
-
     app.router.add_get("/api/openapi.json", get_openapi)
-    app.router.add_get("/", index)
     return app

@@ -1,0 +1,264 @@
+"""Resident routes: the status page (``/``), its JSON and stream, a ticket's page, JSON and stream,
+and the web access statistics. HTML works without JavaScript; errors are bilingual pages or
+``{"error": …}`` JSON, never a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from aiohttp import web
+from sqlalchemy import select
+
+from hub.store.schema import web_tickets
+from hub.store.store import now_utc
+from hub.web.api import SETTINGS, STORE, ApiError, Route, error_response, json_response
+from hub.web.ratelimit import client_ip
+from hub.web.residents.access import TZ, AccessCounter
+from hub.web.residents.broadcast import Subscriber
+from hub.web.residents.feed import LiveFeed
+from hub.web.residents.i18n import LANGS, TEXTS, est_text, name, pick_lang
+from hub.web.residents.tickets import TOKEN, Guard, Watch, find, frame, pending_view, public_view
+
+_LOGGER = logging.getLogger(__name__)
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+FEED: web.AppKey[LiveFeed | None] = web.AppKey("residents_feed", object)  # type: ignore[arg-type]
+ACCESS: web.AppKey[AccessCounter] = web.AppKey("residents_access", AccessCounter)
+GUARD: web.AppKey[Guard] = web.AppKey("residents_guard", Guard)
+
+NOTICE_CODES = ("registered", "invalid_contact", "unavailable", "rate_limited", "closed")
+HTML_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; base-uri 'none'; "
+                               "form-action 'self'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+}
+PRIVATE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer",
+           "X-Robots-Tag": "noindex"}  # a ticket page's URL is its holder's secret
+ERRORS: dict[str, tuple[int, str, str, str]] = {  # outcome -> status, code, en, ja
+    "bad": (400, "bad_token", "This is not a valid ticket link. Please scan the QR code on "
+            "your ticket again.", "番号札のリンクが正しくありません。番号札のQRコードをもう一度"
+            "読み取ってください。"),
+    "unknown": (404, "unknown_ticket", "No ticket of today has this link. Tickets are valid "
+                "on the day they were issued.", "このリンクの番号札は本日ありません。番号札は"
+                "発券した日のみ有効です。"),
+    "limited": (429, "rate_limited", "Too many requests from your network. Please wait a "
+                "moment and try again.", "リクエストが多すぎます。しばらく待ってからもう一度"
+                "お試しください。"),
+    "unavailable": (503, "residents_unavailable", "Live waiting status is not available on "
+                    "this server right now. Please try again later.", "現在、このサーバーでは"
+                    "待ち状況を表示できません。しばらくしてからお試しください。"),
+}
+
+_ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
+                          autoescape=jinja2.select_autoescape(["html"]),
+                          undefined=jinja2.StrictUndefined)
+
+
+def _render(template: str, lang: str, **ctx: Any) -> str:
+    t = TEXTS[lang]
+    return _ENV.get_template(template).render(
+        lang=lang, t=t, langs=[(code, TEXTS[code]["lang_name"]) for code in LANGS],
+        name=lambda values: name(values, lang), est=lambda e: est_text(t, e), **ctx)
+
+
+def _html(body: str | bytes, lang: str, status: int = 200,
+          extra: dict[str, str] | None = None) -> web.Response:
+    data = body.encode() if isinstance(body, str) else body
+    return web.Response(body=data, status=status, content_type="text/html", charset="utf-8",
+                        headers={**HTML_HEADERS, "Content-Language": lang, **(extra or {})})
+
+
+def _error_page(outcome: str, retry: int | None = None) -> web.Response:
+    status, code, en, ja = ERRORS[outcome]
+    headers = {**PRIVATE, **({"Retry-After": str(retry)} if retry else {})}
+    return _html(_ENV.get_template("residents_error.html").render(
+        status=status, code=code, en=en, ja=ja), "ja", status, headers)
+
+
+def _error_json(outcome: str, retry: int | None = None) -> web.Response:
+    status, code, en, ja = ERRORS[outcome]
+    resp = error_response(status, code, en, ja)
+    resp.headers.update(PRIVATE)
+    if retry:
+        resp.headers["Retry-After"] = str(retry)
+    return resp
+
+
+def quieter_text(t: dict[str, Any], lang: str, service: dict[str, Any],
+                 site_names: dict[str, dict[str, str]]) -> str:
+    """"Quieter now: Hikarigaoka, about 5–10 min" (empty when no office is notably quieter)."""
+    if not service["quieter"]:
+        return ""
+    return str(t["quieter"]).format(sites=", ".join(
+        str(t["quieter_site"]).format(site=name(site_names[q["site"]], lang), est=est_text(t, q))
+        for q in service["quieter"]))
+
+
+def _feed(request: web.Request) -> LiveFeed | None:
+    return request.app[FEED]
+
+
+# --- status ------------------------------------------------------------------------------------
+
+async def status_page(request: web.Request) -> web.Response:
+    feed = _feed(request)
+    if feed is None:
+        return _error_page("unavailable")
+    lang = pick_lang(request)
+    request.app[ACCESS].hit("status")
+    snap = feed.snapshot
+    body = feed.pages.get((snap.version, lang))
+    if body is None:
+        at = snap.data["at"]
+        body = feed.pages[(snap.version, lang)] = _render(
+            "residents_status.html", lang, snap=snap.data, version=snap.version,
+            updated=at[11:19] if at else "—",
+            today=now_utc().astimezone(TZ).weekday(),
+            quieter=lambda v: quieter_text(TEXTS[lang], lang, v, snap.data["site_names"])
+        ).encode()
+    return _html(body, lang, extra={"Cache-Control": "no-cache"})
+
+
+async def status_json(request: web.Request) -> web.Response:
+    feed = _feed(request)
+    if feed is None:
+        return _error_json("unavailable")
+    snap = feed.snapshot
+    headers = {"ETag": snap.etag, "Cache-Control": "public, max-age=2"}
+    asked = request.headers.get("If-None-Match", "")
+    if asked and (asked.strip() == "*" or snap.etag in (e.strip() for e in asked.split(","))):
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=snap.body, content_type="application/json", headers=headers)
+
+
+async def status_stream(request: web.Request) -> web.StreamResponse:
+    feed = _feed(request)
+    if feed is None:
+        return _error_json("unavailable")
+    if feed.status.full:
+        return error_response(503, "too_many_streams", "Too many live viewers; the page "
+                              "refreshes by itself instead", "接続が多すぎます")
+    return await feed.status.serve(request, Subscriber(), feed.snapshot.sse)
+
+
+# --- tickets -----------------------------------------------------------------------------------
+
+async def _web_ticket(request: web.Request, token: str) -> dict[str, Any] | None:
+    """A web ticket recorded by the hub (maybe not folded yet); None if unknown."""
+    try:
+        async with request.app[STORE].read() as tx:
+            row = (await tx.conn.execute(
+                select(web_tickets.c.site, web_tickets.c.service, web_tickets.c.day,
+                       web_tickets.c.number).where(web_tickets.c.token == token))).first()
+    except Exception:  # logged without the path: it carries the token
+        _LOGGER.warning("web ticket lookup failed", exc_info=True)
+        return None
+    return None if row is None else dict(row._mapping)
+
+
+async def resolve(request: web.Request) -> tuple[str, Any]:
+    """(outcome, detail): ok/pending -> (view, site); limited -> seconds; else None."""
+    feed = _feed(request)
+    if feed is None:
+        return "unavailable", None
+    ip = client_ip(request, request.app[SETTINGS].trust_proxy)
+    guard = request.app[GUARD]
+    wait = guard.admit(ip)
+    if wait is not None:
+        return "limited", wait
+    token = request.match_info["token"]
+    if not TOKEN.match(token):
+        guard.missed(ip)
+        return "bad", None
+    found = find(feed.ingest.folds, token)
+    if found is not None:
+        return "ok", (public_view(*found), found[0].site)
+    row = await _web_ticket(request, token)
+    if row is not None:
+        return "pending", (pending_view(row, feed.ingest.folds), str(row["site"]))
+    guard.missed(ip)
+    return "unknown", None
+
+
+async def ticket_page(request: web.Request) -> web.Response:
+    outcome, detail = await resolve(request)
+    if outcome not in ("ok", "pending"):
+        return _error_page(outcome, detail if outcome == "limited" else None)
+    request.app[ACCESS].hit("ticket")
+    lang = pick_lang(request)
+    view, _site = detail
+    code = request.query.get("notice")
+    token = request.match_info["token"]
+    body = _render("residents_ticket.html", lang, v=view, token=token,
+                   notice=code if code in NOTICE_CODES else None)
+    return _html(body, lang, extra=PRIVATE)
+
+
+async def ticket_json(request: web.Request) -> web.Response:
+    outcome, detail = await resolve(request)
+    if outcome not in ("ok", "pending"):
+        return _error_json(outcome, detail if outcome == "limited" else None)
+    resp = json_response(detail[0])
+    resp.headers.update(PRIVATE)
+    return resp
+
+
+async def ticket_stream(request: web.Request) -> web.StreamResponse:
+    outcome, detail = await resolve(request)
+    feed = _feed(request)
+    if outcome not in ("ok", "pending") or feed is None:
+        return _error_json(outcome, detail if outcome == "limited" else None)
+    if feed.tickets.full:
+        return error_response(503, "too_many_streams", "Too many live viewers; reload the "
+                              "page to update", "接続が多すぎます")
+    view, site = detail
+    watch = Watch(request.match_info["token"])
+    watch.last = frame(view)
+    feed.watchers.add(site, watch)
+    try:
+        return await feed.tickets.serve(request, watch.sub, watch.last)
+    finally:
+        feed.watchers.remove(site, watch)
+
+
+# --- W8 ------------------------------------------------------------------------------------------
+
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+async def web_access_stats(request: web.Request) -> web.Response:
+    day = request.query.get("day") or now_utc().astimezone(TZ).date().isoformat()
+    try:
+        if not _DAY.match(day):
+            raise ValueError(day)
+        date.fromisoformat(day)
+    except ValueError:
+        raise ApiError(400, "bad_parameter", "day must be a date YYYY-MM-DD",
+                       "day は YYYY-MM-DD 形式の日付で指定してください") from None
+    pages = await request.app[ACCESS].day(day)
+    return json_response({"day": day, "pages": {
+        page: {"total": sum(hours.values()), "by_hour": dict(sorted(hours.items()))}
+        for page, hours in sorted(pages.items())}})
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/", "Resident status page: every site's queues, waits, hours, quieter "
+          "offices (HTML, ?lang=ja|en|zh|ko)", status_page, content_type="text/html"),
+    Route("GET", "/api/status", "The public status snapshot (ETag / If-None-Match)",
+          status_json),
+    Route("GET", "/api/status/stream", "Server-sent events: the status snapshot on each "
+          "change", status_stream, content_type="text/event-stream"),
+    Route("GET", "/t/{token}", "A ticket's own page (the QR on the paper ticket)", ticket_page,
+          content_type="text/html"),
+    Route("GET", "/api/tickets/{token}", "A ticket's own view (JSON)", ticket_json),
+    Route("GET", "/t/{token}/stream", "Server-sent events: the ticket's view on each change",
+          ticket_stream, content_type="text/event-stream"),
+    Route("GET", "/api/stats/web-access", "Page views per page and hour (W8); ?day=YYYY-MM-DD",
+          web_access_stats),
+)
