@@ -158,6 +158,10 @@ async def test_openapi_lists_every_route_and_errors_are_json(client: Client) -> 
     assert spec["openapi"].startswith("3.1")
     for route in ROUTES:
         assert route.method.lower() in spec["paths"][route.path]
+    for method, path in (("get", "/api/status"), ("get", "/t/{token}"),
+                         ("post", "/api/web-tickets"), ("get", "/w/{site}/{service}"),
+                         ("post", "/t/{token}/notice")):  # the resident side is listed too
+        assert method in spec["paths"][path], path
     params = spec["paths"]["/api/sites/{site}/events"]["get"]["parameters"]
     assert {p["name"]: p["in"] for p in params} == {"site": "path", "after": "query",
                                                     "limit": "query"}

@@ -36,14 +36,15 @@ def create_app(store: HubStore, ingest: Ingest | None = None,
     app[SETTINGS] = settings or HubSettings.from_env()
     add_routes(app)
     add_routes(app, PAGES)
-    from hub.notify.api import add_notice_routes  # here: hub.notify.api imports hub.web.api
+    from hub.notify.api import add_notice_routes, notice_routes  # here: it imports hub.web.api
 
     add_notice_routes(app)  # POST /t/{token}/notice (W5)
+    from hub.webticket import ROUTES as WEBTICKET_ROUTES
     from hub.webticket import setup_webtickets
 
     setup_webtickets(app, ingest)  # /w/{site}/{service}, /api/web-tickets (W4)
     setup_residents(app, ingest)  # "/" is the residents' status page
-    spec = openapi((*PAGES, *RESIDENT_ROUTES))
+    spec = openapi((*PAGES, *RESIDENT_ROUTES, *WEBTICKET_ROUTES, *notice_routes()))
 
     async def get_openapi(_request: web.Request) -> web.Response:
         return json_response(spec)
