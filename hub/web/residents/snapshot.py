@@ -23,6 +23,7 @@ from hub.ingest.projection import SiteFold
 from hub.web.residents.recommend import Option, compare
 
 DAY_KEYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+DISPLAY_TZ = ZoneInfo("Asia/Tokyo")  # the "updated" time residents read
 
 
 @dataclass(frozen=True)
@@ -102,5 +103,5 @@ def build_status(folds: Mapping[str, SiteFold], online: Mapping[str, bool],
         "sites": [{"site": o.site, "low_s": o.low_s, "high_s": o.high_s, "waiting": o.waiting,
                    "crowded": o.site in cmp.quieter} for o in cmp.ranking],
     } for code, cmp in sorted(comparisons.items())]
-    return {"at": now.isoformat(timespec="seconds"), "sites": sites, "compare": compare_rows,
-            "site_names": {s["site"]: s["name"] for s in sites}}
+    return {"at": now.astimezone(DISPLAY_TZ).isoformat(timespec="seconds"), "sites": sites,
+            "compare": compare_rows, "site_names": {s["site"]: s["name"] for s in sites}}
