@@ -303,7 +303,7 @@ async def test_endpoint_refuses_bad_input_and_stores_nothing(tmp_path: Path) -> 
         assert (await resp.json())["error"]["code"] == "too_large"
         resp = await post(tok, {"channel": "email", "contact": "bad", "lang": "en"}, form=True)
         assert resp.status == 303
-        assert resp.headers["Location"] == f"/t/{tok}?notice=invalid_contact"
+        assert resp.headers["Location"] == f"/t/{tok}?notice=invalid_contact&lang=en"
         resp = await post("../../x", {"channel": "email", "contact": ADDRESS}, form=True)
         assert resp.status in (303, 404)
         async with store.read() as tx:
@@ -315,7 +315,7 @@ async def test_endpoint_refuses_bad_input_and_stores_nothing(tmp_path: Path) -> 
         fold.advance(called.events)
         await refused(tokens[0][1], {"channel": "email", "contact": ADDRESS}, 409, "closed")
         resp = await post(tok, {"channel": "email", "contact": ADDRESS, "lang": "en"}, form=True)
-        assert resp.headers["Location"] == f"/t/{tok}?notice=registered"
+        assert resp.headers["Location"] == f"/t/{tok}?notice=registered&lang=en"
         # one per ticket, the old one erased (no second "ahead"); then the per-ticket limit
         for _ in range(4):
             resp = await post(tok, {"channel": "email", "contact": ADDRESS, "lang": "ja"})
@@ -484,7 +484,7 @@ async def test_notices_end_to_end(database: tuple[str, str | None], mqtt_broker_
             resp = await http.post(f"{hub.url}/t/{by_number[4].token}/notice", data={
                 "channel": "email", "contact": ADDRESS, "lang": "ja"}, allow_redirects=False)
             assert resp.status == 303, await resp.text()
-            assert resp.headers["Location"].endswith("?notice=registered")
+            assert resp.headers["Location"].endswith("?notice=registered&lang=ja")
             resp = await http.post(f"{hub.url}/t/{by_number[5].token}/notice", json={
                 "channel": "sms", "contact": PHONE_TYPED, "lang": "en"})
             assert resp.status == 201, await resp.text()

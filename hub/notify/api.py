@@ -82,10 +82,12 @@ async def _fields(request: web.Request) -> tuple[dict[str, str], bool]:
     return {k: v for k, v in form.items() if isinstance(v, str)}, False
 
 
-def _answer(token: str, code: str, as_json: bool, retry_after: float = 0.0) -> web.Response:
-    if not as_json:
+def _answer(token: str, code: str, as_json: bool, retry_after: float = 0.0,
+            lang: str = "") -> web.Response:
+    if not as_json:  # back to the ticket page, in the language the form was sent in
         safe = token if TOKEN.fullmatch(token) else "invalid"
-        raise web.HTTPSeeOther(f"/t/{safe}?notice={code}")
+        suffix = f"&lang={lang}" if lang in LANGS else ""
+        raise web.HTTPSeeOther(f"/t/{safe}?notice={code}{suffix}")
     if code == "registered":
         return json_response({"notice": "registered"}, status=201)
     status, message, message_ja = _ERRORS[code]
@@ -111,20 +113,21 @@ async def post_notice(request: web.Request) -> web.Response:
     channel, lang, raw = fields.get("channel", ""), fields.get("lang", "ja"), fields.get(
         "contact", "")
     if channel not in ("email", "sms") or lang not in LANGS:
-        return _answer(token, "invalid_request" if as_json else "invalid_contact", as_json)
+        return _answer(token, "invalid_request" if as_json else "invalid_contact", as_json,
+                       lang=lang)
     notifier = request.app[NOTIFIER]
     if notifier is None or not notifier.available(channel):
-        return _answer(token, "unavailable", as_json)
+        return _answer(token, "unavailable", as_json, lang=lang)
     try:
         contact = contacts.normalise(channel, raw)
     except contacts.InvalidContact:
-        return _answer(token, "invalid_contact", as_json)
+        return _answer(token, "invalid_contact", as_json, lang=lang)
     key = hashlib.sha256(token.encode()).hexdigest()
     if not per_ticket.allow(key):
-        return _answer(token, "rate_limited", as_json, per_ticket.retry_after(key))
+        return _answer(token, "rate_limited", as_json, per_ticket.retry_after(key), lang=lang)
     found = notifier.find(token) if TOKEN.fullmatch(token) else None
     if found is None or found[2].state != "waiting":
-        return _answer(token, "closed", as_json)
+        return _answer(token, "closed", as_json, lang=lang)
     site, state, ticket = found
     await notifier.register(site, ticket, token, channel, contact, lang, ahead_n(state, ticket))
-    return _answer(token, "registered", as_json)
+    return _answer(token, "registered", as_json, lang=lang)

@@ -170,4 +170,5 @@ notify_subscriptions = Table(  # W5-W7: one registered contact for one ticket
 
 Index("ix_web_tickets_site_day", web_tickets.c.site, web_tickets.c.day, web_tickets.c.service)
 Index("ix_web_tickets_contact", web_tickets.c.contact_hash)
+Index("ix_web_tickets_token", web_tickets.c.token)
 Index("ix_notify_site", notify_subscriptions.c.site, notify_subscriptions.c.ticket_id)

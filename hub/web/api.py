@@ -62,7 +62,7 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
     except ApiError as exc:
         return error_response(exc.status, exc.code, exc.message, exc.message_ja)
     except (SQLAlchemyError, OSError):
-        _LOGGER.exception("database failure on %s %s", request.method, request.path)
+        _LOGGER.exception("database failure on %s %s", request.method, _loggable(request))
         return error_response(503, "storage_unavailable", "The hub database is not reachable",
                               "ハブのデータベースに接続できません")
     except web.HTTPException as exc:
@@ -74,8 +74,15 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
             response.headers["Allow"] = exc.headers["Allow"]
         return response
     except Exception:
-        _LOGGER.exception("unhandled error on %s %s", request.method, request.path)
+        _LOGGER.exception("unhandled error on %s %s", request.method, _loggable(request))
         return error_response(500, "internal", "Internal error", "内部エラーです")
+
+
+def _loggable(request: web.Request) -> str:
+    """The route's pattern rather than the path: a ticket's path holds its token (a
+    capability), which must never reach a log."""
+    info = request.match_info.route.resource
+    return info.canonical if info is not None else "(no route)"
 
 
 def _int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
