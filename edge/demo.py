@@ -221,7 +221,8 @@ async def _main(args: argparse.Namespace, sites: list[DemoSite], workdir: Path) 
             await hub.set_config(site.edge.config.site, str(site.edge.config.extra["toml"]),
                                  "demo")
         print(f"broker: mqtt://127.0.0.1:{broker.port} (embedded amqtt)", flush=True)
-        print(f"hub:    {hub.url}/staff/sites   API {hub.url}/api/sites", flush=True)
+        print(f"hub:    residents {hub.url}/   staff {hub.url}/staff/sites   "
+              f"API {hub.url}/api/sites", flush=True)
         for site in sites:
             print(f"edge {site.edge.config.site}: {site.url}  (screens {site.url}ui/)",
                   flush=True)
