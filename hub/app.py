@@ -50,7 +50,7 @@ class Hub:
         if self.ingest is not None:
             self.ingest.publish_config(site, version, body)
             await self.ingest.refold(site)
-            await self.ingest.flush_changes()
+            await self.ingest.settled()
         return version
 
     async def stop(self) -> None:

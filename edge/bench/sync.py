@@ -19,8 +19,8 @@ of the CPUs (``cpus``): in production they are separate machines.
 * backlog: one site's 20,000 events written while offline, then a real ``SyncClient`` starts;
   the time until the hub's ack covers the last one and the outbox is empty.
 * ingest: 20 sites' logs (a real writer's events, re-identified per site) published by one light
-  publisher paced like the edge (4 batches of 200 ahead of each site's ack); the rate at which the
-  hub's acks advance, overall and over the slowest 5 s.
+  publisher paced like the edge (its window of 200-event batches ahead of each site's ack); the
+  rate at which the hub's acks advance, overall and over the slowest 5 s.
 
 Figures include everything else running on the machine: ``load_average_1m`` says how busy it was.
 """

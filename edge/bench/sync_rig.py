@@ -26,8 +26,9 @@ import aiohttp
 
 from edge.bench.load import BenchError
 from edge.protocol import site_topic
+from edge.sync import SyncSettings
 
-WINDOW = 4  # batches ahead of a site's ack, as the edge relay
+WINDOW = SyncSettings().window  # batches ahead of a site's ack, as the edge relay
 
 
 def free_port() -> int:

@@ -1,7 +1,7 @@
 """Edge <-> hub sync over MQTT (the contract: the end of ``edge/protocol.py``).
 
 1. Every committed event has an outbox row; the relay publishes them in ``seq`` order on
-   ``sites/{site}/events`` as batches (QoS 1, <= 200 events / 256 KB, at most 4 batches ahead).
+   ``sites/{site}/events`` as batches (QoS 1, <= 200 events / 256 KB, at most 16 batches ahead).
 2. The hub stores idempotently on ``(site, seq)`` and publishes the highest contiguous seq as a
    retained ``ack``; only then are outbox rows deleted (a broker PUBACK is not delivery).
 3. Without ack progress for 10 s, or after any reconnect, the relay resends from the first unacked

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -18,6 +20,9 @@ from hub.ingest.validate import Reply
 from hub.store.store import now_utc
 
 _LOGGER = logging.getLogger(__name__)
+
+REPLAY_MAX_INTERVAL_S = 300.0
+REPLAY_TTL_S = 60.0
 
 
 class Commands:
@@ -61,3 +66,39 @@ class Commands:
     def cancel_all(self) -> None:
         for _site, fut in self._pending.values():
             fut.cancel()
+
+
+@dataclass
+class _Replay:
+    from_seq: int
+    next_at: float
+    interval: float
+
+
+class ReplayAsks:
+    """Replay requests for gaps: at most once per ``interval_s`` while the same gap stays,
+    doubling up to 5 minutes if the edge cannot fill it."""
+
+    def __init__(self, commands: Commands, interval_s: float) -> None:
+        self.commands = commands
+        self.interval_s = interval_s
+        self._asked: dict[str, _Replay] = {}
+
+    def ask(self, site: str, from_seq: int) -> bool:
+        """Send a replay command unless one for this gap is recent; True if sent."""
+        now = time.monotonic()
+        prev = self._asked.get(site)
+        if prev is not None and prev.from_seq == from_seq:
+            if now < prev.next_at:
+                return False
+            interval = min(prev.interval * 2, REPLAY_MAX_INTERVAL_S)
+        else:
+            interval = self.interval_s
+        self._asked[site] = _Replay(from_seq, now + interval, interval)
+        _LOGGER.info("site %s: gap after seq %d; asking for a replay", site, from_seq - 1)
+        self.commands.send(site, "replay", {"from_seq": from_seq}, REPLAY_TTL_S)
+        return True
+
+    def done(self, site: str) -> None:
+        """The site has no gap any more."""
+        self._asked.pop(site, None)

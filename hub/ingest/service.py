@@ -1,11 +1,13 @@
 """The hub's MQTT consumer: every site's events stored exactly once, acked, gaps repaired.
 
 Why one consumer task: messages are taken off the queue in groups and handled in one
-transaction per group (idempotent insert, contiguous seq, projection rows, site row), so an ack
-never covers an uncommitted event and the per-site fold sees events strictly in seq order.
+transaction per group (idempotent insert, contiguous seq, site row, due projection rows), so an
+ack never covers an uncommitted event and the per-site fold sees events strictly in seq order.
 Acks are published only after the commit; a gap (something stored above the contiguous seq)
 asks the edge for a replay, at most once per ``replay_interval_s`` while the same gap stays
-(doubling up to 5 minutes if the edge cannot fill it).
+(doubling up to 5 minutes if the edge cannot fill it). Nothing slower waits on the ack path:
+projection rows are throttled per site (``RowWriter``), listeners run in a task of their own
+(``Announcer``), and the contiguous seq advances in memory (the store is asked on gaps only).
 """
 
 from __future__ import annotations
@@ -14,8 +16,7 @@ import asyncio
 import contextlib
 import json
 import logging
-import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -30,18 +31,16 @@ from edge.protocol import (
     site_topic,
 )
 from hub.ingest import validate
-from hub.ingest.commands import Commands
+from hub.ingest.commands import Commands, ReplayAsks
+from hub.ingest.listeners import Announcer, Change, ChangeListener
 from hub.ingest.mqtt import MqttLink, MqttSettings, stable_client_id
-from hub.ingest.projection import SiteFold, build_fold, pick_config
+from hub.ingest.projection import RowWriter, SiteFold, build_fold, pick_config
 from hub.store import HubStore, Tx
 from hub.store.store import now_utc
 
 _LOGGER = logging.getLogger(__name__)
 
 MAX_GROUP = 500  # messages handled in one transaction
-REPLAY_MAX_INTERVAL_S = 300.0
-REPLAY_TTL_S = 60.0
-WARN_EVERY_S = 10.0
 
 
 @dataclass
@@ -57,23 +56,7 @@ class IngestStats:
     failures: int = 0
 
 
-@dataclass
-class Change:
-    """What one handled group changed: sites whose state, presence or config moved, and the
-    events newly folded per site (in seq order)."""
-
-    sites: set[str]
-    events: dict[str, list[Envelope]]
-
-
-ChangeListener = Callable[[Change], Awaitable[None]]
-
-
-@dataclass
-class _Replay:
-    from_seq: int
-    next_at: float
-    interval: float
+__all__ = ["Change", "ChangeListener", "Ingest", "IngestStats"]
 
 
 def _iso_now() -> str:
@@ -93,9 +76,8 @@ class Ingest:
         # highest stored seq per site are kept here instead of asked for on every batch
         self._contiguous: dict[str, int] = {}
         self._top: dict[str, int] = {}
-        self._replays: dict[str, _Replay] = {}
         self._published_config: dict[str, int] = {}
-        self._warned: dict[tuple[str, str], tuple[float, int]] = {}
+        self._drops = validate.DropLog()
         self._queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
         self._lock = asyncio.Lock()  # one writer of folds and site rows at a time
         self._tasks: list[asyncio.Task[None]] = []
@@ -109,11 +91,15 @@ class Ingest:
                                                    "at": None})),
         )
         self.commands = Commands(self.link, prefix)
-        # told after each handled group: which sites changed, and the events folded per site
-        # (resident pages rebuild their snapshot, the notifier looks for calls)
-        self.listeners: list[ChangeListener] = []
+        self.replays = ReplayAsks(self.commands, replay_interval_s)
+        # told after handled groups (from a task of their own): which sites changed, and the
+        # events folded per site (resident pages rebuild their snapshot, the notifier looks
+        # for calls)
+        self.announcer = Announcer()
+        self.listeners: list[ChangeListener] = self.announcer.listeners
         self._fresh: dict[str, list[Envelope]] = {}
         self._touched: set[str] = set()
+        self.rows = RowWriter(self.folds)  # projection rows, throttled behind the folds
 
     # --- lifetime ------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -144,6 +130,7 @@ class Ingest:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self.announcer.stop()
         self.commands.cancel_all()
 
     # --- commands ------------------------------------------------------------------------------
@@ -198,15 +185,14 @@ class Ingest:
                 return
             fold = await build_fold(tx, site, row["last_seq_contiguous"],
                                     row["config_version_applied"])
-            await self._write_projection(tx, site, fold)
             self.folds[site] = fold
+            await self._write_projection(tx, site, fold)
             self._touched.add(site)
         _LOGGER.info("site %s: projection refolded with config v%s (%s)", site, fold.version,
                      fold.status)
 
     async def _write_projection(self, tx: Tx, site: str, fold: SiteFold) -> None:
-        queues, counters = fold.rows(now_utc())
-        await tx.replace_projection(site, queues, counters)
+        await self.rows.write(tx, site, fold)
         await tx.upsert_site(site, projection=fold.status)
 
     # --- paho callbacks (on the loop) ----------------------------------------------------------
@@ -279,35 +265,36 @@ class Ingest:
                 await self._store_batches(batches)
             if statuses:
                 refold = await self._store_statuses(statuses)
+            if self.rows.stale and self._queue.empty():
+                await self._flush_projections()
         for site in refold:
             await self.refold(site)
         await self.flush_changes()
 
+    async def _flush_projections(self) -> None:
+        """The end of a burst without events to store: the lagging rows in a transaction of
+        their own (a failure leaves them stale for the next group to retry)."""
+        stale = set(self.rows.stale)
+        try:
+            async with self.store.begin() as tx:
+                await self.rows.write_stale(tx, every=True)
+        except Exception:
+            self.rows.stale |= stale
+            _LOGGER.exception("writing projection rows failed; retried with the next group")
+
     async def flush_changes(self) -> None:
-        """Tell the listeners what changed; a failing listener is logged, never stops ingest."""
-        if not (self._touched or self._fresh) or not self.listeners:
-            self._touched, self._fresh = set(), {}
-            return
-        change = Change(self._touched | set(self._fresh), self._fresh)
+        """Hand what changed to the listeners' task (never waits for them; ``settled`` does)."""
+        self.announcer.add(self._touched, self._fresh)
         self._touched, self._fresh = set(), {}
-        for listener in list(self.listeners):
-            try:
-                await listener(change)
-            except Exception:
-                _LOGGER.exception("ingest listener %r failed", listener)
+
+    async def settled(self) -> None:
+        """Until the listeners have been told every change handled so far."""
+        await self.flush_changes()
+        await self.announcer.settled()
 
     def _drop(self, site: str, kind: str, reason: str) -> None:
-        """Log a dropped payload (the reason, never the content), at most every 10 s per kind."""
         self.stats.dropped += 1
-        key = (site, kind)
-        now = time.monotonic()
-        last, suppressed = self._warned.get(key, (0.0, 0))
-        if now - last < WARN_EVERY_S:
-            self._warned[key] = (last, suppressed + 1)
-            return
-        self._warned[key] = (now, 0)
-        more = f" ({suppressed} more dropped since the last warning)" if suppressed else ""
-        _LOGGER.warning("dropped %s message from site %s: %s%s", kind, site, reason, more)
+        self._drops.warn(site, kind, reason)
 
     async def _fold(self, tx: Tx, site: str, upto: int, applied: int | None) -> SiteFold:
         fold = self.folds.get(site)
@@ -318,11 +305,14 @@ class Ingest:
     async def _store_batches(self, batches: dict[str, dict[int, Envelope]]) -> None:
         now = now_utc()
         results: dict[str, tuple[int, int]] = {}
+        stale = set(self.rows.stale)
         try:
             async with self.store.begin() as tx:
                 for site, by_seq in batches.items():
                     results[site] = await self._store_site(tx, site, by_seq, now)
+                await self.rows.write_stale(tx, every=self._queue.empty())
         except BaseException:
+            self.rows.stale |= stale  # rows written in the rolled-back transaction are not there
             for site in batches:  # the folds may be ahead of what was rolled back
                 self.folds.pop(site, None)
                 self._contiguous.pop(site, None)
@@ -335,7 +325,7 @@ class Ingest:
             if top > contiguous:
                 self._request_replay(site, contiguous + 1)
             else:
-                self._replays.pop(site, None)
+                self.replays.done(site)
 
     async def _store_site(self, tx: Tx, site: str, by_seq: dict[int, Envelope],
                           now: datetime) -> tuple[int, int]:
@@ -354,8 +344,16 @@ class Ingest:
             row = await tx.site(site)
             old = row["last_seq_contiguous"] if row else 0
         applied = row["config_version_applied"] if row else None
-        new = await tx.contiguous_seq(site, old)
+        # every seq of this group is stored now (inserted or already there) unless it conflicts:
+        # advance in memory; the store is asked only when events stored earlier lie beyond (a
+        # gap being filled), on conflicts, or for a site this process has not tracked yet
+        stored = set(by_seq).difference(res.conflicts)
+        new = old
+        while new + 1 in stored:
+            new += 1
         known_top = self._top.get(site)
+        if known_top is None or known_top > new or res.conflicts:
+            new = await tx.contiguous_seq(site, new)
         top = await tx.max_seq(site) if known_top is None else max(
             known_top, envs[-1].seq if envs else 0, new)
         values: dict[str, Any] = {"last_seq_contiguous": new, "last_seq_received": top}
@@ -370,8 +368,7 @@ class Ingest:
             self._fresh.setdefault(site, []).extend(fresh)
             values["last_event_at"] = datetime.fromisoformat(fresh[-1].at)
             if fold.config is not None:
-                queues, counters = fold.rows(now)
-                await tx.replace_projection(site, queues, counters)
+                self.rows.stale.add(site)  # written at the group's end (``RowWriter``)
             values["projection"] = fold.status
         await tx.upsert_site(site, **values)
         return new, top
@@ -382,18 +379,8 @@ class Ingest:
             {"v": SYNC_VERSION, "site": site, "seq": seq, "at": _iso_now()}), retain=True)
 
     def _request_replay(self, site: str, from_seq: int) -> None:
-        now = time.monotonic()
-        prev = self._replays.get(site)
-        if prev is not None and prev.from_seq == from_seq:
-            if now < prev.next_at:
-                return
-            interval = min(prev.interval * 2, REPLAY_MAX_INTERVAL_S)
-        else:
-            interval = self.replay_interval_s
-        self._replays[site] = _Replay(from_seq, now + interval, interval)
-        self.stats.replays_requested += 1
-        _LOGGER.info("site %s: gap after seq %d; asking for a replay", site, from_seq - 1)
-        self.commands.send(site, "replay", {"from_seq": from_seq}, REPLAY_TTL_S)
+        if self.replays.ask(site, from_seq):
+            self.stats.replays_requested += 1
 
     async def _store_statuses(self, statuses: list[tuple[str, validate.Status]]) -> set[str]:
         """Presence, device health and applied config; returns sites to refold."""

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import re
+import time
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, TypeGuard
@@ -202,3 +204,24 @@ def config_version(payload: bytes, site: str) -> int:
     if not _int(version) or version < 1:
         raise Invalid("version must be a positive integer")
     return version
+
+
+class DropLog:
+    """Warns of dropped payloads (the reason, never the content), at most every ``every_s`` per
+    site and kind, saying how many were dropped in between."""
+
+    def __init__(self, every_s: float = 10.0) -> None:
+        self.every_s = every_s
+        self._warned: dict[tuple[str, str], tuple[float, int]] = {}
+
+    def warn(self, site: str, kind: str, reason: str) -> None:
+        key = (site, kind)
+        now = time.monotonic()
+        last, suppressed = self._warned.get(key, (0.0, 0))
+        if now - last < self.every_s:
+            self._warned[key] = (last, suppressed + 1)
+            return
+        self._warned[key] = (now, 0)
+        more = f" ({suppressed} more dropped since the last warning)" if suppressed else ""
+        logging.getLogger("hub.ingest.service").warning(
+            "dropped %s message from site %s: %s%s", kind, site, reason, more)

@@ -33,4 +33,4 @@ def setup_webtickets(app: web.Application, ingest: Ingest | None,
     app[WEBTICKETS] = build(app[SETTINGS].key, options or Options.from_env())
     add_routes(app, ROUTES)
     if ingest is not None:
-        ingest.listeners.append(listener(app[STORE]))
+        ingest.listeners.append(listener(app[STORE], ingest))

@@ -243,14 +243,25 @@ async def _issue(app: web.Application, ingest: Ingest, site: str, service: str, 
                           "token": token, "url": f"/t/{token}"}, status=201)
 
 
-def listener(store: HubStore) -> Any:
+def listener(store: HubStore, ingest: Ingest) -> Any:
     """Rows done (contact erased) once their ticket is called, finished or cancelled, or its
-    day is closed or over at the site."""
+    day is closed or over at the site.
+
+    Only web tickets have rows: a ticket the site's fold knows as issued at the kiosk is passed
+    over, so the usual group (kiosk calls only) costs no transaction; one the fold does not know
+    (another day, a paused fold) is looked up all the same.
+    """
+
+    def maybe_web(site: str, tid: str) -> bool:
+        fold = ingest.folds.get(site)
+        t = fold.state.tickets.get(tid) if fold is not None and fold.state is not None else None
+        return t is None or t.channel == "web"
 
     async def on_change(change: Change) -> None:
         for site, events in change.events.items():
             ids = [e.data["ticket"] for e in events
-                   if e.type in DONE_EVENTS and isinstance(e.data.get("ticket"), str)]
+                   if e.type in DONE_EVENTS and isinstance(e.data.get("ticket"), str)
+                   and maybe_web(site, e.data["ticket"])]
             days = [(e.type, str(e.data.get("day") or e.day)) for e in events
                     if e.type in ("DayClosed", "DayOpened")]
             if not ids and not days:
