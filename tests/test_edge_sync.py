@@ -508,16 +508,16 @@ async def test_seen_commands_survive_a_restart(
     writer = make_writer(tmp_path / "edge.db")
     sync = await sync_factory(writer)
     await online(hub, sync)
-    hub.command("w-1", "issue", {"service": "A"})
+    hub.command("w-1", "issue", {"service": "B"})
     await until(lambda: len(hub.replies_for("w-1")) == 1, "reply")
     await sync.stop()
     sync2 = await sync_factory(writer)
     await online(hub, sync2)
-    hub.command("w-1", "issue", {"service": "A"})
+    hub.command("w-1", "issue", {"service": "B"})
     await until(lambda: len(hub.replies_for("w-1")) == 2, "reply after restart")
     first, second = hub.replies_for("w-1")
     assert first == second
-    assert writer.read(lambda st: st.services["A"].issued) == 1
+    assert writer.read(lambda st: st.services["B"].issued) == 1
     await sync2.stop()
     writer.close()
 
@@ -697,6 +697,8 @@ async def test_broker_outage_queue_keeps_working_and_all_arrive_once(
     try:
         await issue(writer, 10)
         await until(lambda: hub.acked == 11, "first events acked")
+        # the ack must have reached the edge too (the hub publishing it is not enough)
+        await until(lambda: outbox_seqs(writer) == [], "first events out of the outbox")
         mosquitto.stop()
         for i in range(30):  # the queue keeps working with the broker down
             await writer.execute(OpenCounter("1") if i % 2 == 0 else CloseCounter("1"))
