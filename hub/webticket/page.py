@@ -16,6 +16,7 @@ from aiohttp import web
 
 from edge.domain.model import LANGS
 from hub.web.api import INGEST, STORE
+from hub.web.residents.i18n import pick_lang
 from hub.webticket.api import SERVICE, site_config
 
 WEB = Path(__file__).resolve().parent.parent / "web"
@@ -39,14 +40,7 @@ _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(WEB / "templates"),
 
 
 def _lang(request: web.Request) -> str:
-    asked = request.query.get("lang", "")
-    if asked in TEXTS:
-        return asked
-    for part in request.headers.get("Accept-Language", "").split(","):
-        code = part.split(";")[0].strip().lower()[:2]
-        if code in TEXTS:
-            return code
-    return "ja"
+    return pick_lang(request, TEXTS)
 
 
 async def get_page(request: web.Request) -> web.Response:

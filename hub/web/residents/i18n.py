@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Container
 from pathlib import Path
 from typing import Any
 
@@ -32,14 +33,16 @@ def load_texts() -> dict[str, dict[str, Any]]:
 TEXTS = load_texts()
 
 
-def pick_lang(request: web.Request) -> str:
-    """``?lang=`` first, then the browser's Accept-Language (in its order), else Japanese."""
+def pick_lang(request: web.Request, langs: Container[str] | None = None) -> str:
+    """``?lang=`` first, then the browser's Accept-Language (in its order), else Japanese;
+    among ``langs`` (default: the languages of these pages' texts)."""
+    known = TEXTS if langs is None else langs
     asked = request.query.get("lang", "")
-    if asked in TEXTS:
+    if asked in known:
         return asked
     for part in request.headers.get("Accept-Language", "").split(","):
         code = part.split(";")[0].strip().lower()[:2]
-        if code in TEXTS:
+        if code in known:
             return code
     return DEFAULT
 
