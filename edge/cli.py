@@ -102,6 +102,9 @@ def _logging(verbose: bool) -> None:
 
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not verbose:  # their INFO lines (amqtt's state machine, Alembic's plugins) tell no operator
+        for name in ("transitions", "alembic"):
+            logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def _probe_seconds(text: str) -> float:
