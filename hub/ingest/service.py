@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
+from edge.aio import wait_event
 from edge.protocol import (
     DEFAULT_PREFIX,
     SYNC_VERSION,
@@ -157,8 +158,7 @@ class Ingest:
                 await self._sync_configs()
             except Exception:
                 _LOGGER.exception("config publishing failed; retrying")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._config_wakeup.wait(), self.config_poll_s)
+            await wait_event(self._config_wakeup, self.config_poll_s)
             self._config_wakeup.clear()
 
     async def _sync_configs(self) -> None:

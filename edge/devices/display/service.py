@@ -17,6 +17,7 @@ import time
 from collections import deque
 from collections.abc import Mapping
 
+from edge.aio import wait_event
 from edge.devices.display.codec import CodecError, Command, Pad, check_address, encode
 from edge.devices.health import DeviceState, HealthBoard
 from edge.devices.profiles import DisplayProfile
@@ -144,9 +145,7 @@ class DisplayService:
         while True:
             if not self._dirty:
                 self._wake.clear()
-                try:
-                    await asyncio.wait_for(self._wake.wait(), self._keepalive)
-                except TimeoutError:
+                if not await wait_event(self._wake, self._keepalive):
                     await self._ping()
                 continue
             counter, entry = next(iter(self._dirty.items()))

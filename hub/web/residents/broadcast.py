@@ -9,9 +9,10 @@ take a write within ``WRITE_TIMEOUT_S`` is dropped. The number of streams is bou
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 from aiohttp import web
+
+from edge.aio import wait_event
 
 HEARTBEAT_S = 15.0
 WRITE_TIMEOUT_S = 10.0
@@ -64,8 +65,7 @@ class Broadcast:
         try:
             await resp.write(b"retry: %d\n\n" % RETRY_MS + (first or b""))
             while not self.closing:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(sub.wake.wait(), self.heartbeat_s)
+                await wait_event(sub.wake, self.heartbeat_s)
                 sub.wake.clear()
                 if self.closing:
                     break

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from edge.aio import wait_event
 from hub.ingest import Ingest
 from hub.ingest.service import Change
 from hub.store.store import now_utc
@@ -63,8 +64,7 @@ class LiveFeed:
 
     async def _run(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.refresh_s)
+            await wait_event(self._wake, self.refresh_s)
             await asyncio.sleep(self.debounce_s)
             self._wake.clear()
             sites, self._dirty = self._dirty, set()
