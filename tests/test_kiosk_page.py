@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 import aiohttp
 import pytest
 from conftest import free_port
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, Route, async_playwright, expect
 
 from edge.app import Edge, build_edge, start_edge
 from edge.config import load_site_config
@@ -330,6 +330,13 @@ async def test_web_ticket_checks_in_by_scan(kiosk: Kiosk) -> None:
 async def test_keyboard_use_without_printer_and_offline(kiosk: Kiosk) -> None:
     page = await kiosk.open("", width=1920, height=1080)  # no kiosk id: no printer
     by = page.get_by_test_id
+    # the route is in place from the start (registering it late raced with the key press once)
+    edge_down = {"now": False}
+
+    async def tickets_route(route: Route) -> None:
+        await (route.abort() if edge_down["now"] else route.continue_())
+
+    await page.route("**/api/tickets", tickets_route)
     await expect(by("printer-banner")).to_have_attribute("data-reason", "no_printer")
     for _ in range(10):  # Tab from the top reaches the first service button
         await page.keyboard.press("Tab")
@@ -347,7 +354,7 @@ async def test_keyboard_use_without_printer_and_offline(kiosk: Kiosk) -> None:
     await expect(by("announce")).to_contain_text("1")
 
     # the edge cannot be reached: say so, no number is invented
-    await page.route("**/api/tickets", lambda route: route.abort())
+    edge_down["now"] = True
     await page.keyboard.press("Enter")
     await expect(by("ticket-result")).to_have_attribute("data-outcome", "offline")
     await expect(by("ticket-result")).to_contain_text("発行されていません")
