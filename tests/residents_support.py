@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
+from sync_support import clear_retained
 
 from edge.config import parse_site_config
 from edge.domain import commands as c
@@ -29,7 +28,6 @@ from edge.store.writer import Writer
 from edge.sync import SyncClient
 from edge.sync.relay import SyncSettings
 from hub.app import Hub, start_hub
-from hub.ingest.mqtt import MqttSettings
 from hub.settings import HubSettings
 
 SITES_DIR = Path(__file__).resolve().parent.parent / "sites"
@@ -134,19 +132,6 @@ class Ward:
         return result
 
 
-def _clear_retained(broker_url: str, topics: list[str]) -> None:
-    settings = MqttSettings.from_url(broker_url)
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"clear-{uuid.uuid4().hex[:8]}",
-                         protocol=mqtt.MQTTv5)
-    client.username_pw_set("cleanup")
-    client.connect(settings.host, settings.port)
-    client.loop_start()
-    for topic in topics:
-        client.publish(topic, b"", qos=1, retain=True).wait_for_publish(5)
-    client.disconnect()
-    client.loop_stop()
-
-
 @contextlib.asynccontextmanager
 async def ward(broker_url: str, tmp: Path, sites: tuple[str, ...] = SITES,
                open_counters: dict[str, tuple[str, ...]] | None = None) -> AsyncIterator[Ward]:
@@ -184,5 +169,5 @@ async def ward(broker_url: str, tmp: Path, sites: tuple[str, ...] = SITES,
         for wr in writers.values():
             wr.close()
         await hub.stop()
-        _clear_retained(broker_url, [hub_status_topic(prefix)] + [
+        clear_retained(broker_url, [hub_status_topic(prefix)] + [
             site_topic(prefix, s, k) for s in sites for k in ("ack", "status", "config")])

@@ -25,8 +25,11 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import paho.mqtt.client as mqtt
 from conftest import free_port, unavailable
+from paho.mqtt.enums import CallbackAPIVersion
 
+from hub.ingest.mqtt import MqttSettings
 from hub.store import HubStore
 
 REPO = Path(__file__).resolve().parent.parent
@@ -512,3 +515,17 @@ async def hub_site(base: str, site: str) -> dict[str, Any] | None:
             return body
     except (aiohttp.ClientError, TimeoutError, OSError):
         return None
+
+
+def clear_retained(broker_url: str, topics: list[str]) -> None:
+    """Empty the retained messages a test left on the shared broker."""
+    settings = MqttSettings.from_url(broker_url)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"clear-{uuid.uuid4().hex[:8]}",
+                         protocol=mqtt.MQTTv5)
+    client.username_pw_set("cleanup")
+    client.connect(settings.host, settings.port)
+    client.loop_start()
+    for topic in topics:
+        client.publish(topic, b"", qos=1, retain=True).wait_for_publish(5)
+    client.disconnect()
+    client.loop_stop()

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+from sync_support import clear_retained
 
 from edge.config import parse_site_config
 from edge.domain import commands as c
@@ -145,19 +146,6 @@ async def until(probe: Callable[[], Any], what: str, timeout: float = WAIT_S) ->
         if asyncio.get_running_loop().time() > deadline:
             pytest.fail(f"timed out waiting for {what}")
         await asyncio.sleep(0.02)
-
-
-def clear_retained(broker_url: str, topics: list[str]) -> None:
-    settings = MqttSettings.from_url(broker_url)
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"clear-{uuid.uuid4().hex[:8]}",
-                         protocol=mqtt.MQTTv5)
-    client.username_pw_set("cleanup")
-    client.connect(settings.host, settings.port)
-    client.loop_start()
-    for topic in topics:
-        client.publish(topic, b"", qos=1, retain=True).wait_for_publish(5)
-    client.disconnect()
-    client.loop_stop()
 
 
 # --- fixtures -----------------------------------------------------------------------------------

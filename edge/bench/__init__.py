@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from edge.bench.judge import judge
 from edge.bench.load import BenchError, EdgeProcess, http_figures
 from edge.bench.rebuild import rebuild_figures
 from edge.config import load_site_config
@@ -55,11 +56,7 @@ def measure(quick: bool, config_path: Path | None = None) -> dict[str, Any]:
         result.update(rebuild_figures(workdir, config, quick))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    targets = {k: v for k, v in TARGETS.items() if k in result}
-    result["targets"] = targets
-    result["meets_targets"] = {
-        k: bool(result[k] >= v if k in _AT_LEAST else result[k] <= v) for k, v in targets.items()
-    }
+    judge(result, TARGETS, _AT_LEAST)
     result.update({"python": platform.python_version(), "cpu_count": os.cpu_count(),
                    "machine": f"{platform.machine()} {_cpu_model()}".strip()})
     return result

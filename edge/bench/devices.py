@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from edge.bench.judge import judge
 from edge.devices.printer.ticket import TicketPrint
 from edge.devices.profile_store import load_profiles
 from edge.devices.profiles import PrinterProfile
@@ -175,7 +176,5 @@ def measure(quick: bool, config: SiteConfig) -> dict[str, Any]:
             result.update(asyncio.run(_calls(site, Path(tmp), 40 if quick else 200, reader)))
         finally:
             reader.close()
-    targets = {k: v for k, v in TARGETS.items() if k in result}
-    result["targets"] = targets
-    result["meets_targets"] = {k: bool(result[k] <= v) for k, v in targets.items()}
+    judge(result, TARGETS)
     return result

@@ -56,6 +56,7 @@ from edge.bench.hub_rig import (
     strict,
     wrk_path,
 )
+from edge.bench.judge import judge
 from edge.bench.load import BenchError
 from edge.bench.sync import DEFAULT_PG
 from edge.domain import commands as c
@@ -373,10 +374,7 @@ def measure(quick: bool, config_path: Path, pg_url: str | None = None) -> dict[s
         result = asyncio.run(_run(quick, _templates(config_path), pg_url or DEFAULT_PG, workdir))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    targets = {k: v for k, v in TARGETS.items() if k in result}
-    result["targets"] = targets
-    result["meets_targets"] = {
-        k: bool(result[k] >= v if k in _AT_LEAST else result[k] <= v) for k, v in targets.items()}
+    judge(result, TARGETS, _AT_LEAST)
     result.update({"python": platform.python_version(), "cpu_count": os.cpu_count(),
                    "machine": platform.machine()})
     return result

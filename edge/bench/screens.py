@@ -58,6 +58,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
+from edge.bench.judge import judge
 from edge.bench.load import BenchError, EdgeProcess
 
 if TYPE_CHECKING:
@@ -387,9 +388,7 @@ def measure(quick: bool, config_path: Path) -> dict[str, Any]:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     result["loadavg_1m_after"] = round(os.getloadavg()[0], 2)
-    targets = {k: v for k, v in TARGETS.items() if k in result}
-    result["targets"] = targets
-    result["meets_targets"] = {k: bool(result[k] <= v) for k, v in targets.items()}
+    judge(result, TARGETS)
     result.update({"python": platform.python_version(), "cpu_count": os.cpu_count(),
                    "machine": f"{platform.machine()} {_cpu_model()}".strip()})
     return result

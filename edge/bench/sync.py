@@ -44,6 +44,7 @@ from typing import Any
 
 import aiohttp
 
+from edge.bench.judge import judge
 from edge.bench.load import BenchError, kiosk_plan
 from edge.bench.sync_rig import Infra, Publisher, Tap, min_window_rate
 from edge.config import parse_site_config
@@ -354,10 +355,7 @@ def measure(quick: bool, config_path: Path, pg_url: str | None = None) -> dict[s
         result = asyncio.run(_run(quick, toml, pg_url or DEFAULT_PG, workdir))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    targets = {k: v for k, v in TARGETS.items() if k in result}
-    result["targets"] = targets
-    result["meets_targets"] = {
-        k: bool(result[k] >= v if k in _AT_LEAST else result[k] <= v) for k, v in targets.items()}
+    judge(result, TARGETS, _AT_LEAST)
     result.update({"python": platform.python_version(), "cpu_count": os.cpu_count(),
                    "machine": platform.machine(), "load_average_1m": round(os.getloadavg()[0], 2)})
     return result
