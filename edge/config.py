@@ -138,13 +138,16 @@ _HHMM = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24
 
 
 class _Web(_Strict):
-    """``web = { from = "08:30", to = "17:00", daily_cap = 40, notify_ahead = 3 }``"""
+    """``web = { from = "08:30", to = "17:00", daily_cap = 40, notify_ahead = 3,
+    checkin_grace_min = 30 }``; the grace is how long a web ticket whose turn came before its
+    holder checked in keeps that turn (``edge/domain/web.py``)."""
 
     start: _HHMM = Field("08:30", alias="from")
     end: _HHMM = Field("17:00", alias="to")
     daily_cap: Annotated[int, Field(ge=0)] | None = None
     checkin_required: bool = True
     notify_ahead: Annotated[int, Field(ge=1, le=50)] = 3
+    checkin_grace_min: Annotated[int, Field(ge=0, le=240)] = 30
 
 
 class _Service(_Strict):
@@ -190,6 +193,7 @@ class _Menu(_Strict):
     services: Annotated[list[str], Field(min_length=1)]
     guidance: Names | None = None
     schedule: list[_Window] = []
+    default: bool = False  # shown outside every schedule (edge/domain/menus.py)
 
 
 class _Notice(_Strict):
@@ -446,9 +450,49 @@ def _check_devices(c: _Checker, doc: dict[str, Any], profiles: Mapping[str, Any]
                 c.add(("voice", "zones", i, "counters", j), f"unknown counter {cid!r}")
 
 
+def _window(raw: object) -> Window | None:
+    """A schedule window from the raw document, or None if it is not well-formed (the
+    schema reports that)."""
+    if not isinstance(raw, dict):
+        return None
+    days, start, end = raw.get("days", list(_DAYS)), raw.get("from"), raw.get("to")
+    hhmm = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
+    if not (isinstance(start, str) and isinstance(end, str) and hhmm.match(start)
+            and hhmm.match(end) and start < end and isinstance(days, list) and days
+            and all(d in _DAYS for d in days)):
+        return None
+    return Window(tuple(_DAYS.index(d) for d in days), start, end)
+
+
+def _check_menu_choice(c: _Checker, doc: dict[str, Any]) -> None:
+    """At any moment exactly one menu applies: one default when there are several menus
+    (shown outside every schedule), and no minute scheduled for two menus."""
+    from edge.domain.menus import overlap
+
+    menus = _items(doc, "menus")
+    marked = [i for i, m in menus if m.get("default") is True]
+    for i in marked[1:]:
+        c.add(("menus", i, "default"), f"menus[{marked[0]}] is already the default menu; "
+              "only one menu can be shown outside the schedules")
+    if not marked and len(menus) > 1:
+        c.add(("menus", menus[0][0]), f"{len(menus)} menus and none is the default: add "
+              "default = true to the one shown outside every schedule (nights, closed days)")
+    windows = [(i, j, w, m.get("id")) for i, m in menus
+               for j, raw in enumerate(m.get("schedule") or [])
+               if isinstance(m.get("schedule"), list) and (w := _window(raw)) is not None]
+    for k, (i, j, w, _) in enumerate(windows):
+        for oi, oj, ow, oid in windows[:k]:
+            if oi != i and overlap(w, ow):
+                days = ", ".join(_DAYS[d] for d in sorted(set(w.days) & set(ow.days)))
+                c.add(("menus", i, "schedule", j),
+                      f"{w.start}-{w.end} overlaps menus[{oi}].schedule[{oj}] {oid!r} "
+                      f"({ow.start}-{ow.end}) on {days}: a moment can show only one menu")
+
+
 def _check_menus(c: _Checker, doc: dict[str, Any]) -> None:
     """Menus name kiosk services; their windows are not empty."""
     _duplicates(c, _strings(doc, "menus", "id"), "menu id", ("menus",), ("id",))
+    _check_menu_choice(c, doc)
     issuable = {x.get("code") for _, x in _items(doc, "services") if x.get("kiosk", True)}
     for i, menu in _items(doc, "menus"):
         lst = menu.get("services")
@@ -469,6 +513,7 @@ def _build_menus(menus: list[_Menu]) -> dict[str, Menu]:
         m.id, Text(dict(m.name)), tuple(m.services),
         None if m.guidance is None else Text(dict(m.guidance)),
         tuple(Window(tuple(_DAYS.index(d) for d in w.days), w.start, w.end) for w in m.schedule),
+        default=m.default or len(menus) == 1,
     ) for m in menus}
 
 
@@ -528,7 +573,7 @@ def _build(
                 daily_limit=s.daily_limit,
                 web=None if s.web is None else WebRules(
                     s.web.start, s.web.end, s.web.daily_cap, s.web.checkin_required,
-                    s.web.notify_ahead),
+                    s.web.notify_ahead, s.web.checkin_grace_min),
             )
             for s in services
         },

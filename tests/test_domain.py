@@ -419,9 +419,10 @@ def test_call_number_refusals() -> None:
     d.issue("A")
     d.run(CallNumber("1", 1))
     r = d.refuse(CallNumber("2", 1))
-    assert (r.code, r.message) == ("being_served", "Number 1 is already called at counter 1")
+    assert (r.code, r.message) == ("being_served", "Number 1 is being called at Counter 1")
+    assert r.message_ja == "1番は1番で呼び出し中です"  # the counter's configured name, 「1番」 here
     r = d.refuse(CallNumber("1", 1))
-    assert (r.code, r.message) == ("being_served", "Number 1 is already called at this counter")
+    assert (r.code, r.message) == ("being_served", "Number 1 is being called at this counter")
     d.run(Finish("1"))
     assert d.refuse(CallNumber("2", 1)).code == "already_served"
     d.run(Cancel(number=2))
@@ -604,7 +605,7 @@ def test_open_and_close_counter() -> None:
     d.issue("A")
     d.call_next("1")
     r = d.refuse(CloseCounter("1"))
-    assert (r.code, r.message) == ("counter_busy", "Counter 1 is serving 1; finish it first")
+    assert (r.code, r.message) == ("counter_busy", "Counter 1 is serving number 1; finish it first")
     d.run(Finish("1"))
     assert d.types(CloseCounter("1")) == ["CounterClosed"]
     assert d.state.counters["1"].open is False

@@ -164,7 +164,7 @@ async def test_recommendation_flips_when_the_main_office_gets_crowded(w: Ward) -
     assert cmp["sites"][-1]["crowded"] is True
     _, _, html = await w.get("/?lang=en")
     assert "Quieter now: Hikarigaoka Residents Office" in html
-    for lang, word in (("ja", "空いている事務所"), ("zh", "较空的事务所"), ("ko", "한산한 사무소")):
+    for lang, word in (("ja", "空いている事務所"), ("zh", "较空的办事处"), ("ko", "한산한 사무소")):
         _, headers, html = await w.get(f"/?lang={lang}")
         assert word in html
         assert f'<html lang="{lang}">' in html
@@ -229,7 +229,8 @@ async def test_ticket_view_stream_and_nothing_of_others(w: Ward) -> None:
     assert headers["Referrer-Policy"] == "no-referrer"
     assert set(view) == {"site", "site_name", "service", "service_name", "number", "state",
                          "stage", "day", "ahead", "estimate", "counter", "counter_name",
-                         "called_at", "notice"}
+                         "called_at", "notice", "phase", "channel", "checked_in", "deadline",
+                         "grace_min", "qr"}
     assert (view["number"], view["state"], view["ahead"], view["notice"]) == \
         (b["number"], "waiting", 1, True)
     assert str(a["number"]) not in json.dumps(view)
@@ -246,7 +247,8 @@ async def test_ticket_view_stream_and_nothing_of_others(w: Ward) -> None:
         assert (called["state"], called["counter"], called["notice"]) == ("called", "4", False)
         assert called["counter_name"]["en"] == "Counter 4"
     _, _, html = await w.get(f"/t/{token}?lang=en&notice=closed")
-    assert "please go to Counter 4" in html
+    assert "Please go to Counter 4" in html
+    assert "No counter open" not in html
     assert "already been called" in html
     _, _, html = await w.get(f"/t/{token}?lang=en&notice=%3Cscript%3E")
     assert 'data-testid="notice-message"' not in html

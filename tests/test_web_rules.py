@@ -144,7 +144,9 @@ def test_cap_counts_cancelled_and_served_web_tickets() -> None:
         s.close()
 
 
-def test_not_checked_in_web_ticket_is_absent_not_called() -> None:
+def test_not_checked_in_web_ticket_is_deferred_then_absent_after_grace() -> None:
+    """Issue 11 changed this: a web ticket not checked in is passed over (deferred) and keeps
+    its turn for the grace period; only then does "call next" mark it absent."""
     s = Site()
     try:
         w = s.web()
@@ -152,34 +154,60 @@ def test_not_checked_in_web_ticket_is_absent_not_called() -> None:
         s.ok(OpenCounter("2"))
         out = s.ok(CallNext("2"))
         kinds = [(e.type, e.data["ticket"]) for e in out.events]
-        assert kinds == [("TicketAbsent", w["id"]), ("TicketCalled", k["id"])]
-        assert out.events[0].data["reason"] == "not_checked_in"
-        snap = s.snap()
-        assert [a["number"] for a in snap["absent"]] == [w["number"]]
-        assert snap["calling"] == [{**snap["calling"][0], "counter": "2", "number": k["number"]}]
-        # checked in at the kiosk later: back in line at its old place, called next
+        assert kinds == [("TicketDeferred", w["id"]), ("TicketCalled", k["id"])]
+        assert out.events[0].data["passed"] is True
+        assert s.snap()["absent"] == []
         later = s.kiosk()
+        s.clock.advance((RULES.checkin_grace_min - 1) * 60)
+        out = s.ok(CallNext("2"))  # still within the grace: deferred again, not absent
+        assert [e.type for e in out.events] == ["TicketFinished", "TicketCalled"]
+        assert out.events[-1].data["ticket"] == later["id"]
+        s.clock.advance(60)
+        last = s.kiosk()
+        out = s.ok(CallNext("2"))  # the grace has run out
+        assert [(e.type, e.data["ticket"]) for e in out.events] == [
+            ("TicketAbsent", w["id"]), ("TicketFinished", later["id"]),
+            ("TicketCalled", last["id"])]
+        assert out.events[0].data["reason"] == "not_checked_in"
+        assert [a["number"] for a in s.snap()["absent"]] == [w["number"]]
+        # checked in at the kiosk later: back in line behind everyone waiting then
+        after = s.kiosk()
         s.ok(CheckIn(w["token"], kiosk="k1"))
         assert s.snap()["absent"] == []
-        out = s.ok(CallNext("2"))
-        assert [(e.type, e.data["ticket"]) for e in out.events] == [
-            ("TicketFinished", k["id"]), ("TicketCalled", w["id"])]
         s.ok(Finish("2"))
-        assert s.ok(CallNext("2")).events[-1].data["ticket"] == later["id"]
+        assert s.ok(CallNext("2")).events[-1].data["ticket"] == after["id"]
+        assert s.ok(CallNext("2")).events[-1].data["ticket"] == w["id"]
         s.assert_rebuild_equal()
     finally:
         s.close()
 
 
-def test_only_absent_web_tickets_left_and_scan_at_counter() -> None:
+def test_checked_in_before_being_passed_keeps_its_place() -> None:
+    s = Site()
+    try:
+        w = s.web()
+        k = s.kiosk()
+        s.ok(CheckIn(w["token"]))
+        s.ok(OpenCounter("2"))
+        assert s.ok(CallNext("2")).events[-1].data["ticket"] == w["id"]
+        assert s.ok(CallNext("2")).events[-1].data["ticket"] == k["id"]
+        s.assert_rebuild_equal()
+    finally:
+        s.close()
+
+
+def test_only_deferred_web_tickets_left_and_scan_at_counter() -> None:
     s = Site()
     try:
         w1, w2 = s.web(), s.web()
         s.ok(OpenCounter("1"))
-        out = s.ok(CallNext("1"))  # nobody to call: both passed over, the counter stays free
-        assert [e.type for e in out.events] == ["TicketAbsent", "TicketAbsent"]
+        out = s.ok(CallNext("1"))  # nobody to call: both deferred, the counter stays free
+        assert [e.type for e in out.events] == ["TicketDeferred", "TicketDeferred"]
         assert s.writer.state.counter("1").current is None
         assert s.refused(CallNext("1")) == "queue_empty"
+        s.clock.advance(RULES.checkin_grace_min * 60)
+        out = s.ok(CallNext("1"))  # the grace has run out: both marked absent
+        assert [e.type for e in out.events] == ["TicketAbsent", "TicketAbsent"]
         # a scan at the counter (staff see the person) clears the absence and calls it (Q9)
         out = s.ok(ClearAbsence("1", token=w2["token"]))
         assert out.events[-1].type == "TicketCalled"

@@ -206,7 +206,7 @@ async def test_oversized_and_malformed_bodies(mqtt_broker_url: str, tmp_path: Pa
             (r.body(challenge=["x"]), None, 422),
             (r.body(contact=secret), None, 422),
             (r.body(contact=12345), None, 422),
-            (r.body(nonce="not-the-answer"), None, 403),
+            (r.wrong_nonce_body(), None, 403),
             ({"site": r.site, "service": "B"}, None, 422),
         ]
         for body, raw, want in cases:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -25,7 +26,7 @@ from hub.settings import HubSettings
 from hub.store.schema import web_tickets
 from hub.webticket import WEBTICKETS
 from hub.webticket.api import site_config
-from hub.webticket.pow import solve
+from hub.webticket.pow import leading_zero_bits, solve
 
 WEB = 'web = { from = "08:30", to = "17:00", daily_cap = 8, checkin_required = true }\n'
 FAST_ENV = {"MADOGUCHI_WEBTICKET_POW_BITS": "6", "MADOGUCHI_WEBTICKET_IP_BURST": "1000",
@@ -80,6 +81,17 @@ class Rig:
                 "nonce": solve(ch["challenge"], ch["difficulty"])}
         body.update(over)
         return {k: v for k, v in body.items() if v is not None}
+
+    def wrong_nonce_body(self) -> dict[str, Any]:
+        """A body whose nonce provably fails its challenge (a fixed wrong nonce solves a 6-bit
+        puzzle one time in 64: the test that used one was flaky)."""
+        ch = self.app[WEBTICKETS].pow.issue()
+        n = 0
+        while leading_zero_bits(hashlib.sha256(f"{ch['challenge']}:x{n}".encode()).digest()) \
+                >= ch["difficulty"]:
+            n += 1
+        return {"site": self.site, "service": "B", "lang": "ja", "challenge": ch["challenge"],
+                "nonce": f"x{n}"}
 
     async def rows(self) -> list[dict[str, Any]]:
         async with self.hub.store.read() as tx:

@@ -10,8 +10,8 @@ Call-next rule (documented for staff): a counter calls, in this order,
 3. oldest arrival at the current stage first: a transferred ticket queues from the moment of
    its transfer, so first-time visitors are not overtaken by returning ones without reason.
 Tickets transferred to another counter by name are never called here by "call next".
-Web tickets not checked in at the kiosk are marked absent instead of called
-(``edge/domain/web.py``).
+Web tickets not checked in at the kiosk are passed over (deferred) instead of called, and
+marked absent only once their grace period has run out (``edge/domain/web.py``).
 
 Calling while a ticket is still at the counter finishes that ticket first (the operator's
 "next" means "done with this one"), as the events show.
@@ -26,7 +26,7 @@ from typing import Any
 
 from edge.domain.model import CHANNELS, Counter
 from edge.domain.state import State, Ticket
-from edge.domain.web import WebRefusal, check_issue, must_check_in
+from edge.domain.web import WebRefusal, check_issue, checkin_place, must_check_in, pass_over
 
 EventData = tuple[str, dict[str, Any]]
 
@@ -185,38 +185,52 @@ def _day_closed(state: State, reason: str) -> EventData:
 
 # --- lookups that refuse with a reason -------------------------------------------------------
 
+def _cname(state: State, cid: str | None, lang: str) -> str:
+    """A counter as staff and visitors know it: its configured name (「1番窓口」), else its id.
+    Refusals are read by staff at the counter, so they name things the way the site does."""
+    c = state.config.counters.get(cid) if cid is not None else None
+    return c.name.get(lang) if c is not None else str(cid)
+
+
+def _sname(state: State, code: str, lang: str) -> str:
+    """A service by its configured name (「印鑑登録」), else its code."""
+    svc = state.config.services.get(code)
+    return svc.name.get(lang) if svc is not None else code
+
+
 def _counter(state: State, cid: str) -> Counter:
     c = state.config.counters.get(cid)
     if c is None:
-        raise Refused("unknown_counter", f"Unknown counter {cid!r}",
-                      f"窓口 {cid!r} は存在しません", 404)
+        raise Refused("unknown_counter", f"There is no counter \"{cid}\" in the settings",
+                      f"窓口「{cid}」は設定にありません", 404)
     return c
 
 
 def _open_counter(state: State, cid: str) -> Counter:
     c = _counter(state, cid)
     if not state.counter(cid).open:
-        raise Refused("counter_closed", f"Counter {cid} is closed; open it first",
-                      f"窓口 {cid} は閉じています。先に開始してください")
+        raise Refused("counter_closed",
+                      f"{_cname(state, cid, 'en')} is closed; open it first",
+                      f"{_cname(state, cid, 'ja')}は休止中です。先に窓口を開始してください")
     return c
 
 
 def _current(state: State, cid: str) -> Ticket:
     t = state.current_ticket(cid)
     if t is None:
-        raise Refused("no_current_ticket", f"Counter {cid} is not serving anyone",
-                      f"窓口 {cid} で対応中の番号はありません")
+        raise Refused("no_current_ticket", f"{_cname(state, cid, 'en')} is not serving anyone",
+                      f"{_cname(state, cid, 'ja')}で対応中の番号はありません")
     return t
 
 
 def _by_number(state: State, number: int) -> Ticket:
     if state.config.service_for_number(number) is None:
         raise Refused("number_out_of_range", f"{number} is in no service's number range",
-                      f"{number} はどの業務の番号範囲にもありません", 422)
+                      f"{number}番はどの業務の番号範囲にもありません", 422)
     tid = state.live_numbers.get(number) or state.numbers_today.get(number)
     if tid is None:
         raise Refused("unknown_ticket", f"Number {number} has not been issued today",
-                      f"{number} 番は本日まだ発券されていません", 404)
+                      f"{number}番は本日まだ発券されていません", 404)
     return state.tickets[tid]
 
 
@@ -224,7 +238,7 @@ def _by_token(state: State, token: str) -> Ticket:
     tid = state.tokens.get(token)
     if tid is None:
         raise Refused("unknown_ticket", "This ticket is not from today or not from this site",
-                      "本日この拠点で発券された番号札ではありません", 404)
+                      "本日この事務所で発券された番号札ではありません", 404)
     return state.tickets[tid]
 
 
@@ -240,13 +254,13 @@ def _find(state: State, number: int | None, token: str | None) -> Ticket:
 def _not_final(t: Ticket) -> None:
     if t.state == "finished":
         raise Refused("already_served", f"Number {t.number} has already been served",
-                      f"{t.number} 番は対応済みです")
+                      f"{t.number}番は対応済みです")
     if t.state == "cancelled":
         raise Refused("ticket_cancelled", f"Number {t.number} was cancelled",
-                      f"{t.number} 番は取り消されています")
+                      f"{t.number}番は取り消されています")
     if t.state == "expired":
         raise Refused("ticket_expired", f"Number {t.number} expired at the close of the day",
-                      f"{t.number} 番は業務終了により無効です")
+                      f"{t.number}番は本日の業務終了により無効になりました")
 
 
 def _calls(state: State, cid: str, t: Ticket, reason: str) -> list[EventData]:
@@ -297,8 +311,8 @@ def allocate_number(state: State, code: str) -> tuple[int, int]:
         if candidate not in state.live_numbers:
             return candidate, lap
         candidate += 1
-    raise Refused("service_full", f"No free number left in {code} today",
-                  f"{code} の本日の番号がいっぱいです")
+    raise Refused("service_full", f"{_sname(state, code, 'en')} has no free number left today",
+                  f"{_sname(state, code, 'ja')}は本日発券できる番号がなくなりました")
 
 
 # --- decide ----------------------------------------------------------------------------------
@@ -311,18 +325,20 @@ def decide(state: State, cmd: Command, ctx: Context) -> list[EventData]:
     if isinstance(cmd, Issue):
         svc = state.config.services.get(cmd.service)
         if svc is None:
-            raise Refused("unknown_service", f"Unknown service {cmd.service!r}",
-                          f"業務 {cmd.service!r} は存在しません", 404)
+            raise Refused("unknown_service",
+                          f"There is no service \"{cmd.service}\" in the settings",
+                          f"業務「{cmd.service}」は設定にありません", 404)
         if cmd.channel not in CHANNELS:
             raise Refused("bad_channel", f"Channel must be one of {', '.join(CHANNELS)}",
                           "発券経路が不正です", 422)
         if not svc.kiosk:
-            raise Refused("not_issuable", f"{svc.code} is reached only by transfer",
-                          f"{svc.code} は送りでのみ受け付けます", 422)
+            raise Refused("not_issuable",
+                          f"{svc.name.get('en')} takes only visitors transferred from a counter",
+                          f"{svc.name.get('ja')}は窓口からの送りでのみ受け付けます", 422)
         sd = state.services.get(svc.code)
         if svc.daily_limit is not None and sd is not None and sd.issued >= svc.daily_limit:
-            raise Refused("service_full", f"{svc.code} has reached today's limit",
-                          f"{svc.code} は本日の受付を終了しました")
+            raise Refused("service_full", f"{svc.name.get('en')} has reached today's limit",
+                          f"{svc.name.get('ja')}は本日の受付を終了しました")
         if cmd.channel == "web":
             try:
                 check_issue(state, svc, ctx.now)
@@ -341,30 +357,32 @@ def decide(state: State, cmd: Command, ctx: Context) -> list[EventData]:
     if isinstance(cmd, CheckIn):
         t = _by_token(state, cmd.token)
         if t.channel == "kiosk":
-            raise Refused("not_remote", f"Number {t.number} was taken here at the kiosk",
-                          f"{t.number} 番は発券機で発券された番号です")
+            raise Refused("not_remote",
+                          f"Number {t.number} was taken at the ticket machine: no check-in needed",
+                          f"{t.number}番は発券機で発券された番号札です。チェックインは不要です")
         if t.checked_in_at is not None:
             raise Refused("already_checked_in", f"Number {t.number} is already checked in",
-                          f"{t.number} 番は受付済みです")
+                          f"{t.number}番はチェックイン済みです")
         _not_final(t)
         checked: dict[str, Any] = {"ticket": t.id, "number": t.number}
-        if t.channel == "web" and t.state == "absent":
-            checked["requeue"] = True  # back in line at its old place (edge/domain/web.py)
+        place = checkin_place(t)  # its old place, or behind everyone waiting (web.py rule 3)
+        if place is not None:
+            checked["place"] = place
         if cmd.kiosk is not None:
             checked["kiosk"] = cmd.kiosk
         return [("TicketCheckedIn", checked)]
 
     if isinstance(cmd, SelectMenu):
         if cmd.menu is not None and cmd.menu not in state.config.menus:
-            raise Refused("unknown_menu", f"Unknown menu {cmd.menu!r}",
-                          f"メニュー {cmd.menu!r} は存在しません", 404)
+            raise Refused("unknown_menu", f"There is no menu \"{cmd.menu}\" in the settings",
+                          f"メニュー「{cmd.menu}」は設定にありません", 404)
         return [("MenuSelected", {"menu": cmd.menu})]
 
     if isinstance(cmd, OpenCounter):
         _counter(state, cmd.counter)
         if state.counter(cmd.counter).open:
-            raise Refused("counter_open", f"Counter {cmd.counter} is already open",
-                          f"窓口 {cmd.counter} はすでに開始しています")
+            raise Refused("counter_open", f"{_cname(state, cmd.counter, 'en')} is already open",
+                          f"{_cname(state, cmd.counter, 'ja')}はすでに開始しています")
         return [("CounterOpened", {"counter": cmd.counter})]
 
     if isinstance(cmd, CloseCounter):
@@ -372,8 +390,9 @@ def decide(state: State, cmd: Command, ctx: Context) -> list[EventData]:
         cur = state.current_ticket(cmd.counter)
         if cur is not None:
             raise Refused("counter_busy",
-                          f"Counter {cmd.counter} is serving {cur.number}; finish it first",
-                          f"窓口 {cmd.counter} は {cur.number} 番を対応中です。"
+                          f"{_cname(state, cmd.counter, 'en')} is serving number "
+                          f"{cur.number}; finish it first",
+                          f"{_cname(state, cmd.counter, 'ja')}は{cur.number}番を対応中です。"
                           "先に完了してください")
         return [("CounterClosed", {"counter": cmd.counter})]
 
@@ -387,7 +406,7 @@ def decide(state: State, cmd: Command, ctx: Context) -> list[EventData]:
         _not_final(t)
         if t.state != "waiting":
             raise Refused("already_called", f"Number {t.number} has already been called",
-                          f"{t.number} 番はすでに呼び出し済みです")
+                          f"{t.number}番はすでに呼び出し済みです")
         return [("TicketCancelled", {"ticket": t.id, "counter": cmd.counter})]
 
     # every remaining command acts at an open counter
@@ -395,17 +414,17 @@ def decide(state: State, cmd: Command, ctx: Context) -> list[EventData]:
     cid = counter.id
 
     if isinstance(cmd, CallNext):
-        skipped: list[EventData] = []
+        passed: list[Ticket] = []  # web tickets not checked in: deferred (edge/domain/web.py)
         nxt = next_ticket(state, counter)
         while nxt is not None and must_check_in(state, nxt):
-            skipped.append(("TicketAbsent", {"ticket": nxt.id, "counter": cid,
-                                             "reason": "not_checked_in", "number": nxt.number}))
-            nxt = next_ticket(state, counter, {d["ticket"] for _k, d in skipped})
+            passed.append(nxt)
+            nxt = next_ticket(state, counter, {p.id for p in passed})
+        skipped = pass_over(state, passed, nxt, cid, ctx.now)
         if nxt is None:
             if skipped:
                 return skipped
-            raise Refused("queue_empty", f"No one is waiting for counter {cid}",
-                          f"窓口 {cid} の待ち人数は0人です")
+            raise Refused("queue_empty", f"No one is waiting for {_cname(state, cid, 'en')}",
+                          f"{_cname(state, cid, 'ja')}で待っている人はいません")
         return skipped + _calls(state, cid, nxt, "next")
 
     if isinstance(cmd, Recall):
@@ -422,15 +441,17 @@ def decide(state: State, cmd: Command, ctx: Context) -> list[EventData]:
         t = _find(state, cmd.number, token)
         _not_final(t)
         if t.state == "called":
-            where = "this counter" if t.counter == cid else f"counter {t.counter}"
-            raise Refused("being_served", f"Number {t.number} is already called at {where}",
-                          f"{t.number} 番は窓口 {t.counter} で呼び出し中です")
+            here = t.counter == cid
+            where = "this counter" if here else _cname(state, t.counter, "en")
+            where_ja = "この窓口" if here else _cname(state, t.counter, "ja")
+            raise Refused("being_served", f"Number {t.number} is being called at {where}",
+                          f"{t.number}番は{where_ja}で呼び出し中です")
         if isinstance(cmd, CallHeld) and t.state != "held":
             raise Refused("not_held", f"Number {t.number} is not on hold",
-                          f"{t.number} 番は保留されていません")
+                          f"{t.number}番は保留中ではありません")
         if isinstance(cmd, ClearAbsence) and t.state != "absent":
             raise Refused("not_absent", f"Number {t.number} is not marked absent",
-                          f"{t.number} 番は不在ではありません")
+                          f"{t.number}番は不在ではありません")
         reason = {"waiting": "number", "held": "held", "absent": "absence_cleared"}[t.state]
         return _calls(state, cid, t, reason)
 
@@ -450,14 +471,16 @@ def _transfer_data(state: State, t: Ticket, cmd: Transfer) -> dict[str, Any]:
                           "送り先の業務または窓口を指定してください", 422)
         to_service = t.service if t.service in target.services else target.services[0]
     if to_service not in state.config.services:
-        raise Refused("unknown_service", f"Unknown service {to_service!r}",
-                      f"業務 {to_service!r} は存在しません", 404)
+        raise Refused("unknown_service", f"There is no service \"{to_service}\" in the settings",
+                      f"業務「{to_service}」は設定にありません", 404)
     if target is not None and to_service not in target.services:
         raise Refused("counter_lacks_service",
-                      f"Counter {target.id} does not serve {to_service}",
-                      f"窓口 {target.id} は {to_service} を扱いません", 422)
+                      f"{target.name.get('en')} does not serve "
+                      f"{_sname(state, to_service, 'en')}",
+                      f"{target.name.get('ja')}は{_sname(state, to_service, 'ja')}を"
+                      "扱っていません", 422)
     if target is not None and target.id == cmd.counter:
-        raise Refused("transfer_to_self", "Cannot transfer to the same counter",
+        raise Refused("transfer_to_self", "Cannot transfer to the counter you are at",
                       "同じ窓口には送れません", 422)
     return {"ticket": t.id, "counter": cmd.counter, "to_service": to_service,
             "to_counter": target.id if target else None, "stage": t.stage + 1,

@@ -13,12 +13,20 @@ LANGS: tuple[str, ...] = ("ja", "en", "zh", "ko")
 
 @dataclass(frozen=True, slots=True)
 class Text:
-    """A user-facing text in several languages; Japanese is the fallback."""
+    """A user-facing text in several languages.
+
+    Fallback: the language asked for, then English for anyone but a Japanese reader (a zh/ko
+    visitor reads English more likely than Japanese), then Japanese, then whatever there is.
+    """
 
     values: dict[str, str]
 
     def get(self, lang: str) -> str:
-        return self.values.get(lang) or self.values.get("ja") or next(iter(self.values.values()))
+        order = (lang, "ja", "en") if lang == "ja" else (lang, "en", "ja")
+        for code in order:
+            if self.values.get(code):
+                return self.values[code]
+        return next(iter(self.values.values()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,8 +35,10 @@ class WebRules:
 
     Fairness towards people in the office: web tickets only between ``start`` and ``end`` (site
     time), at most ``daily_cap`` a day, at most one active per contact (the hub checks that: the
-    site never sees contacts), and a web ticket not checked in at the kiosk when it is called
-    is marked absent instead of called (``checkin_required``).
+    site never sees contacts). With ``checkin_required``, "call next" passes over a web ticket
+    not checked in at the kiosk without calling it; it keeps its turn for ``checkin_grace_min``
+    minutes from the first time its turn came, and only then may be marked absent (the rule in
+    ``edge/domain/web.py``).
     """
 
     start: str = "08:30"  # "HH:MM", site time
@@ -36,6 +46,7 @@ class WebRules:
     daily_cap: int | None = None
     checkin_required: bool = True
     notify_ahead: int = 3  # notice when this many visitors are ahead (N, set by staff)
+    checkin_grace_min: int = 30  # minutes a deferred web ticket keeps its turn
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,13 +90,19 @@ class Window:
 
 @dataclass(frozen=True, slots=True)
 class Menu:
-    """One kiosk screen (Q5): which services it offers, its guidance text, when it shows."""
+    """One kiosk screen (Q5): which services it offers, its guidance text, when it shows.
+
+    ``name`` is for staff (operator, config); visitors never see it.
+    """
 
     id: str
     name: Text
     services: tuple[str, ...]
     guidance: Text | None = None
-    schedule: tuple[Window, ...] = ()  # empty: only when chosen by staff (or the only menu)
+    # when it shows by itself; a menu without a schedule shows only when chosen by staff or
+    # when it is the default
+    schedule: tuple[Window, ...] = ()
+    default: bool = False  # shown outside every schedule (edge/domain/menus.py)
 
 
 DeviceKind = Literal["printer", "scanner", "keypad", "display"]

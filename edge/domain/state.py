@@ -46,6 +46,10 @@ class Ticket:
     finished_at: datetime | None = None
     calls: int = 0  # calls at this stage, recalls included
     checked_in_at: datetime | None = None  # web/reservation tickets scanned at the kiosk
+    # web tickets not checked in (edge/domain/web.py); in memory only, folded from the log:
+    deferred_at: datetime | None = None  # its turn first came before its check-in
+    passed: bool = False  # someone behind it in its queue was called while it was deferred
+    absent_reason: str | None = None  # "not_checked_in": marked by call-next after the grace
 
     @property
     def live(self) -> bool:
@@ -267,6 +271,7 @@ def apply(state: State, ev: Envelope) -> None:
         _release_counter(state, t)
         t.state = "called"
         t.counter = d["counter"]
+        t.absent_reason = None
         t.target_counter = None
         t.calls += 1
         if t.called_at is None:
@@ -281,10 +286,19 @@ def apply(state: State, ev: Envelope) -> None:
         state.recent_calls.appendleft(Call(t.number, d["counter"], t.service, at, ev.seq))
     elif kind == "TicketCheckedIn":
         t.checked_in_at = at
-        if d.get("requeue") and t.state == "absent":  # a web ticket passed over: back in line
+        behind = d.get("place") == "checkin"  # decided in decide: behind everyone waiting now
+        if (behind or d.get("requeue")) and t.state == "absent":  # "requeue": logs before #11
             t.state = "waiting"
             t.counter = None
+            t.absent_reason = None
             state.waiting.setdefault(t.service, {})[t.id] = None
+        if behind and t.state == "waiting":
+            t.queue_seq = ev.seq
+    elif kind == "TicketDeferred":
+        if t.deferred_at is None:
+            t.deferred_at = at
+        if d.get("passed"):
+            t.passed = True
     elif kind == "TicketRecalled":
         t.calls += 1
         state.recent_calls.appendleft(Call(t.number, d["counter"], t.service, at, ev.seq))
@@ -296,6 +310,7 @@ def apply(state: State, ev: Envelope) -> None:
         _unqueue(state, t)  # a web ticket passed over by "call next" was still waiting
         t.state = "absent"
         t.counter = d["counter"]
+        t.absent_reason = d.get("reason")
     elif kind == "TicketFinished":
         _record_handling(state, t, at)
         _end(state, t, "finished", at)

@@ -19,6 +19,8 @@ from hub.store.schema import web_tickets
 from hub.store.store import now_utc
 from hub.web.api import SETTINGS, STORE, ApiError, Route, error_response, json_response
 from hub.web.ratelimit import client_ip
+from hub.web.residents import qr
+from hub.web.residents import ticketpage as page
 from hub.web.residents.access import TZ, AccessCounter
 from hub.web.residents.broadcast import Subscriber
 from hub.web.residents.feed import LiveFeed
@@ -192,11 +194,33 @@ async def ticket_page(request: web.Request) -> web.Response:
         return _error_page(outcome, detail if outcome == "limited" else None)
     request.app[ACCESS].hit("ticket")
     lang = pick_lang(request)
-    view, _site = detail
+    view, site = detail
     code = request.query.get("notice")
     token = request.match_info["token"]
+    t = TEXTS[lang]
+    payload = view["qr"]
+    if outcome == "pending":  # not folded yet: the QR works already (the token is the key)
+        fold = request.app[FEED].ingest.folds.get(site)  # type: ignore[union-attr]
+        config = fold.config if fold is not None else None
+        payload = qr.payload(config.status_url if config is not None
+                             else f"{request.scheme}://{request.host}/t/{{token}}", token)
+    from hub.notify.api import NOTIFIER  # here: hub.notify.api imports hub.web
+
+    notifier = request.app.get(NOTIFIER)
+    channels = [ch for ch in page.CHANNELS if notifier is not None and notifier.available(ch)]
+    try:
+        done = code == "registered" or await page.registered(request.app[STORE], token)
+    except Exception:  # logged without the token
+        _LOGGER.warning("notice lookup failed", exc_info=True)
+        done = False
     body = _render("residents_ticket.html", lang, v=view, token=token,
-                   notice=code if code in NOTICE_CODES else None)
+                   notice=code if code in NOTICE_CODES else None,
+                   message=page.message(t, view, lang), rule=page.rule(t, view),
+                   qr_svg=page.qr_markup(t, view, payload),
+                   show_qr=page.show_qr(view) or (outcome == "pending"),
+                   show_checkin=page.show_checkin(view) or (outcome == "pending"),
+                   channels=channels, notice_mode=page.notice_mode(channels, done),
+                   texts={k: t[k] for k in page.JS_KEYS})
     return _html(body, lang, extra=PRIVATE)
 
 

@@ -16,15 +16,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from edge.domain.state import Ticket
-from edge.domain.views import ticket_view
+from edge.domain import web
+from edge.domain.state import State, Ticket
+from edge.domain.views import ahead_of, ticket_view
 from hub.ingest.projection import SiteFold
 from hub.web.ratelimit import RateLimiter
+from hub.web.residents import qr
 from hub.web.residents.broadcast import Subscriber
 
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 LIVE = frozenset({"waiting", "called", "held", "absent"})
 NOTICE_STATES = frozenset({"waiting", "held"})  # before the call: a notice still helps
+NAMED = frozenset({"called", "held", "absent"})  # states whose counter the holder should know
+AHEAD_SHOWN = frozenset({"waiting", "next", "checked_in", "checkin_before",
+                         "checkin_optional"})
 
 
 def find(folds: Mapping[str, SiteFold], token: str) -> tuple[SiteFold, Ticket] | None:
@@ -35,25 +40,63 @@ def find(folds: Mapping[str, SiteFold], token: str) -> tuple[SiteFold, Ticket] |
     return None
 
 
+def phase(state: State, t: Ticket) -> str:
+    """What the holder should read (``msg_<phase>`` in ``hub/web/i18n``): the ticket's state,
+    refined for web tickets by the check-in rule (``edge/domain/web.py``) and, while waiting, by
+    whether anyone is ahead. "Grace over" is judged by the site's own clock (its latest event),
+    so the page never says so before the site does."""
+    rules = web.rules_of(state, t)
+    never_in = t.channel == "web" and t.checked_in_at is None
+    if t.state == "absent":
+        if never_in and t.absent_reason == "not_checked_in":
+            return "checkin_over"
+        return "absent_web" if never_in else "absent"
+    if t.state != "waiting":
+        return t.state
+    if never_in and rules is not None:
+        if not rules.checkin_required:
+            return "checkin_optional"
+        deadline = web.checkin_deadline(state, t)
+        if deadline is None:
+            return "checkin_before"
+        if state.last_at is not None and state.last_at >= deadline:
+            return "checkin_over"
+        return "deferred"
+    if not ahead_of(state, t):
+        return "next"
+    return "checked_in" if t.channel == "web" else "waiting"
+
+
 def public_view(fold: SiteFold, t: Ticket) -> dict[str, Any]:
-    """What the holder may see: their number, queue position, estimate, the calling counter."""
+    """What the holder may see: their number, queue position, estimate, the calling counter,
+    and for a live web ticket its check-in QR's payload and deadline."""
     state = fold.state
     assert state is not None
     assert fold.config is not None
     config = fold.config
     view = ticket_view(state, t)
     svc = config.services.get(t.service)
-    counter = config.counters.get(t.counter) if t.counter and t.state == "called" else None
+    counter = config.counters.get(t.counter) if t.counter and t.state in NAMED else None
+    shown = phase(state, t)
+    ahead = view["ahead"] if shown in AHEAD_SHOWN else None
+    deadline = web.checkin_deadline(state, t)
+    rules = web.rules_of(state, t)
     return {
         "site": config.site, "site_name": config.name.values,
         "service": t.service, "service_name": svc.name.values if svc else {"ja": t.service},
         "number": t.number, "state": t.state, "stage": t.stage, "day": t.day,
-        "ahead": view["ahead"] if t.state == "waiting" else None,
-        "estimate": view["estimate"],
+        "phase": shown, "channel": t.channel,
+        "ahead": ahead,
+        # an estimate only when there is something to estimate: people ahead (None: no counter)
+        "estimate": view["estimate"] if ahead else None,
         "counter": t.counter if counter else None,
         "counter_name": counter.name.values if counter else None,
         "called_at": view["called_at"],
         "notice": t.state in NOTICE_STATES,
+        "checked_in": t.checked_in_at is not None,
+        "deadline": deadline.strftime("%H:%M") if deadline else None,
+        "grace_min": rules.checkin_grace_min if rules is not None else None,
+        "qr": qr.payload(config.status_url, t.token) if t.channel == "web" and t.live else None,
     }
 
 
@@ -67,8 +110,10 @@ def pending_view(row: Mapping[str, Any], folds: Mapping[str, SiteFold]) -> dict[
         "service": row["service"],
         "service_name": svc.name.values if svc else {"ja": row["service"]},
         "number": row["number"], "state": "pending", "stage": 1, "day": row["day"],
+        "phase": "pending", "channel": "web",
         "ahead": None, "estimate": None, "counter": None, "counter_name": None,
-        "called_at": None, "notice": False,
+        "called_at": None, "notice": False, "checked_in": False, "deadline": None,
+        "grace_min": None, "qr": None,
     }
 
 
