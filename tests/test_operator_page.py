@@ -291,7 +291,7 @@ async def test_call_a_number_with_enter_and_cancel_a_number(site: Site, browser:
     # a refusal says the edge's reason in Japanese
     await tid(page, "number").fill("2")
     await tid(page, "cancel").click()
-    await expect(tid(page, "message")).to_contain_text("2 番は取り消されています")
+    await expect(tid(page, "message")).to_contain_text("2番は取り消されています")
     await expect(tid(page, "message")).to_contain_text("できませんでした")
 
 

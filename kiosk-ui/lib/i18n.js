@@ -5,6 +5,7 @@
 let current = "ja";
 let pageName = "";
 const tables = {};
+let active = [];  // the current language's table, then its fallbacks (fallbacks())
 
 async function fetchTable(path) {
   try {
@@ -15,9 +16,8 @@ async function fetchTable(path) {
   }
 }
 
-// loadLang("en", "kiosk"): the page name is remembered for later switches.
-export async function loadLang(lang, page = pageName) {
-  pageName = page;
+// The table of one page and language, fetched once.
+async function table(page, lang) {
   const key = `${page}/${lang}`;
   if (!tables[key]) {
     const [shared, own] = await Promise.all([
@@ -26,9 +26,22 @@ export async function loadLang(lang, page = pageName) {
     ]);
     tables[key] = { ...shared, ...own };
   }
-  if (!tables[`${page}/ja`] && lang !== "ja") await loadLang("ja", page);
-  tables[lang] = tables[key];
-  tables.ja = tables[`${page}/ja`] || tables.ja;
+  return tables[key];
+}
+
+// Where a text missing in `lang` is looked up next: a zh/ko (or any non-Japanese) reader gets
+// English before Japanese; Japanese readers get Japanese, then English.
+export function fallbacks(lang) {
+  return [...new Set(lang === "ja" ? ["ja", "en"] : [lang, "en", "ja"])];
+}
+
+// loadLang("en", "kiosk"): the page name is remembered for later switches. Sets <html lang>
+// so the browser breaks lines by the language's rules (word-break: auto-phrase needs "ja").
+export async function loadLang(lang, page = pageName) {
+  pageName = page;
+  const chain = fallbacks(lang);
+  const loaded = await Promise.all(chain.map((l) => table(page, l)));
+  active = loaded;
   current = lang;
   document.documentElement.lang = lang;
   return lang;
@@ -36,16 +49,22 @@ export async function loadLang(lang, page = pageName) {
 
 export function lang() { return current; }
 
-// t("kiosk.waiting", {n: 3}) -> "3人待ち"; falls back to Japanese, then to the key.
+// t("kiosk.waiting", {n: 3}) -> "3人待ち"; falls back along fallbacks(), then to the key.
 export function t(key, vars = {}) {
-  const text = (tables[current] && tables[current][key]) ?? (tables.ja && tables.ja[key]) ?? key;
+  let text = key;
+  for (const tab of active) {
+    if (tab[key] != null) { text = tab[key]; break; }
+  }
   return text.replace(/\{(\w+)\}/g, (_, k) => (k in vars ? String(vars[k]) : `{${k}}`));
 }
 
-// A site text {ja: "...", en: "..."} in the current language (Japanese as fallback).
+// A site text {ja: "...", en: "..."} in the current language, else along fallbacks().
 export function pick(texts, l = current) {
   if (!texts) return "";
-  return texts[l] || texts.ja || Object.values(texts)[0] || "";
+  for (const code of fallbacks(l)) {
+    if (texts[code]) return texts[code];
+  }
+  return Object.values(texts)[0] || "";
 }
 
 // Fill every element with data-i18n="key" (text) and data-i18n-label="key" (aria-label).
