@@ -3,14 +3,16 @@
 // web tickets by a keyboard-wedge QR scanner, and this kiosk's printer state.
 // URL: /ui/kiosk.html?kiosk=k1 (the kiosk id binds the page to its printer; ?lang=en optional).
 import { live, api, param } from "./lib/live.js";
-import { loadLang, t, pick, lang, translatePage } from "./lib/i18n.js";
+import { loadLang, t, lang, translatePage } from "./lib/i18n.js";
 import {
   activeServices, printerIssue, renderHeader, renderGuidance, renderBanner, renderServices,
   renderClock,
 } from "./kiosk/view.js";
 import { openDialog, closeDialog, isOpen } from "./kiosk/dialog.js";
 import { listenForScans, extractToken } from "./kiosk/scanner.js";
-import { estimateText, printFailKey, refusalText, icon, esc } from "./kiosk/texts.js";
+import {
+  estimateText, printFailKey, refusalText, icon, esc, siteText,
+} from "./kiosk/texts.js";
 
 const RESULT_MS = 10000;        // a printed ticket's panel closes after this
 const RESULT_UNPRINTED_MS = 20000;  // longer when the number must be noted from the screen
@@ -29,7 +31,7 @@ function defaultLang() { return (K.config && K.config.default_lang) || "ja"; }
 
 async function setLang(code) {
   await loadLang(code, "kiosk");
-  document.title = `${t("kiosk.title")} — ${K.config ? pick(K.config.name) : ""}`;
+  document.title = `${t("kiosk.title")} — ${K.config ? siteText(K.config.name).text : ""}`;
   translatePage();
   render();
 }
@@ -76,10 +78,12 @@ function touch() { K.lastTouch = Date.now(); }
 
 function announce(text) { $("announce").textContent = text; }
 
+// {text, lang} of a service's name in the visitor's language (English for a missing zh/ko).
 function serviceName(code) {
   const row = K.state && K.state.services.find((s) => s.code === code);
   const cfg = K.config.services.find((s) => s.code === code);
-  return pick((row || cfg || {}).name) || code;
+  const name = siteText((row || cfg || {}).name);
+  return name.text ? name : { text: code, lang: lang() };
 }
 
 // --- issuing a ticket -----------------------------------------------------------------------
@@ -89,7 +93,7 @@ async function tap(code, btn) {
   if (K.busy || !K.state) return;
   const row = K.state.services.find((s) => s.code === code);
   if (row && (row.status === "closed" || row.status === "full")) {
-    const name = serviceName(code);
+    const name = serviceName(code).text;
     openDialog({
       testid: "service-unavailable", tone: "warn", title: t("kiosk.why.title"), returnTo: btn,
       html: `<p class="why">${icon(row.status)}<span>${esc(t(`kiosk.why.${row.status}`, { name }))
@@ -118,11 +122,12 @@ async function tap(code, btn) {
 }
 
 function ticketFacts(tk) {
+  const svc = serviceName(tk.service);
   const ahead = tk.ahead > 0 ? t("kiosk.result.ahead", { n: tk.ahead }) : t("kiosk.result.next");
   return `<div class="ticket-facts">
     <p class="ticket-number" data-testid="ticket-number">${esc(tk.number)}</p>
     <p class="ticket-service"><span class="svc-code" aria-hidden="true">${esc(tk.service)}</span>
-      <span>${esc(serviceName(tk.service))}</span></p>
+      <span lang="${esc(svc.lang)}">${esc(svc.text)}</span></p>
     <p class="ticket-ahead" data-testid="ticket-ahead">${esc(ahead)}</p>
     <p class="ticket-estimate" data-testid="ticket-estimate">${
       esc(t("kiosk.result.estimate", { estimate: estimateText(tk.estimate) }))}</p></div>`;

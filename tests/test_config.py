@@ -87,7 +87,7 @@ def test_base_maps_to_domain_model() -> None:
     assert t.kiosk is False
     assert list(cfg.counters) == ["1", "2"]
     assert cfg.counters["2"].services == ("T", "A")
-    assert cfg.counters["1"].name.get("ko") == "1番窓口"  # falls back to Japanese
+    assert cfg.counters["1"].name.get("ko") == "Counter 1"  # falls back to English first
 
 
 @pytest.mark.parametrize(
@@ -374,3 +374,88 @@ def test_device_settings_that_would_fail_at_run_time_fail_the_check(
         load_site_config(path)
     assert any(p.key == key and message in p.message for p in err.value.problems), \
         [(p.key, p.message) for p in err.value.problems]
+
+
+# --- kiosk menus: exactly one applies at any moment (Q5) ----------------------------------------
+
+MENU_DAY = """
+[[menus]]
+id = "day"
+name = { ja = "通常", en = "Regular" }
+services = ["A", "B"]
+schedule = [{ days = ["mon", "tue", "wed", "thu", "fri"], from = "08:30", to = "17:15" }]
+"""
+MENU_SAT = """
+[[menus]]
+id = "sat"
+name = { ja = "土曜", en = "Saturday" }
+services = ["B"]
+schedule = [
+    { days = ["sat"], from = "09:00", to = "17:00" },
+    { days = ["fri"], from = "17:15", to = "19:00" },
+]
+"""
+MENU_BUSY = """
+[[menus]]
+id = "busy"
+name = { ja = "繁忙期", en = "Busy season" }
+services = ["A"]
+"""
+
+
+def menus_site(*blocks: str) -> str:
+    return variant() + "".join(blocks)
+
+
+def test_menus_default_is_explicit_or_the_only_menu() -> None:
+    only = parse_site_config(menus_site(MENU_BUSY))
+    assert only.menus["busy"].default  # a single menu is the default by itself
+    cfg = parse_site_config(menus_site(MENU_DAY + "default = true\n", MENU_SAT, MENU_BUSY))
+    assert [m.id for m in cfg.menus.values() if m.default] == ["day"]
+    assert cfg.menus["sat"].schedule[0].days == (5,)
+
+
+def test_menus_without_a_default_are_refused() -> None:
+    text = menus_site(MENU_DAY, MENU_BUSY)
+    exc = error(text)
+    assert where(exc) == [(text.splitlines().index("[[menus]]") + 1, "menus[0]")]
+    assert "none is the default: add default = true" in str(exc)
+
+
+def test_two_default_menus_are_refused_at_the_second() -> None:
+    text = menus_site(MENU_DAY + "default = true\n", MENU_BUSY + "default = true\n")
+    exc = error(text)
+    line = text.splitlines().index("default = true", text.splitlines().index('id = "busy"')) + 1
+    assert where(exc) == [(line, "menus[1].default")]
+    assert "menus[0] is already the default menu" in str(exc)
+
+
+def test_overlapping_windows_of_two_menus_are_located() -> None:
+    # Friday 17:00-19:00 of "sat" overlaps the weekday 08:30-17:15 of "day" (17:00-17:15)
+    early = MENU_SAT.replace('from = "17:15", to = "19:00"', 'from = "17:00", to = "19:00"')
+    text = menus_site(MENU_DAY + "default = true\n", early)
+    exc = error(text)
+    line = text.splitlines().index('    { days = ["fri"], from = "17:00", to = "19:00" },') + 1
+    assert where(exc) == [(line, "menus[1].schedule[1]")]
+    assert exc.problems[0].message == (
+        "17:00-19:00 overlaps menus[0].schedule[0] 'day' (08:30-17:15) on fri: "
+        "a moment can show only one menu")
+    # windows that only touch (17:15 ends one, starts the other) are fine, as are windows of
+    # one menu overlapping each other
+    touching = menus_site(MENU_DAY + "default = true\n", MENU_SAT)
+    assert parse_site_config(touching).menus["sat"].schedule[1].start == "17:15"
+    same = MENU_DAY.replace("}]", '}, { days = ["mon"], from = "12:00", to = "20:00" }]')
+    assert len(parse_site_config(menus_site(same)).menus["day"].schedule) == 2
+
+
+def test_menu_problems_together_and_in_the_cli(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Two defaults, an overlap and an unknown service: all reported at once, with lines."""
+    busy = MENU_BUSY.replace('services = ["A"]', 'services = ["A", "Q"]') + "default = true\n"
+    path = tmp_path / "menus.toml"
+    early = MENU_SAT.replace('"17:15"', '"17:00"')
+    path.write_text(menus_site(MENU_DAY + "default = true\n", early, busy), encoding="utf-8")
+    assert main(["config", "check", str(path)]) == 1
+    err = capsys.readouterr().err
+    for key in ("menus[1].schedule[1]", "menus[2].default", "menus[2].services[1]"):
+        assert f": {key}: " in err, err

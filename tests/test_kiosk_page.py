@@ -1,6 +1,9 @@
 """The kiosk page (Q2–Q5) in headless Chromium against an edge running in this process.
 
-Menus follow the schedule and staff's choice live; the language goes back to Japanese after
+Menus follow the schedule (Saturday included; outside every window the default menu, never the
+staff-only busy-season one) and staff's choice live, and their names (for staff) never reach the
+visitor's screen; "ask staff" help is always on the main screen; zh/ko visitors read English
+where a site text has no zh/ko; the language goes back to Japanese after
 ``lang_reset_seconds`` without a touch; closed and full services are shown and explained; a
 printer out of paper is announced before anyone taps and the number stays on screen; a web
 ticket checks in by a keyboard-wedge scan; the page works by keyboard and says when it is
@@ -13,6 +16,7 @@ import asyncio
 import re
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -28,10 +32,19 @@ from edge.app import Edge, build_edge, start_edge
 from edge.config import load_site_config
 from edge.devices.transport.sim import SIMS, sim_device
 from edge.domain.clock import ManualClock
+from edge.domain.commands import OpenCounter
+from edge.web.live import LIVE
 
 TZ = ZoneInfo("Asia/Tokyo")
 MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=TZ)
 MONDAY_1730 = datetime(2026, 11, 23, 17, 30, tzinfo=TZ)
+SATURDAY_10 = datetime(2026, 11, 28, 10, 0, tzinfo=TZ)
+SATURDAY_18 = datetime(2026, 11, 28, 18, 0, tzinfo=TZ)
+SUNDAY_3 = datetime(2026, 11, 29, 3, 0, tzinfo=TZ)
+MENU_NAMES = ("メニュー", "通常", "夜間窓口", "土曜窓口", "繁忙期", "Regular", "Evening",
+              "Busy season", "Menu")
+SITES = Path(__file__).resolve().parent.parent / "sites"
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "kiosk"
 PRINTER = "kiosk-page-printer-k1"
 STATUS_URL = "https://queue.example.jp/t/{token}"
 
@@ -77,6 +90,7 @@ id = "day"
 name = { ja = "通常", en = "Regular" }
 services = ["A", "B", "M"]
 schedule = [{ days = ["mon", "tue", "wed", "thu", "fri"], from = "08:30", to = "17:15" }]
+default = true
 
 [[menus]]
 id = "evening"
@@ -84,6 +98,21 @@ name = { ja = "夜間窓口", en = "Evening" }
 services = ["B"]
 guidance = { ja = "夜間は証明書発行のみです。", en = "Evenings: certificates only." }
 schedule = [{ days = ["mon", "tue", "wed", "thu", "fri"], from = "17:15", to = "19:00" }]
+
+[[menus]]
+id = "saturday"
+name = { ja = "土曜窓口", en = "Saturday" }
+services = ["A", "B"]
+schedule = [{ days = ["sat"], from = "09:00", to = "17:00" }]
+guidance.ja = "土曜日は住民異動届と証明書発行のみです。"
+guidance.en = "Saturdays: moving and certificates only."
+
+[[menus]]
+id = "busy"
+name = { ja = "繁忙期", en = "Busy season" }
+services = ["M"]
+guidance.ja = "混雑のため、マイナンバーカードのみ受け付けます。"
+guidance.en = "Busy today: My Number cards only."
 
 [[devices]]
 id = "printer-k1"
@@ -124,13 +153,13 @@ class Kiosk:
                    if e.type == "TicketIssued" and e.data["service"] == code)
 
 
-@pytest.fixture
-async def kiosk(tmp_path: Path, chromium_path: Path) -> AsyncIterator[Kiosk]:
+@asynccontextmanager
+async def running(tmp_path: Path, chromium_path: Path, site: Path,
+                  start: datetime) -> AsyncIterator[Kiosk]:
+    """An edge for ``site`` on a manual clock at ``start``, and a browser."""
     SIMS.clear()
-    path = tmp_path / "site.toml"
-    path.write_text(SITE, encoding="utf-8")
-    clock = ManualClock(MONDAY_10)
-    edge = build_edge(load_site_config(path), tmp_path / "edge.db", clock)
+    clock = ManualClock(start)
+    edge = build_edge(load_site_config(site), tmp_path / "edge.db", clock)
     port = free_port()
     runner = await start_edge(edge, "127.0.0.1", port)
     url = f"http://127.0.0.1:{port}"
@@ -147,11 +176,19 @@ async def kiosk(tmp_path: Path, chromium_path: Path) -> AsyncIterator[Kiosk]:
         await runner.cleanup()
 
 
+@pytest.fixture
+async def kiosk(tmp_path: Path, chromium_path: Path) -> AsyncIterator[Kiosk]:
+    path = tmp_path / "site.toml"
+    path.write_text(SITE, encoding="utf-8")
+    async with running(tmp_path, chromium_path, path, MONDAY_10) as k:
+        yield k
+
+
 async def scan(page: Page, text: str, gap_ms: float = 4.0) -> None:
     """A keyboard-wedge scanner: trusted key events stamped a few ms apart, then Enter."""
     cdp = await page.context.new_cdp_session(page)
     t0 = time.time()
-    keys = [{"key": ch, "text": ch} for ch in text]
+    keys: list[dict[str, Any]] = [{"key": ch, "text": ch} for ch in text]
     keys.append({"key": "Enter", "code": "Enter", "windowsVirtualKeyCode": 13, "text": "\r"})
     sends = []
     for i, down in enumerate(keys):
@@ -169,34 +206,100 @@ def number(n: int) -> re.Pattern[str]:
     return re.compile(rf"^\s*{n}\s*$")
 
 
+async def no_menu_name(page: Page) -> None:
+    """Menu names are for staff: nowhere in the visitor's page, visible or not."""
+    await expect(page.get_by_test_id("menu-name")).to_have_count(0)
+    html = await page.content()
+    text = await page.locator("body").inner_text()
+    for name in MENU_NAMES:
+        assert name not in text, name
+        assert name not in html, name
+
+
+async def at(kiosk: Kiosk, when: datetime) -> None:
+    """Move the edge's clock; the edge pushes its state (as its schedule check does)."""
+    kiosk.clock.set(when)
+    kiosk.edge.app[LIVE].poke()
+
+
+async def shows(page: Page, codes: str) -> None:
+    """Exactly these service buttons, in this order."""
+    buttons = page.locator("#services > .svc")
+    await expect(buttons).to_have_count(len(codes))
+    assert [await b.get_attribute("data-code") for b in await buttons.all()] == list(codes)
+
+
 async def test_menu_follows_the_schedule_and_staff_choice(kiosk: Kiosk) -> None:
     page = await kiosk.open()
     by = page.get_by_test_id
-    for code in ("A", "B", "M"):
-        await expect(by(f"service-{code}")).to_be_visible()
+    await shows(page, "ABM")  # weekday daytime: the regular menu
     await expect(by("service-T")).to_have_count(0)  # second stage only: never on the kiosk
-    await expect(by("menu-name")).to_contain_text("通常")
     await expect(by("guidance")).to_have_text("ご用件のボタンを押してください。")
     await expect(by("waiting-B")).to_have_text(number(0))
+    await expect(by("ask-staff")).to_be_visible()
+    await expect(by("ask-staff")).to_have_text("わからないことは係員にお声がけください")
+    await no_menu_name(page)
 
     # 17:30 on a weekday: the evening menu, as soon as the edge pushes its state
     kiosk.clock.set(MONDAY_1730)
     await kiosk.post("/api/tickets", {"service": "B"}, 201)
-    await expect(by("service-A")).to_have_count(0)
-    await expect(by("menu-name")).to_contain_text("夜間窓口")
+    await shows(page, "B")
     await expect(by("guidance")).to_have_text("夜間は証明書発行のみです。")
     await expect(by("waiting-B")).to_have_text(number(1))
     label = await by("service-B").get_attribute("aria-label")
     assert label is not None
     assert label.startswith("B 証明書発行, 1 人待ち"), label
+    await no_menu_name(page)
 
-    # staff choose the day menu by hand, then hand back to the schedule
-    await kiosk.post("/api/kiosk/menu", {"menu": "day"})
-    await expect(by("service-A")).to_be_visible()
-    await expect(by("menu-name")).to_contain_text("通常")
+    # Saturday during opening hours: the Saturday menu, not the busy season's
+    await at(kiosk, SATURDAY_10)
+    await shows(page, "AB")
+    await expect(by("guidance")).to_have_text("土曜日は住民異動届と証明書発行のみです。")
+    await expect(by("ask-staff")).to_be_visible()
+    await no_menu_name(page)
+    # outside every schedule (Saturday evening, a Sunday night): the default (regular) menu
+    for when in (SATURDAY_18, SUNDAY_3):
+        await at(kiosk, when)
+        await shows(page, "ABM")
+        await expect(by("guidance")).to_have_text("ご用件のボタンを押してください。")
+
+    # staff choose the busy season by hand, then hand back to the schedule
+    await kiosk.post("/api/kiosk/menu", {"menu": "busy"})
+    await shows(page, "M")
+    await expect(by("guidance")).to_have_text("混雑のため、マイナンバーカードのみ受け付けます。")
+    await no_menu_name(page)
+    await at(kiosk, SATURDAY_10)  # a chosen menu stays whatever the schedule says
+    await shows(page, "M")
     await kiosk.post("/api/kiosk/menu", {"menu": None})
-    await expect(by("service-A")).to_have_count(0)
+    await shows(page, "AB")
     assert await page.evaluate("performance.getEntriesByType('navigation').length") == 1
+
+
+async def test_zh_and_ko_fall_back_to_english_site_texts(kiosk: Kiosk) -> None:
+    """Service names and guidance without a zh/ko text show in English (marked lang="en"),
+    never in Japanese; the page's own texts are in the visitor's language."""
+    page = await kiosk.open("kiosk=k1&lang=zh")
+    by = page.get_by_test_id
+    await expect(page.locator("html")).to_have_attribute("lang", "zh")
+    await expect(by("service-B").locator(".svc-name")).to_have_text("证明书发行")
+    await expect(by("service-B").locator(".svc-name")).to_have_attribute("lang", "zh")
+    await expect(by("service-M").locator(".svc-name")).to_have_text("My Number card")
+    await expect(by("service-M").locator(".svc-name")).to_have_attribute("lang", "en")
+    await expect(by("guidance")).to_have_text("Touch the button for your errand.")
+    await expect(by("guidance")).to_have_attribute("lang", "en")
+    await expect(by("ask-staff")).to_have_text("如有不明之处，请咨询附近的工作人员。")
+    await by("lang-ko").click()
+    await expect(by("service-A").locator(".svc-name")).to_have_text("전입・전출 신고")
+    await expect(by("service-M").locator(".svc-name")).to_have_text("My Number card")
+    await expect(by("ask-staff")).to_contain_text("직원")
+    await by("lang-ja").click()
+    await expect(by("service-M").locator(".svc-name")).to_have_attribute("lang", "ja")
+    await expect(by("guidance")).to_have_attribute("lang", "ja")
+    await kiosk.post("/api/counters/1/open")  # an open counter: estimates appear
+    await by("lang-en").click()  # glossary terms: "Estimated wait", never "Wait soon"
+    await expect(by("estimate-A")).to_have_text(
+        re.compile(r"^Estimated wait: up to about \d+ min$"))
+    await expect(by("services")).not_to_contain_text("Wait soon")
 
 
 async def test_language_switches_and_resets_to_japanese_when_idle(kiosk: Kiosk) -> None:
@@ -359,3 +462,46 @@ async def test_keyboard_use_without_printer_and_offline(kiosk: Kiosk) -> None:
     await expect(by("ticket-result")).to_have_attribute("data-outcome", "offline")
     await expect(by("ticket-result")).to_contain_text("発行されていません")
     await expect(by("ticket-number")).to_have_count(0)
+
+
+SHOTS = [("ja", 1080, 1920), ("en", 1080, 1920), ("zh", 1080, 1920), ("ko", 1080, 1920),
+         ("ja", 1920, 1080), ("en", 1920, 1080)]
+
+
+@pytest.mark.slow  # twelve pages against the full main-office sample
+@pytest.mark.parametrize(("when", "codes"), [(MONDAY_10, "ABCDM"), (SATURDAY_10, "ABM")],
+                         ids=["weekday", "saturday"])
+async def test_sample_kiosk_fits_its_screens(tmp_path: Path, chromium_path: Path,
+                                             when: datetime, codes: str) -> None:
+    """The main office's sample (long service names) at the kiosk's sizes and languages:
+    nothing leaves the screen or is cut, the help line is large; screenshots for people to
+    look at go to test-artifacts/kiosk/."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    async with running(tmp_path, chromium_path, SITES / "nerima-main.toml", when) as kiosk:
+        for cid in ("1", "2", "3", "4"):  # the sample's counters need a PIN over HTTP
+            await kiosk.edge.writer.execute(OpenCounter(cid))
+        for code in codes * 3:
+            await kiosk.post("/api/tickets", {"service": code}, 201)
+        for lang, width, height in SHOTS:
+            page = await kiosk.open(f"kiosk=k1&lang={lang}", width=width, height=height)
+            await shows(page, codes)
+            await expect(page.get_by_test_id(f"waiting-{codes[-1]}")).to_have_text(number(3))
+            await no_menu_name(page)
+            name = f"kiosk-{when:%a}-{lang}-{width}x{height}.png".lower()
+            await page.screenshot(path=str(ARTIFACTS / name))  # before the checks: look at it
+            boxes = await page.evaluate("""() => [...document.querySelectorAll(
+                '.svc, .svc-name, .svc-meta, #ask-staff, #webticket, #guidance, .top, .lang')]
+                .map((el) => { const r = el.getBoundingClientRect();
+                  return { what: el.id || el.className, l: r.left, t: r.top, r: r.right,
+                           b: r.bottom, cut: el.scrollWidth > el.clientWidth + 1 }; })""")
+            for box in boxes:
+                assert min(box["l"], box["t"]) >= 0, (lang, width, box)
+                assert box["r"] <= width, (lang, width, box)
+                assert box["b"] <= height, (lang, width, box)
+                assert not box["cut"], (lang, width, box)
+            assert await page.get_by_test_id("services").evaluate(
+                "el => el.scrollHeight <= el.clientHeight + 1"), (lang, width)  # no scrolling
+            help_px = await page.get_by_test_id("ask-staff").evaluate(
+                "el => parseFloat(getComputedStyle(el).fontSize)")
+            assert help_px >= 0.03 * min(width, height), help_px  # about 4 mm per line or more
+            await page.close()

@@ -15,6 +15,7 @@ import math
 from datetime import datetime
 from typing import Any
 
+from edge.domain.menus import choose_menu
 from edge.domain.model import Service
 from edge.domain.state import State, Ticket
 
@@ -199,17 +200,9 @@ def stats_view(state: State) -> dict[str, Any]:
 
 
 def active_menu(state: State, now: datetime) -> str | None:
-    """The kiosk menu now (Q5): staff's choice, else the first whose schedule covers ``now``,
-    else the first menu without a schedule, else the first menu; None when none are set."""
-    menus = state.config.menus
-    if state.menu in menus:
-        return state.menu
-    hhmm, day = now.strftime("%H:%M"), now.weekday()
-    for m in menus.values():
-        if any(day in w.days and w.start <= hhmm < w.end for w in m.schedule):
-            return m.id
-    unscheduled = [m.id for m in menus.values() if not m.schedule]
-    return unscheduled[0] if unscheduled else next(iter(menus), None)
+    """The kiosk menu now (Q5): staff's choice, else the scheduled one, else the default
+    (the rule: edge/domain/menus.py); None when the site has no menus."""
+    return choose_menu(state.config.menus, state.menu, now)
 
 
 def snapshot(state: State, now: datetime) -> dict[str, Any]:

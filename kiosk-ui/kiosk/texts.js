@@ -1,13 +1,29 @@
 // Kiosk wording helpers: estimates, print/printer reasons and refusals -> i18n keys; icons.
-import { t, lang } from "../lib/i18n.js";
+import { t, lang, fallbacks } from "../lib/i18n.js";
 
-// {low_s, high_s} -> "約5〜12分" / "about 5–12 min"; null -> "目安なし".
+// {low_s, high_s} -> "約5〜12分" / "about 5–12 min"; a range starting under a minute (nobody
+// waiting, a visitor still at the counter) -> "約12分以内" rather than "約0〜12分";
+// null -> "目安なし".
 export function estimateText(est) {
   if (!est) return t("kiosk.estimate_none");
   if (est.high_s < 60) return t("kiosk.estimate_soon");
   const low = Math.floor(est.low_s / 60);
   const high = Math.max(low + 1, Math.ceil(est.high_s / 60));
+  if (low === 0) return t("kiosk.estimate_upto", { high });
   return t("kiosk.estimate", { low, high });
+}
+
+// A site text from the config ({ja, en, zh?, ko?}) for the visitor's language, with the
+// language it is actually in (for the element's lang attribute): a zh/ko visitor reads the
+// English text where the site has none in their language, never the Japanese one (the same
+// order as pick() in lib/i18n.js; the config check insists on ja and en).
+export function siteText(texts, l = lang()) {
+  if (!texts) return { text: "", lang: l };
+  for (const code of fallbacks(l)) {
+    if (texts[code]) return { text: texts[code], lang: code };
+  }
+  const [code, text] = Object.entries(texts)[0] || [l, ""];
+  return { text, lang: code };
 }
 
 const PRINT_REASONS = new Set(["paper_out", "cover_open", "unplugged", "timeout", "no_printer"]);

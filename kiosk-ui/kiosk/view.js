@@ -1,6 +1,6 @@
 // Rendering of the kiosk menu screen: header, guidance, printer banner, service buttons.
-import { t, pick, lang } from "../lib/i18n.js";
-import { estimateText, bannerKey, icon, esc } from "./texts.js";
+import { t, lang } from "../lib/i18n.js";
+import { estimateText, bannerKey, icon, esc, siteText } from "./texts.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -29,8 +29,16 @@ export function printerIssue(config, state, kiosk) {
   return { reason: dev.reason || "generic", level: dev.state === "degraded" ? "warn" : "stop" };
 }
 
+// A site text into an element, with the lang of the text shown (English standing in for a
+// missing zh/ko text is marked lang="en", so screen readers and line breaking treat it so).
+function putText(el, texts) {
+  const { text, lang: l } = siteText(texts);
+  el.textContent = text;
+  el.lang = l;
+}
+
 export function renderHeader(config, current, onLang) {
-  $("site-name").textContent = pick(config.name);
+  putText($("site-name"), config.name);
   const nav = $("langs");
   if (!nav.childElementCount) {
     for (const code of config.langs) {
@@ -51,12 +59,12 @@ export function renderHeader(config, current, onLang) {
   }
 }
 
+// The menu's guidance (else the site's). The menu's name is for staff and never shown here.
 export function renderGuidance(config, state) {
   const menu = activeMenu(config, state);
   const text = (menu && menu.guidance) || config.guidance;
-  $("guidance").textContent = pick(text);
+  putText($("guidance"), text);
   $("guidance").hidden = !text;
-  $("menu-name").textContent = menu ? t("kiosk.menu", { name: pick(menu.name) }) : "";
   const closed = !state.day_open;
   $("day-banner").hidden = !closed;
   $("day-banner").innerHTML = closed ? `${icon("closed")}<span>${esc(t("kiosk.day_closed"))}</span>`
@@ -111,11 +119,17 @@ export function renderServices(rows, onTap) {
 }
 
 function fillButton(b, r) {
-  const name = pick(r.name);
+  const { text: name, lang: nameLang } = siteText(r.name);
   const off = r.status === "closed" || r.status === "full";
   // "目安 約5〜12分", or just "目安なし" when no counter serves it yet
-  const est = r.estimate ? `${t("kiosk.estimate_short")} ${estimateText(r.estimate)}`
+  const range = r.estimate ? estimateText(r.estimate) : "";
+  const est = r.estimate ? t("kiosk.estimate_line", { estimate: range })
     : t("kiosk.estimate_none");
+  // the range stays on one line ("about 4–11 min"), the label before it may wrap
+  const estHtml = r.estimate
+    ? esc(t("kiosk.estimate_line", { estimate: "\u0000" }))
+      .replace("\u0000", `<span class="est-range">${esc(range)}</span>`)
+    : esc(est);
   const status = off ? t(`kiosk.status.${r.status}`) : "";
   b.dataset.status = r.status;
   b.setAttribute("aria-disabled", String(off));
@@ -129,14 +143,14 @@ function fillButton(b, r) {
   b.innerHTML = `
     <span class="svc-code" aria-hidden="true">${esc(r.code)}</span>
     <span class="svc-main">
-      <span class="svc-name">${esc(name)}</span>
+      <span class="svc-name" lang="${esc(nameLang)}">${esc(name)}</span>
       <span class="svc-meta">${off ? `
         <span class="svc-state" data-testid="status-${esc(r.code)}">${icon(r.status)}<span>${
           esc(status)}</span></span>` : ""}
         <span class="svc-wait"><b class="svc-count" data-testid="waiting-${esc(r.code)}">${
           r.waiting}</b> <span class="svc-unit">${esc(t("kiosk.waiting_unit"))}</span></span>
         ${off ? "" : `<span class="svc-est" data-testid="estimate-${esc(r.code)}">${
-          esc(est)}</span>`}
+          estHtml}</span>`}
       </span>
     </span>
     ${busy ? `<span class="svc-busy">${esc(t("kiosk.issuing"))}</span>` : ""}`;

@@ -105,6 +105,7 @@ services = ["B", "A"]
 id = "main"
 name = { ja = "通常", en = "Regular" }
 services = ["A", "B"]
+default = true
 
 [[menus]]
 id = "short"
