@@ -6,8 +6,9 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from aiohttp import web
@@ -39,6 +40,9 @@ class SyncOptions:
     ca_file: str | None = None
     prefix: str = DEFAULT_PREFIX
     mqtt5: bool = True  # False for the embedded amqtt broker (MQTT 3.1.1 only)
+    # sync time stamps and command expiry; None: the wall clock. The demo passes its simulated
+    # clock (``--at``), shared with the hub, so hub commands are not taken for expired
+    now: Callable[[], datetime] | None = None
 
     @classmethod
     def from_env(cls, url: str | None = None) -> SyncOptions | None:
@@ -75,7 +79,8 @@ def build_edge(config: SiteConfig, db_path: str | Path, clock: Clock | None = No
             writer, config, sync.url, prefix=sync.prefix, username=sync.username,
             password=sync.password, ca_file=sync.ca_file, mqtt5=sync.mqtt5,
             on_config=lambda cfg: _apply_config(writer, app, cfg),
-            devices=None if devices is None else devices.board.views)
+            devices=None if devices is None else devices.board.views,
+            now=sync.now or _wall_utc)
         if devices is not None:
             devices.board.subscribe(lambda _h: client.devices_changed())
 
@@ -97,6 +102,10 @@ def build_edge(config: SiteConfig, db_path: str | Path, clock: Clock | None = No
 
     app.cleanup_ctx.append(lifetime)
     return Edge(config, writer, app, devices, client)
+
+
+def _wall_utc() -> datetime:
+    return datetime.now(UTC)
 
 
 def _apply_config(writer: Writer, app: web.Application, config: SiteConfig) -> None:

@@ -156,7 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="three simulated sites, a hub and a broker, with traffic")
     _site_arg(demo)
-    demo.add_argument("--port", type=int, default=8080)
+    demo.add_argument("--port", type=int, default=8080,
+                      help="first site's port, the others follow (0: free ports)")
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--db", default=None, help="SQLite file (default: a fresh temp file)")
     demo.add_argument("--speed", type=float, default=20.0,
@@ -165,7 +166,11 @@ def build_parser() -> argparse.ArgumentParser:
                       help="stop after this many seconds (default: until Ctrl-C)")
     demo.add_argument("--no-screen", action="store_true", help="log lines instead of a live screen")
     demo.add_argument("--hub-port", type=int, default=8090,
-                      help="hub web port (default: %(default)s)")
+                      help="hub web port (default: %(default)s; 0: a free one)")
+    demo.add_argument("--at", default=None, metavar="HH:MM|YYYY-MM-DDTHH:MM|now",
+                      help="run sites and hub on a simulated Tokyo clock from this time "
+                           "(default: the real time if the offices are open, else 10:30 on the "
+                           "next day they are)")
     demo.add_argument("--broker-port", type=int, default=0,
                       help="embedded MQTT broker port (default: a free one)")
     demo.add_argument("--tickets", default="madoguchi-demo/tickets",

@@ -10,7 +10,9 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from aiohttp import web
 
@@ -18,9 +20,11 @@ from edge.protocol import DEFAULT_PREFIX
 from hub.configs import store_config
 from hub.ingest import Ingest, MqttSettings
 from hub.notify.api import NOTIFIER
+from hub.notify.senders import Sender
 from hub.notify.service import Notifier
 from hub.settings import HubSettings
 from hub.store import DEFAULT_URL, HubStore
+from hub.store.store import use_clock
 from hub.web import create_app
 from hub.web.api import SETTINGS
 
@@ -66,12 +70,20 @@ async def start_hub(db_url: str = DEFAULT_URL, mqtt_url: str | None = DEFAULT_MQ
                     prefix: str = DEFAULT_PREFIX, port: int = DEFAULT_PORT,
                     host: str = "127.0.0.1", *, schema: str | None = None,
                     mqtt: MqttSettings | None = None, replay_interval_s: float = 5.0,
-                    settings: HubSettings | None = None) -> Hub:
+                    settings: HubSettings | None = None,
+                    senders: dict[str, Sender] | None = None,
+                    extra_routes: Callable[[web.Application], None] | None = None,
+                    clock: Callable[[], datetime] | None = None) -> Hub:
     """Open (and migrate) the store, start ingest and the web server; returns once listening.
 
     ``mqtt_url`` None: web only (no broker). ``port`` 0: any free port (see ``Hub.port``).
     The broker need not be up yet: ingest connects in the background and retries.
+    ``senders`` replace the notice senders built from ``settings`` (the demo's mail sink),
+    ``extra_routes`` adds routes before the app starts (the demo's sink page), ``clock`` makes
+    the hub's "now" follow a simulated clock (process-wide: ``hub.store.store.use_clock``).
     """
+    if clock is not None:
+        use_clock(clock)
     store = await HubStore.open(db_url, schema=schema)
     ingest = None
     notifier = None
@@ -82,8 +94,10 @@ async def start_hub(db_url: str = DEFAULT_URL, mqtt_url: str | None = DEFAULT_MQ
             await ingest.start()
         app = create_app(store, ingest, settings)
         if ingest is not None:  # notices follow the live state that ingest folds
-            notifier = app[NOTIFIER] = Notifier(store, ingest, app[SETTINGS])
+            notifier = app[NOTIFIER] = Notifier(store, ingest, app[SETTINGS], senders=senders)
             await notifier.start()
+        if extra_routes is not None:
+            extra_routes(app)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, host, port)

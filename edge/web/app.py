@@ -38,6 +38,9 @@ def create_app(writer: Writer) -> web.Application:
         assert ui is not None
         return web.FileResponse(ui / "index.html")
 
+    async def to_ui(_request: web.Request) -> web.Response:
+        raise web.HTTPFound("/ui/")
+
     app.router.add_get("/api/openapi.json", get_openapi)
     app.router.add_get("/api/ws", hub.handle)
     app.router.add_get("/api/discovery", get_discovery)
@@ -49,6 +52,9 @@ def create_app(writer: Writer) -> web.Application:
         ui = None
     else:
         app.router.add_get("/", index)
+        # before the static route, which answers 403 for its own folder (no directory listing)
+        app.router.add_get("/ui/", index)
+        app.router.add_get("/ui", to_ui)
         app.router.add_static("/ui/", ui)
     add_ui_routes(app, ui)
     app.cleanup_ctx.append(live_ctx)

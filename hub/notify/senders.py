@@ -1,4 +1,5 @@
-"""Where notices leave the hub: e-mail over SMTP, SMS through a generic HTTP gateway adapter.
+"""Where notices leave the hub: e-mail over SMTP, SMS through a generic HTTP gateway adapter
+(and, in ``madoguchi demo`` only, a memory sink shown on the demo's own page).
 
 Why so thin: a sender only moves one message; retries, backoff and logging live in
 ``deliver`` so both channels behave alike. Nothing here logs an address, a number or a text:
@@ -18,8 +19,10 @@ import asyncio
 import logging
 import smtplib
 import ssl
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Protocol
@@ -140,6 +143,36 @@ class HttpSmsSender:
         if status // 100 != 2:
             raise SendError(f"HTTP {status}",
                             permanent=status not in (408, 429) and status < 500)
+
+
+@dataclass(frozen=True)
+class SinkMessage:
+    """One notice kept by a ``MemorySink`` (``at``: when the hub handed it over, UTC)."""
+
+    at: datetime
+    channel: str
+    to: str
+    lang: str
+    subject: str
+    body: str
+
+    def __repr__(self) -> str:  # like Notice: never the contact or the text
+        return f"SinkMessage(channel={self.channel!r}, lang={self.lang!r})"
+
+
+class MemorySink:
+    """Demo only: "delivers" a notice by keeping it in this process's memory (``box``, newest
+    last, bounded). Nothing is sent, written to disk or logged; the demo shows the box on its own
+    page so notices can be tried without a mail server or an SMS gateway. Never for production:
+    the contacts stay readable in memory until the box drops them or the process ends."""
+
+    def __init__(self, channel: str, box: deque[SinkMessage],
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.channel, self.box, self.clock = channel, box, clock
+
+    async def send(self, notice: Notice) -> None:
+        self.box.append(SinkMessage(self.clock(), self.channel, notice.to, notice.lang,
+                                    notice.subject, notice.body))
 
 
 async def deliver(sender: Sender, notice: Notice,

@@ -43,8 +43,18 @@ def normalize_url(url: str) -> str:
     return url
 
 
+_CLOCK: list[Callable[[], datetime]] = []  # empty: the wall clock
+
+
 def now_utc() -> datetime:
-    return datetime.now(UTC)
+    """The hub's "now". The wall clock, unless ``use_clock`` set another (``madoguchi demo --at``
+    runs the hub on the sites' simulated clock so both agree on opening hours and expiries)."""
+    return _CLOCK[-1]().astimezone(UTC) if _CLOCK else datetime.now(UTC)
+
+
+def use_clock(clock: Callable[[], datetime] | None) -> None:
+    """Make ``now_utc`` follow ``clock`` (an aware datetime) in this process; None: wall clock."""
+    _CLOCK[:] = [] if clock is None else [clock]
 
 
 def _insert(dialect: str) -> Any:

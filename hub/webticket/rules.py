@@ -15,7 +15,6 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,6 +22,7 @@ from sqlalchemy import and_, select, update
 
 from hub.store import Tx
 from hub.store.schema import web_tickets
+from hub.store.store import now_utc
 from hub.web.ratelimit import RateLimiter
 
 MAX_CONTACT = 254
@@ -96,7 +96,7 @@ def site_today(timezone: str | None) -> str:
         tz = ZoneInfo(timezone or "Asia/Tokyo")
     except (ValueError, KeyError):
         tz = ZoneInfo("Asia/Tokyo")
-    return datetime.now(tz).date().isoformat()
+    return now_utc().astimezone(tz).date().isoformat()  # the hub's clock (demo: --at)
 
 
 async def active_rows(tx: Tx, chash: str) -> list[dict[str, Any]]:

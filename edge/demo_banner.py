@@ -1,0 +1,122 @@
+"""What the demo tells a newcomer first: every URL, the PINs, which counters are theirs.
+
+Why: the screens, the operator PIN (only a TOML comment) and the counters the simulation
+drives were nowhere on screen, so a newcomer could not tell where to click or which counter
+was free to operate. Counter 1 of every office is left to the user; the simulation opens the
+others except every fifth, which stays closed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from edge.app import Edge
+from edge.demo_screen import cols
+from edge.domain.model import SiteConfig
+from edge.web.auth import check_pin
+
+SAMPLE_PINS = ("1234",)  # the sample sites' PIN (see the comment in sites/nerima-main.toml)
+USER_COUNTER = "1"
+
+
+@dataclass
+class DemoSite:
+    edge: Edge
+    url: str  # http://host:port/
+    load: float  # share of a busy office's arrivals
+    simulated: list[str] = field(default_factory=list)  # counters the simulation operates
+    closed: list[str] = field(default_factory=list)  # counters nobody opens
+    user: list[str] = field(default_factory=list)  # counters left to the user
+    port: int = 0
+
+
+def split_counters(config: SiteConfig) -> tuple[list[str], list[str], list[str]]:
+    """(simulated, closed, user): counter 1 for the user; of the rest every fifth stays closed
+    unless it is the last to serve some service (every queue must keep moving without the
+    user, who may never open their counter)."""
+    ids = list(config.counters)
+    user = [c for c in ids if c == USER_COUNTER] or ids[:1]
+    simulated = [c for c in ids if c not in user]
+    closed: list[str] = []
+    for cid in simulated[4::5]:
+        left = [k for k in simulated if k != cid]
+        if {s for k in left for s in config.counters[k].services} >= set(config.services):
+            simulated, closed = left, [*closed, cid]
+    return simulated, closed, user
+
+
+def with_status_url(toml: str, url: str) -> str:
+    """The site TOML with ``status_url`` set to ``url`` (what the hub pushes back to the site
+    must carry the demo's own hub, or printed QRs would point elsewhere again)."""
+    line = f'status_url = "{url}"'
+    if re.search(r"(?m)^status_url\s*=.*$", toml):
+        return re.sub(r"(?m)^status_url\s*=.*$", lambda _m: line, toml, count=1)
+    return re.sub(r"(?m)^\[site\]\s*$", lambda _m: "[site]\n" + line, toml, count=1)
+
+
+def known_pin(config: SiteConfig, counter: str) -> str | None:
+    """"none" if the counter has no PIN, the sample PIN if its hash matches, else None."""
+    stored = config.counters[counter].pin_hash
+    if stored is None:
+        return "none"
+    return next((p for p in SAMPLE_PINS if check_pin(p, stored)), None)
+
+
+def _pin_text(config: SiteConfig, counter: str) -> str:
+    pin = known_pin(config, counter)
+    if pin == "none":
+        return "PIN なし none"
+    return f"PIN {pin}" if pin else "PIN: サイト設定の値 the one set in the site config"
+
+
+def _kiosk(config: SiteConfig) -> str:
+    kiosks = [d.kiosk for d in config.devices if d.kind == "printer" and d.kiosk]
+    return f"?kiosk={kiosks[0]}" if kiosks else ""
+
+
+def _row(label: str, url: str) -> str:
+    """``  label ........ url`` with the URLs aligned (CJK labels take two columns each)."""
+    return f"  {label}{' ' * max(26 - cols(label), 1)}{url}"
+
+
+def banner(sites: Sequence[DemoSite], hub_url: str, broker_port: int,
+           clock_lines: Sequence[str], tickets: str | None) -> list[str]:
+    """The lines printed once at the top (Japanese and English side by side)."""
+    main = sites[0]
+    cfg, url = main.edge.config, main.url
+    web = next((s.code for s in cfg.services.values() if s.web is not None), None)
+    lines = [
+        "madoguchi demo — 3つの事務所・ハブ・ブローカーをこのPCで模擬 / three offices, a hub and "
+        "a broker on this machine · Ctrl-C で終了 to stop",
+        *clock_lines,
+        f"ハブ hub {hub_url}/",
+        _row("住民向け status page", f"{hub_url}/"),
+    ]
+    if web is not None:
+        lines.append(_row("Web番号札 web ticket", f"{hub_url}/w/{cfg.site}/{web}"))
+        lines.append(_row("デモ用メール mail sink", f"{hub_url}/demo/mail  (demo only)"))
+    lines += [
+        _row("職員 staff", f"{hub_url}/staff/sites"),
+        f"{cfg.site} {cfg.name.get('ja')} / {cfg.name.get('en')}",
+        _row("画面一覧 screens", f"{url}ui/"),
+        _row("発券機 ticket machine", f"{url}ui/kiosk.html{_kiosk(cfg)}"),
+        _row("案内表示 monitor", f"{url}ui/monitor.html"),
+        _row("バックヤード backyard", f"{url}ui/backyard.html"),
+    ]
+    for cid in main.user:
+        name = cfg.counters[cid].name
+        lines.append(_row(f"操作 operator {cid}", f"{url}ui/operator.html?counter={cid}   "
+                          f"← {name.get('ja')} あなたの窓口 yours, {_pin_text(cfg, cid)}"))
+        lines.append(_row(f"窓口表示 counter display {cid}", f"{url}ui/counter.html?counter={cid}"))
+    lines.append(f"  模擬 simulated counters: {' '.join(main.simulated)};  "
+                 f"閉 closed: {' '.join(main.closed) or '—'}")
+    for site in sites[1:]:
+        c = site.edge.config
+        users = ", ".join(f"{c.counters[k].name.get('ja')} {_pin_text(c, k)}" for k in site.user)
+        lines.append(f"{c.site} {c.name.get('ja')}: {site.url}ui/   あなたの窓口 yours: {users}")
+    if tickets:
+        lines.append(f"印刷された番号札 printed tickets (PNG; QR → {hub_url}/t/…): {tickets}")
+    lines.append(f"broker mqtt://127.0.0.1:{broker_port} (embedded amqtt)")
+    return lines
