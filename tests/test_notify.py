@@ -44,7 +44,7 @@ from hub.ingest.service import Change
 from hub.notify import contacts, crypto, subscriptions, texts
 from hub.notify.api import NOTIFIER
 from hub.notify.senders import Notice
-from hub.notify.service import Notifier
+from hub.notify.service import Notifier, text_kind
 from hub.settings import HubSettings
 from hub.store import HubStore
 from hub.store.schema import notify_subscriptions
@@ -209,6 +209,18 @@ def test_shipped_texts_and_staff_overrides(tmp_path: Path) -> None:
         assert str(staff) in str(info.value)
     with pytest.raises(texts.TextsError, match="cannot read"):
         texts.load(tmp_path / "missing.toml")
+
+
+def test_nobody_ahead_says_next_not_zero_ahead() -> None:
+    shipped = texts.load()
+    assert text_kind("ahead", 0) == "next"
+    assert text_kind("ahead", 1) == "ahead"
+    assert text_kind("called", 0) == "called"
+    for lang in ("ja", "en", "zh", "ko"):
+        body = shipped.render(text_kind("ahead", 0), lang, number=7, ahead=0, site="S",
+                              service="B", url="u").body
+        assert "7" in body, (lang, body)
+        assert "0" not in body, (lang, body)
 
 
 def test_contacts_are_normalised_or_refused() -> None:

@@ -76,6 +76,12 @@ def decide(sub: subscriptions.Sub, state: State | None, called: dict[str, str]) 
     return None  # waiting, or a web ticket passed over (absent, may check in and return)
 
 
+def text_kind(kind: str, ahead: int) -> str:
+    """The text to send: an "ahead" notice with nobody ahead any more says "you are next" (a
+    ticket registered when its turn is near; "0 visitor(s) ahead" reads as a mistake)."""
+    return "next" if kind == "ahead" and ahead == 0 else kind
+
+
 def ahead_n(state: State, t: Ticket) -> int:
     """The N set by staff for the ticket's current service (the default if it has no rules)."""
     svc = state.config.services.get(t.service)
@@ -238,7 +244,8 @@ class Notifier:
         counter = cfg.counters.get(action.counter or "")
         kind = action.send or "ahead"
         rendered = self.texts.render(
-            kind, lang, number=t.number, service=svc.name.get(lang) if svc else t.service,
+            text_kind(kind, action.ahead), lang, number=t.number,
+            service=svc.name.get(lang) if svc else t.service,
             site=cfg.name.get(lang), ahead=action.ahead,
             counter=counter.name.get(lang) if counter else action.counter or "",
             url=f"{self.settings.public_url}/t/{t.token}")

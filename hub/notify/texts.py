@@ -16,11 +16,13 @@ from pathlib import Path
 from edge.domain.model import LANGS
 
 SHIPPED = Path(__file__).with_name("texts.toml")
-KINDS = ("ahead", "called")
+KINDS = ("ahead", "next", "called")
 COMMON = frozenset({"number", "service", "site", "url"})
 PLACEHOLDERS: dict[str, frozenset[str]] = {
     "ahead_subject": COMMON | {"ahead"},
     "ahead": COMMON | {"ahead"},
+    "next_subject": COMMON,
+    "next": COMMON,
     "called_subject": COMMON | {"counter"},
     "called": COMMON | {"counter"},
 }
@@ -46,7 +48,7 @@ class Texts:
     by_lang: dict[str, dict[str, str]]
 
     def render(self, kind: str, lang: str, **values: object) -> Rendered:
-        """The subject and body of ``kind`` (ahead | called) in ``lang`` (Japanese fallback)."""
+        """The subject and body of ``kind`` (ahead | next | called) in ``lang`` (ja fallback)."""
         table = self.by_lang.get(lang) or self.by_lang["ja"]
         fill = {k: str(v) for k, v in values.items()}
         return Rendered(table[f"{kind}_subject"].format_map(_Defaults(fill)),

@@ -57,7 +57,8 @@ def est_text(t: dict[str, Any], est: dict[str, int] | None) -> str:
     if est is None:
         return str(t["est_none"])
     lo, hi = minutes(est["low_s"], est["high_s"])
-    return str(t["est_range"]).format(lo=lo, hi=hi)
+    # "about 0-13 min" reads as nonsense; the kiosk says "up to about 13 min" too
+    return str(t["est_upto" if lo == 0 else "est_range"]).format(lo=lo, hi=hi)
 
 
 def name(values: dict[str, str], lang: str) -> str:

@@ -22,7 +22,7 @@ from hub.web.residents.i18n import name
 PHASES = ("waiting", "next", "checked_in", "checkin_before", "checkin_optional", "deferred",
           "checkin_over", "called", "held", "absent", "absent_web", "finished", "cancelled",
           "expired", "pending")
-JS_KEYS = ("live", "reconnecting", "est_range", "counter_any", "rule_before",
+JS_KEYS = ("live", "reconnecting", "est_range", "est_upto", "counter_any", "rule_before",
            "rule_optional", "rule_after", *(f"msg_{p}" for p in PHASES))
 CHANNELS = ("email", "sms")
 CHECKIN_PENDING = frozenset({"checkin_before", "checkin_optional", "deferred", "checkin_over",

@@ -15,7 +15,7 @@
   function est(e) {
     if (!e) return T.est_none;
     var lo = Math.floor(e.low_s / 60);
-    return fmt(T.est_range, { lo: lo, hi: Math.max(lo + 1, Math.ceil(e.high_s / 60)) });
+    return fmt(lo === 0 ? T.est_upto : T.est_range, { lo: lo, hi: Math.max(lo + 1, Math.ceil(e.high_s / 60)) });
   }
   function setText(el, text) { if (el && el.textContent !== text) el.textContent = text; }
   function state(s, text) { conn.setAttribute("data-state", s); setText(connText, text); }
