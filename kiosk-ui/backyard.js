@@ -3,7 +3,11 @@
 // issued today, open counters; every counter open or closed with its number; device health.
 // Thresholds are marked by an icon and a word as well as a colour.
 //
+// Every counter also shows how long it has served its current visitor (since the call), flagged
+// past a threshold (a long case may need a hand).
+//
 // URL: ?lang=ja|en|zh|ko  ?warn=10&alert=20 (minutes; defaults 10 and 20)
+//      ?serve=15 (minutes of serving one visitor before a counter is flagged; default 15)
 import { live, api, param } from "/ui/lib/live.js";
 import { loadLang, t, pick, translatePage } from "/ui/lib/i18n.js";
 
@@ -11,6 +15,7 @@ const PAGE = "backyard";
 const num = (v, d) => (Number.isFinite(Number(v)) && Number(v) > 0 ? Number(v) : d);
 const WARN_S = num(param("warn"), 10) * 60;
 const ALERT_S = Math.max(num(param("alert"), 20) * 60, WARN_S);
+const SERVE_S = num(param("serve"), 15) * 60;
 const LEVEL_ICON = { ok: "●", warn: "▲", alert: "■", none: "－" };
 const DEVICE_ICON = { ok: "✓", degraded: "▲", offline: "✕", error: "■" };
 
@@ -114,14 +119,39 @@ function tickWaits() {
       tr.querySelector(".level").replaceChildren(levelMark(lv));
     }
   });
+  document.querySelectorAll(".c-serving").forEach((node) => {
+    const seconds = Number(node.dataset.serving) + extra;
+    servingMark(node, seconds);
+  });
   $("clock").textContent = siteTime(Date.now());
 }
 
 // --- counters ------------------------------------------------------------------------------
+// Seconds the counter has served its current visitor at the push (the edge's `at` minus the
+// call time), or null; the page counts on from there.
+function servingAtPush(state, cur) {
+  if (!cur || !cur.called_at) return null;
+  const now = Date.parse(state.at);
+  const called = Date.parse(cur.called_at);
+  return Number.isFinite(now) && Number.isFinite(called) ? Math.max(0, (now - called) / 1000) : null;
+}
+
+function servingMark(node, seconds) {
+  const long = seconds >= SERVE_S;
+  node.dataset.long = long ? "true" : "false";
+  node.closest(".card").classList.toggle("long", long);
+  node.replaceChildren(
+    el("span", { class: "s-icon", "aria-hidden": "true", text: long ? "▲" : "◷" }),
+    el("span", { class: "s-text", text: t(long ? "backyard.counter.serving_long" : "backyard.counter.serving",
+                                         // "18 min 0 s" never splits across the card's lines
+                                         { time: duration(seconds).replace(/ /g, "\u00a0") }) }));
+}
+
 function renderCounters(state) {
   const cards = state.counters.map((c) => {
     const cur = c.current;
     const open = c.open;
+    const serving = open ? servingAtPush(state, cur) : null;
     return el("li", { class: `card ${open ? "open" : "closed"}`, "data-testid": `counter-${c.id}`,
                       "data-open": open ? "true" : "false" },
       el("span", { class: "c-name", text: pick(c.name, lang) }),
@@ -132,10 +162,13 @@ function renderCounters(state) {
          el("span", { class: "visually-hidden", text: t("backyard.counter.current") }), " ",
          el("span", { class: "c-num", "data-testid": `counter-number-${c.id}`,
                       text: cur ? String(cur.number) : "—" })),
+      serving === null ? null : el("span", { class: "c-serving", "data-testid": `serving-${c.id}`,
+                                             "data-serving": String(serving) }),
       c.held.length ? el("span", { class: "c-held",
                                    text: t("backyard.counter.held", { n: c.held.length }) }) : null);
   });
   $("counters").replaceChildren(...cards);
+  document.querySelectorAll(".c-serving").forEach((node) => servingMark(node, Number(node.dataset.serving)));
 }
 
 // --- devices -------------------------------------------------------------------------------
@@ -226,7 +259,8 @@ async function main() {
   document.title = t("backyard.title");
   $("legend").textContent = t("backyard.legend", {
     ok: LEVEL_ICON.ok, warn: LEVEL_ICON.warn, alert: LEVEL_ICON.alert,
-    warn_min: Math.round(WARN_S / 60), alert_min: Math.round(ALERT_S / 60) });
+    warn_min: Math.round(WARN_S / 60), alert_min: Math.round(ALERT_S / 60) })
+    + t("backyard.legend_serving", { min: Math.round(SERVE_S / 60) });
   live(render, (online) => setOffline(!online));
   setInterval(tickWaits, 1000);
   // the "since" of devices is relative: refresh it now and then without a push

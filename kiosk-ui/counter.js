@@ -125,6 +125,26 @@ function render(state) {
     }
   }
   sub.hidden = !sub.textContent;
+  fit();
+}
+
+// Nothing is cut on a small screen: a long counter name, a four-digit number or a long word
+// ("準備中", "Closed") shrinks until it fits its box, in width and in height.
+function shrink(node, box = node) {
+  node.style.fontSize = "";
+  const over = () => node.scrollWidth > box.clientWidth + 1 || node.scrollHeight > box.clientHeight + 1;
+  for (let i = 0; i < 12 && over(); i += 1) {
+    const size = parseFloat(getComputedStyle(node).fontSize);
+    const ratio = Math.min(box.clientWidth / node.scrollWidth, box.clientHeight / node.scrollHeight);
+    node.style.fontSize = `${Math.max(8, Math.floor(size * Math.min(0.95, ratio)))}px`;
+  }
+}
+
+function fit() {
+  shrink($("counter-name"));
+  shrink($("label"));
+  shrink($("number"));
+  shrink($("number-sub"));
 }
 
 // --- chime (same two tones as the guide monitor; generated, no file) ----------------------
@@ -217,6 +237,8 @@ async function main() {
       && e.data && String(e.data.counter) === counterId)
       .forEach((e) => chime(e.type === "TicketRecalled"));
   }, (online) => setOffline(!online));
+  window.addEventListener("resize", fit);
+  document.fonts.ready.then(fit);
 }
 
 main();

@@ -1,21 +1,25 @@
-// Guide monitor (Q12, Q14, Q15): who is called to which counter, recent calls, waiting and
-// second-wait counts with estimates, absent numbers, a ticker. Read from ten metres, so numbers
-// are huge and every state has a word or a mark as well as a colour. A monitor keeps no state on
+// Guide monitor (Q12, Q14, Q15): who is called to which counter, as a fixed number of very large
+// "number -> counter" rows (newest first, as hall monitors do), then in a side band the waiting
+// and second-wait counts with estimates, absent numbers and earlier calls; a ticker. Read from
+// ten metres, so numbers are huge and every state has a word or a mark as well as a colour. A monitor keeps no state on
 // the server: opening the URL is all the setup there is (busy season: just add screens).
 //
 // URL: ?layout=landscape|portrait  ?lang=ja  ?langs=ja,en,zh,ko (subtitle language rotates)
 //      ?counters=1,2,3 (only these counters)  ?voice=1 (two-tone chime in the browser per call)
-//      ?rotate=8 (seconds per subtitle language, at least 2)
+//      ?rotate=8 (seconds per subtitle language, at least 2)  ?rows=4..8 (big rows; default 6
+//      landscape, 7 portrait: fewer rows, taller type)
 import { live, api, param } from "/ui/lib/live.js";
 import { loadLang, t, pick, translatePage } from "/ui/lib/i18n.js";
 
 const PAGE = "monitor";
 const ROTATE_MS = 1000 * Math.max(2, Number(param("rotate")) || 8);  // subtitle turn
 const FLASH_MS = 6000;         // a fresh call stands out this long
-const RECENT_MAX = { landscape: 10, portrait: 10 };
+const RECENT_MAX = { landscape: 8, portrait: 8 };
+const ROWS = { landscape: 6, portrait: 7 };  // big rows; ?rows=4..8 overrides
 const TICKER_PX_PER_S = 110;
 
 const layout = param("layout") === "portrait" ? "portrait" : "landscape";
+const rows = Math.min(8, Math.max(4, Math.round(Number(param("rows"))) || ROWS[layout]));
 const listParam = (name) => (param(name) || "").split(",").map((s) => s.trim()).filter(Boolean);
 const langsParam = listParam("langs");
 let primary = param("lang") || langsParam[0] || "ja";
@@ -30,7 +34,7 @@ let config = null;
 let lastState = null;
 let firstRender = true;
 const subTables = {};
-const tiles = new Map();       // counter id -> <li>, reused so a flash is not restarted
+const tiles = new Map();       // counter id -> its row <li>, reused so a flash is not restarted
 
 // --- texts ---------------------------------------------------------------------------------
 const $ = (id) => document.getElementById(id);
@@ -125,11 +129,19 @@ function minutes(seconds, up) {
 }
 
 // --- rendering -----------------------------------------------------------------------------
-function gridShape(n) {
-  if (n <= 4) return [1, Math.max(n, 3)];
-  if (n <= 8) return [2, 4];
-  if (n <= 12) return [3, 4];
-  return [layout === "portrait" ? 3 : 4, Math.ceil(n / (layout === "portrait" ? 3 : 4))];
+// The newest calls first. A recall (or a held ticket called again) counts as a new call, so the
+// order is the last call's position in recent_calls (its event seq); calls older than that list
+// follow by their first call time.
+function currentCalls(state) {
+  const lastSeq = new Map();
+  state.recent_calls.forEach((c) => {
+    const k = `${c.counter}:${c.number}`;
+    if (!lastSeq.has(k)) lastSeq.set(k, c.seq);
+  });
+  const seq = (c) => lastSeq.get(`${c.counter}:${c.number}`) ?? -1;
+  const at = (c) => (c.called_at ? Date.parse(c.called_at) : 0);
+  return state.calling.filter((c) => shown(c.counter))
+    .sort((a, b) => (seq(b) - seq(a)) || (at(b) - at(a)));
 }
 
 // A fresh call or recall stands out for a few seconds (a pulse; a still outline under
@@ -142,15 +154,12 @@ function flash(li) {
   li.flashTimer = setTimeout(() => li.classList.remove("flash"), FLASH_MS);
 }
 
+// The rows: a fixed number (ROWS), each "number -> counter" with the counter's name as tall as
+// the number; the rows keep their size however many counters call, so a busy hall reads like a
+// quiet one. Calls beyond the rows move to the "earlier calls" list of the side band.
 function renderCalling(state) {
   const list = $("calling");
-  const order = state.counters.map((c) => c.id);
-  const calls = state.calling.filter((c) => shown(c.counter))
-    .sort((a, b) => order.indexOf(a.counter) - order.indexOf(b.counter));
-  const newest = state.recent_calls.find((c) => shown(c.counter)
-    && calls.some((x) => x.counter === c.counter && x.number === c.number));
-  const [cols, rows] = gridShape(calls.length);
-  list.style.setProperty("--cols", cols);
+  const calls = currentCalls(state).slice(0, rows);
   list.style.setProperty("--rows", rows);
   $("calling-empty").hidden = calls.length > 0;
 
@@ -159,7 +168,7 @@ function renderCalling(state) {
     keep.add(c.counter);
     let li = tiles.get(c.counter);
     if (!li) {
-      li = el("li", { class: "tile", "data-testid": `call-${c.counter}` });
+      li = el("li", { class: "row", "data-testid": `call-${c.counter}` });
       tiles.set(c.counter, li);
     }
     const key = `${c.number}:${c.calls}`;
@@ -167,22 +176,30 @@ function renderCalling(state) {
       li.dataset.key = key;
       if (!firstRender) flash(li);
     }
-    const isNewest = Boolean(newest && newest.counter === c.counter);
+    const isNewest = i === 0;
     li.classList.toggle("newest", isNewest);
     li.classList.toggle("recalled", c.calls > 1);
-    // refill (and refit) only when what the tile says changed: most pushes leave tiles alone
-    const sig = `${key}|${isNewest}|${subLang()}|${gridShape(calls.length)}`;
+    li.dataset.number = String(c.number);
+    // refill (and refit) only when what the row says changed: most pushes leave rows alone
+    const sig = `${key}|${isNewest}|${subLang()}`;
     if (li.dataset.sig !== sig) {
       li.dataset.sig = sig;
       const name = counterName(state, c.counter);
-      li.setAttribute("aria-label", t("monitor.tile_label", { number: c.number, counter: pick(name) }));
+      const main = pick(name, primary);
+      const l = subLang();
+      const sub = l ? pick(name, l) : "";
+      li.setAttribute("aria-label", t(c.calls > 1 ? "monitor.row_label_recall" : "monitor.row_label",
+                                      { number: c.number, counter: main }));
       const marks = el("span", { class: "marks" });
-      if (isNewest) marks.append(el("span", { class: "mark newest-mark" }, "▶ ", pair("monitor.newest")));
-      if (c.calls > 1) marks.append(el("span", { class: "mark recall-mark" }, "↺ ", pair("monitor.recall")));
+      if (c.calls > 1) marks.append(el("span", { class: "mark recall-mark" }, el("span", { "aria-hidden": "true", text: "↺" }), pair("monitor.recall")));
+      // a recalled row says so; the newest mark (the top row is the newest anyway) gives way
+      else if (isNewest) marks.append(el("span", { class: "mark newest-mark" }, el("span", { "aria-hidden": "true", text: "▶" }), pair("monitor.newest")));
       li.replaceChildren(
-        el("span", { class: "num", text: String(c.number) }),
-        el("span", { class: "arrow", "aria-hidden": "true", text: "→" }),
-        el("span", { class: "to" }, pairText(name, "cname"), marks),
+        el("span", { class: "num", "data-testid": "row-number", text: String(c.number) }),
+        el("span", { class: "arrow", "aria-hidden": "true", text: "▶" }),
+        el("span", { class: "cname", "data-testid": "row-counter", lang: primary, text: main }),
+        el("span", { class: "side" },
+          sub && sub !== main ? el("span", { class: "csub", lang: l, text: sub }) : null, marks),
       );
       li.dataset.fit = "";
     }
@@ -193,14 +210,21 @@ function renderCalling(state) {
   }
 }
 
+// Waiting counts, each visitor counted once (Q15): the edge's `waiting` holds every ticket in
+// the queue, second-stage ones included, and `second_wait` those at stage >= 2. The band shows
+// first-time waiters (waiting - second_wait) and the second wait side by side, so the two
+// columns add up to the people in the queue (a second-reception queue such as T used to show
+// "14人 / ↻14人" for 14 people).
 function renderServices(state) {
   const body = $("services");
-  const rows = shownServices(state).map((s) => {
+  const rowsOut = shownServices(state).map((s) => {
+    const second = Math.max(0, s.second_wait || 0);
+    const first = Math.max(0, s.waiting - second);
     let est;
-    if (s.status === "closed") est = el("span", { class: "state stop" }, "■ ", pair("monitor.status.closed"));
-    else if (s.status === "full") est = el("span", { class: "state stop" }, "■ ", pair("monitor.status.full"));
-    else if (s.open_counters === 0) est = el("span", { class: "state warn" }, "▲ ", pair("monitor.status.no_counter"));
-    else if (!s.estimate) est = el("span", { class: "state", text: "—" });
+    if (s.status === "closed") est = el("span", { class: "state stop" }, el("span", { "aria-hidden": "true", text: "■" }), pair("monitor.status.closed"));
+    else if (s.status === "full") est = el("span", { class: "state stop" }, el("span", { "aria-hidden": "true", text: "■" }), pair("monitor.status.full"));
+    else if (s.open_counters === 0) est = el("span", { class: "state warn" }, el("span", { "aria-hidden": "true", text: "▲" }), pair("monitor.status.no_counter"));
+    else if (!s.estimate || s.waiting === 0) est = el("span", { class: "state", text: "—" });
     else {
       const low = minutes(s.estimate.low_s, false);
       const high = Math.max(1, minutes(s.estimate.high_s, true));
@@ -209,31 +233,35 @@ function renderServices(state) {
     return el("tr", { "data-testid": `service-${s.code}` },
       el("th", { scope: "row", class: "c-name" }, pairText(s.name, "sname")),
       el("td", { class: "c-num" },
-        el("span", { class: "count", "data-testid": `waiting-${s.code}`, text: String(s.waiting) }),
+        el("span", { class: "count", "data-testid": `waiting-${s.code}`, text: String(first) }),
         el("span", { class: "unit", text: t("monitor.people_unit") })),
       el("td", { class: "c-num c-second" },
-        el("span", { class: "second-icon", "aria-hidden": "true", text: "↻" }),
-        el("span", { class: "count", "data-testid": `second-wait-${s.code}`, text: String(s.second_wait) }),
+        el("span", { class: "count", "data-testid": `second-wait-${s.code}`, text: String(second) }),
         el("span", { class: "unit", text: t("monitor.people_unit") })),
       el("td", { class: "c-est", "data-testid": `estimate-${s.code}` }, est));
   });
-  body.replaceChildren(...rows);
+  body.replaceChildren(...rowsOut);
 }
 
+// Earlier calls: first the calls still open beyond the rows (a busy hall has more than fit),
+// then finished recent calls, newest first, each number once.
 function renderRecent(state) {
-  const seen = new Set();
+  const inRows = new Set(currentCalls(state).slice(0, rows).map((c) => c.number));
+  const seen = new Set(inRows);
   const items = [];
-  for (const c of state.recent_calls) {
-    if (!shown(c.counter) || seen.has(c.number)) continue;
+  const add = (c, still) => {
+    if (!shown(c.counter) || seen.has(c.number)) return;
     seen.add(c.number);
     const name = counterName(state, c.counter);
-    items.push(el("li", { class: "chip", "aria-label": t("monitor.recent_label", { number: c.number, counter: pick(name) }) },
+    items.push(el("li", { class: `chip${still ? " still" : ""}`, "aria-label": t("monitor.recent_label", { number: c.number, counter: pick(name) }) },
       el("span", { class: "chip-num", text: String(c.number) }),
-      el("span", { class: "chip-to", "aria-hidden": "true", text: `→ ${pick(name, primary)}` })));
-    if (items.length >= RECENT_MAX[layout]) break;
-  }
-  if (!items.length) items.push(el("li", { class: "none" }, pair("monitor.none")));
-  $("recent").replaceChildren(...items);
+      el("span", { class: "chip-to", "aria-hidden": "true", lang: primary, text: `▶ ${pick(name, primary)}` })));
+  };
+  currentCalls(state).slice(rows).forEach((c) => add(c, true));
+  state.recent_calls.forEach((c) => add(c, false));
+  const out = items.slice(0, RECENT_MAX[layout]);
+  if (!out.length) out.push(el("li", { class: "none" }, pair("monitor.none")));
+  $("recent").replaceChildren(...out);
 }
 
 function renderAbsent(state) {
@@ -251,7 +279,8 @@ function renderHeader(state) {
 // Long names shrink to their box instead of being cut (site names vary, "Counter 12" is long).
 function fitWidth(node) {
   node.style.fontSize = "";
-  if (node.scrollWidth > node.clientWidth + 1) {
+  // a few passes: the grid column a name sits in may itself narrow as the name shrinks
+  for (let i = 0; i < 5 && node.scrollWidth > node.clientWidth + 1; i += 1) {
     const size = parseFloat(getComputedStyle(node).fontSize);
     node.style.fontSize = `${Math.floor(size * (node.clientWidth / node.scrollWidth) * 0.98)}px`;
   }
@@ -259,9 +288,11 @@ function fitWidth(node) {
 
 // A section that does not fit its grid cell gets denser (smaller type, then fewer subtitles)
 // rather than spilling over its neighbours: sites have any number of services.
-function fitDensity(section, levels = 3) {
+function fitDensity(section, levels = 5) {
   for (let level = 0; level <= levels; level += 1) {
     section.dataset.density = String(level);
+    // each level keeps the previous ones (CSS matches data-dense~="N")
+    section.dataset.dense = Array.from({ length: level }, (_, i) => i + 1).join(" ");
     if (section.scrollHeight <= section.clientHeight + 1) return;
   }
 }
@@ -278,13 +309,75 @@ function render(state) {
   fitLayout();
 }
 
+// A counter name fits its (capped) column: one line at full size if it can; otherwise it wraps
+// onto two lines (at a phrase boundary: lang + word-break: auto-phrase) in smaller type, and
+// shrinks further only if still too big. Only this name changes; the other rows keep theirs.
+function fitName(li, node) {
+  node.classList.remove("wrap");
+  node.style.fontSize = "";
+  if (node.scrollWidth <= node.clientWidth + 1) return;
+  node.classList.add("wrap");
+  const side = layout === "portrait" ? li.querySelector(".side") : null;
+  const room = () => li.clientHeight - (side ? side.offsetHeight : 0);
+  const over = () => node.scrollWidth > node.clientWidth + 1 || node.scrollHeight > room() + 1;
+  for (let i = 0; i < 6 && over(); i += 1) {
+    const size = parseFloat(getComputedStyle(node).fontSize);
+    const ratio = Math.min(node.clientWidth / node.scrollWidth, room() / node.scrollHeight);
+    node.style.fontSize = `${Math.floor(size * Math.min(0.95, ratio))}px`;
+  }
+}
+
+// The second-language label beside a name (landscape): one line if it fits; a long one (a long
+// counter name's translation) wraps onto up to three lines in smaller type rather than shrinking
+// to an unreadable single line. In portrait it has the whole width under the name: one line.
+function fitSub(li, node) {
+  node.classList.remove("wrap");
+  node.style.fontSize = "";
+  if (layout === "portrait" || node.scrollWidth <= node.clientWidth + 1) {
+    fitWidth(node);
+    return;
+  }
+  node.classList.add("wrap");
+  const side = node.parentNode;
+  const over = () => node.scrollWidth > node.clientWidth + 1
+    || side.scrollHeight > li.clientHeight + 1;
+  for (let i = 0; i < 6 && over(); i += 1) {
+    const size = parseFloat(getComputedStyle(node).fontSize);
+    const ratio = Math.min(node.clientWidth / node.scrollWidth, li.clientHeight / side.scrollHeight);
+    node.style.fontSize = `${Math.floor(size * Math.min(0.95, ratio))}px`;
+  }
+}
+
+// Rows share their column widths (subgrid), so a fit in one row moves the others: whenever any
+// row is new or changed, every row is refitted, names first (they set the columns), then the
+// labels and marks in what is left.
 function fitLayout(all = false) {
-  document.querySelectorAll(all ? ".tile" : '.tile[data-fit=""]').forEach((li) => {
-    li.dataset.fit = "1";
-    const main = li.querySelector(".cname .main");
-    if (main) fitWidth(main);
-  });
-  fitDensity(document.querySelector(".services-area"));
+  // the band first: its height sets the rows' height, hence the type and the column widths
+  const band = document.querySelector(".band");
+  const density = band.dataset.density;
+  fitDensity(band);
+  const rowsNow = [...document.querySelectorAll(".row")];
+  if (all || band.dataset.density !== density || rowsNow.some((li) => li.dataset.fit === "")) {
+    rowsNow.forEach((li) => {
+      const name = li.querySelector(".cname");
+      if (name) { name.classList.remove("wrap"); name.style.fontSize = ""; }
+    });
+    rowsNow.forEach((li) => {
+      li.dataset.fit = "1";
+      const name = li.querySelector(".cname");
+      if (name) fitName(li, name);
+    });
+    rowsNow.forEach((li) => {
+      const sub = li.querySelector(".csub");
+      if (sub) fitSub(li, sub);
+      // a mark too wide for its column drops its second-language word (the icon and main word stay)
+      const marks = li.querySelector(".marks");
+      if (marks) {
+        marks.classList.remove("tight");
+        if (marks.scrollWidth > marks.parentNode.clientWidth + 1) marks.classList.add("tight");
+      }
+    });
+  }
 }
 
 // --- announcements: aria-live and the chime -------------------------------------------------
@@ -362,10 +455,20 @@ function renderTicker() {
     const others = subs.map((l) => pick(n, l)).filter((x) => x && x !== main);
     return others.length ? `${main}（${others.join(" / ")}）` : main;
   };
+  // each language in its own span with its lang, so a wrapped line breaks Japanese at a phrase
+  // boundary (word-break: auto-phrase applies to :lang(ja) only), not mid-word
+  const nodes = (n) => {
+    const main = pick(n, primary);
+    const others = subs.map((l) => [l, pick(n, l)]).filter(([, x]) => x && x !== main);
+    const out = [el("span", { lang: primary, text: main })];
+    others.forEach(([l, x], k) => out.push(k === 0 ? "（" : " / ", el("span", { lang: l, text: x })));
+    if (others.length) out.push("）");
+    return out;
+  };
   if (reducedMotion.matches) {
     // no motion: one notice at a time, replaced in place
     let i = 0;
-    const show = () => { track.textContent = text(notices[i % notices.length]); i += 1; };
+    const show = () => { track.replaceChildren(...nodes(notices[i % notices.length])); i += 1; };
     track.classList.add("still");
     show();
     tickerTimer = setInterval(show, 10000);
@@ -431,6 +534,8 @@ async function main() {
   renderTicker();
   reducedMotion.addEventListener("change", renderTicker);
   window.addEventListener("resize", () => { fitLayout(true); renderTicker(); });
+  // web fonts are not fetched, but the system CJK font may load after the first render
+  document.fonts.ready.then(() => fitLayout(true));
   live((state, events) => {
     render(state);
     announce(state, events);

@@ -3,11 +3,12 @@ Chromium, against an edge running in this test's process (so the clock, simulate
 faults and the discovered edges can be set from here).
 
 What is checked: calls reach the monitor and the counter display without a reload; the newest
-call is highlighted and announced; recalls chime (generated in the browser) and blink; absent
-numbers and the second-wait count show; subtitles rotate; the ticker stands still under
-prefers-reduced-motion; the backyard counts waits up every second and marks thresholds with
-words; device reasons are shown in the chosen language; discovered edges are listed. Screens
-are saved to ``test-artifacts/monitor-pages/``.
+call is the first row, highlighted and announced; recalls chime (generated in the browser), are
+marked in words and blink; absent numbers and the second-wait count show, every waiting visitor
+counted once; subtitles rotate; the ticker stands still under prefers-reduced-motion; the
+backyard counts waits and serving times up every second and marks thresholds with words; device
+reasons are shown in the chosen language; discovered edges are listed. Screens are saved to
+``test-artifacts/monitor-pages/``.
 """
 
 from __future__ import annotations
@@ -222,7 +223,7 @@ async def test_monitor_follows_calls_highlights_announces_and_chimes(site: Site)
     await expect(tile).to_contain_text("1番窓口")
     await expect(tile).to_have_class(re.compile(r"\bnewest\b"))
     await expect(mon.by("calling")).to_contain_text(number_re(first))
-    await expect(mon.by("recent")).to_contain_text(number_re(first))
+    await expect(mon.by("recent")).not_to_contain_text(number_re(first))  # shown once, big
     await expect(mon.by("announce")).to_contain_text(f"{first}番の方、1番窓口へ")
     await expect(mon.by("waiting-A")).to_have_text("1")
     await expect(mon.page.locator("body")).to_have_attribute("data-chimes", "1")
@@ -231,6 +232,8 @@ async def test_monitor_follows_calls_highlights_announces_and_chimes(site: Site)
     await site.post("/api/counters/1/recall")
     await expect(mon.page.locator("body")).to_have_attribute("data-chimes", "2")
     await expect(tile).to_contain_text(ja["monitor.recall"])
+    await expect(tile).to_have_class(re.compile(r"\brecalled\b"))
+    await expect(tile).to_have_attribute("aria-label", re.compile(r"^再呼出"))
 
     # another counter's call becomes the newest; counter 1 keeps its tile
     await site.post("/api/counters/3/open")
@@ -238,8 +241,15 @@ async def test_monitor_follows_calls_highlights_announces_and_chimes(site: Site)
     await expect(mon.by("call-3")).to_contain_text(number_re(second))
     await expect(mon.by("call-3")).to_have_class(re.compile(r"\bnewest\b"))
     await expect(tile).not_to_have_class(re.compile(r"\bnewest\b"))
+    rows = mon.page.locator('[data-testid="calling"] > li')
+    await expect(rows).to_have_count(2)
+    await expect(rows.first).to_have_attribute("data-testid", "call-3")  # newest first
     await expect(mon.by("waiting-A")).to_have_text("0")
     await mon.shoot("monitor-landscape-ja")
+    # a finished call leaves the rows for the earlier calls
+    await site.post("/api/counters/1/finish")
+    await expect(tile).to_have_count(0)
+    await expect(mon.by("recent")).to_contain_text(number_re(first))
     assert mon.loads == 1
 
 
@@ -269,7 +279,11 @@ async def test_monitor_absent_second_wait_and_counter_filter(site: Site) -> None
     await expect(mon.by("second-wait-T")).to_have_text("0")
     await site.post("/api/counters/1/transfer", {"service": "T"})
     await expect(mon.by("second-wait-T")).to_have_text("1")
-    await expect(mon.by("waiting-T")).to_have_text("1")
+    # counted once: the second-stage visitor is not also among the first-time waiters
+    await expect(mon.by("waiting-T")).to_have_text("0")
+    await site.issue("A")
+    await expect(mon.by("waiting-A")).to_have_text("1")
+    await assert_each_waiting_visitor_counted_once(site, mon)
     await expect(only3.by("second-wait-T")).to_have_count(0)  # counter 3 does not serve T
 
     b = await site.issue("B")
@@ -279,6 +293,19 @@ async def test_monitor_absent_second_wait_and_counter_filter(site: Site) -> None
     await mon.shoot("monitor-portrait-en")
     await only3.shoot("monitor-counter3-ja")
     assert (mon.loads, only3.loads) == (1, 1)
+
+
+async def assert_each_waiting_visitor_counted_once(site: Site, mon: Tab) -> None:
+    """The band's numbers add up to the tickets waiting (the state's queues), each once."""
+    async with site.http.get("/api/state") as r:
+        state = await r.json()
+    queued = sum(len(s["queue"]) for s in state["services"])
+    shown = 0
+    for s in state["services"]:
+        shown += int(await mon.by(f"waiting-{s['code']}").inner_text())
+        shown += int(await mon.by(f"second-wait-{s['code']}").inner_text())
+    assert queued >= 2
+    assert shown == queued, (shown, queued)
 
 
 async def test_monitor_subtitles_rotate_and_ticker_respects_reduced_motion(site: Site) -> None:
@@ -369,6 +396,23 @@ async def test_backyard_counts_waits_marks_thresholds_and_device_reasons(site: S
     await site.post("/api/counters/1/call-next")
     await expect(by.by("counter-1")).to_contain_text(ja["backyard.counter.open"])
     await expect(by.by("counter-number-1")).to_have_text(re.compile(r"^\d+$"))
+
+    # how long counter 1 has served its visitor, from the call; flagged past ?serve= minutes
+    serving = by.by("serving-1")
+    await expect(serving).to_have_attribute("data-long", "false")
+    await expect(serving).to_contain_text(ja["backyard.counter.serving"].split(" ")[0])
+    strict = await site.open("/ui/backyard.html?serve=5", wait_for="service-A")
+    site.clock.advance(6 * 60)
+    await site.issue("B")  # a push with the new time
+    await expect(strict.by("serving-1")).to_have_attribute("data-long", "true")
+    await expect(strict.by("serving-1")).to_contain_text("長時間")
+    await expect(strict.by("serving-1")).to_contain_text("6分")
+    await expect(serving).to_have_attribute("data-long", "false")  # default 15 minutes
+    site.clock.advance(10 * 60)
+    await site.issue("B")
+    await expect(serving).to_have_attribute("data-long", "true")
+    await expect(by_en.by("serving-1")).to_contain_text("long")
+    await expect(by.by("serving-3")).to_have_count(0)  # counter 3 is closed
 
     printer = by.by("device-printer-k1")
     await expect(printer).to_have_attribute("data-state", "ok")

@@ -1,4 +1,5 @@
-"""axe-core on every screen in Japanese and English: no serious or critical violations.
+"""axe-core on every screen in Japanese, English, Chinese and Korean: no serious or critical
+violations.
 
 The site is given a lived-in state first (numbers waiting, called, absent, held, transferred to
 the second stage) so that every list and badge is on the page when axe looks. Every page is
@@ -17,7 +18,7 @@ from playwright.async_api import Browser  # noqa: E402
 
 pytest_plugins = ["browser.support"]
 
-LANGS = ("ja", "en")
+LANGS = ("ja", "en", "zh", "ko")
 # name -> (path, query, a data-testid that shows the page has rendered its live state)
 PAGES: dict[str, tuple[str, dict[str, str], tuple[str, ...]]] = {
     "kiosk": ("kiosk.html", {"kiosk": "k1"}, ("service-A",)),
