@@ -37,6 +37,8 @@ REASONS: dict[str, Reason] = {r.code: r for r in (
     Reason("write_failed", "Could not send data", "データを送信できません"),
     Reason("printer_error", "Printer error (cutter or mechanism)", "プリンタ異常（カッター等）"),
     Reason("no_engine", "No speech engine installed", "音声エンジンがありません"),
+    Reason("engine_fallback", "Main speech engine unavailable: calls use the backup voice",
+           "主の音声エンジンが使えないため、予備の音声で呼び出しています"),
     Reason("not_found", "Device not found", "機器が見つかりません"),
     Reason("permission", "No permission to open the device", "機器を開く権限がありません"),
     Reason("starting", "Starting", "起動中"),

@@ -1,4 +1,4 @@
-"""WAV helpers on 16-bit mono PCM with the stdlib only (no numpy on the edge box).
+"""WAV helpers on 16-bit mono PCM with the stdlib (numpy, when present, only speeds ``scale``).
 
 Why our own: engines give different rates (espeak-ng 22050 Hz, Open JTalk 48000 Hz) and levels;
 an announcement is chime + phrases + gaps joined into one clip at one rate and one volume, so a
@@ -112,7 +112,12 @@ def scale(pcm: Pcm, volume: float) -> Pcm:
         raise ValueError(f"volume must be 0.0-1.0, not {volume}")
     if volume == 1.0:
         return pcm
-    return _pcm(array("h", (round(v * volume) for v in pcm.samples())), pcm.rate)
+    try:  # numpy comes with pyopenjtalk-plus: ~0.3 ms instead of ~15 ms per 2 s of audio, which
+        import numpy as np  # matters as the background warm-up must not hold the GIL for long
+    except ImportError:
+        return _pcm(array("h", (round(v * volume) for v in pcm.samples())), pcm.rate)
+    x = np.frombuffer(pcm.data, dtype="<i2").astype(np.float64)
+    return Pcm(np.round(x * volume).astype("<i2").tobytes(), pcm.rate)
 
 
 def peak(pcm: Pcm) -> int:

@@ -3,28 +3,42 @@
 The goal is call -> start of audio p99 <= 250 ms. Measured on a 2-vCPU edge box: espeak-ng
 renders a phrase in 15-35 ms (process start included), the pyttsx3 worker in 15-25 ms; a miss
 through this cache (render, trim, resample, volume, write) costs about 35 ms per phrase and
-55 KiB of disk. Open JTalk could not be measured here (no voice file); should it be slow, the
-last rule below covers it. Whole announcements for every number x counter x language would be tens
-of thousands of files, so:
+55 KiB of disk. Open JTalk (in-process, pyopenjtalk-plus) is slower: 60-110 ms per phrase on an
+idle box (synthesis at 48 kHz), 200-300 ms when the CPUs are busy; a number phrase is ~1.5 s of
+audio, ~65 KiB. Whole announcements for every number x counter x language would be tens of
+thousands of files, so:
 
-- the unit is a *phrase* (a template cut after 、。,.): counter phrases ("さんばんまどぐちへ
-  おこしください。") are the same for every call and are rendered at start for every counter
-  and language; number phrases ("ひゃくにじゅうさんばんのかた、") are per number;
-- after each call the next numbers (n+1..n+lookahead) are rendered in the background, since
-  tickets are called roughly in order. Warm, a call is file reads, a byte join and one WAV
-  write: p50 4 ms, p99 12 ms (200 calls, espeak-ng, ja+en); a cold number costs ~60 ms;
-- the whole number range is rendered at start only when the engine is slow (measured phrase
-  render p95 above ``SLOW_RENDER_S``): with espeak-ng a miss is well inside the budget, and
-  pre-rendering 1-999 in two languages would cost ~70 s of CPU and ~110 MB of disk.
+- the unit is a *phrase* (a template cut after 、。,.): counter phrases ("3番窓口へお越し
+  ください。", for espeak-ng "さんばんまどぐちへおこしください。") are the same for every call
+  and are rendered at start for every counter and language; number phrases ("123番の方、")
+  are per number;
+- at start the first numbers of the day, and after each call the next numbers
+  (n+1..n+lookahead), are rendered in the background, ahead of the whole range, since tickets
+  are called roughly in order. Warm, a call is file reads, a byte join and one WAV
+  write: p50 4 ms, p99 12 ms (200 calls, espeak-ng, ja+en); a cold number costs ~60 ms with
+  espeak-ng, ~140 ms with Open JTalk (idle box) and 300 ms or more on a loaded one;
+- the whole number range is rendered in the background only when the engine is slow
+  (measured phrase render p95 above ``SLOW_RENDER_S``), which Open JTalk is; at most
+  ``service.AUTO_RANGE_MAX`` numbers from the first (``prerender_numbers = "all"``: every
+  number), after the urgent phrases, once no call came for ``service.RANGE_QUIET_S``, in a
+  thread at nice 10 (``lower_priority``), so a busy hall is not slowed by it. 1-999 then costs
+  ~2-5 min of one CPU once (kept across daemon restarts; the default folder is under the temp
+  directory, which a reboot may empty) and ~65 MB for Japanese; with
+  espeak-ng alone a miss is well inside the budget and this is skipped.
 
 Pieces are stored trimmed, at the common rate and already scaled to the volume, keyed by
-hash(engine, voice, text, volume): changing the volume or voice simply misses and re-renders.
+hash(engine, voice, text, volume). The voice string carries what shapes the sound (Open JTalk:
+voice file, pitch and formant transform, speed, wheel version, rendering version; espeak-ng:
+voice and variant), and the text is the template's phrase: changing the engine, the voice or
+gender, the volume or a template simply misses and re-renders.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -130,3 +144,11 @@ class PhraseCache:
         with self._lock:
             times = sorted(self.render_s)
         return times[min(len(times) - 1, int(0.95 * len(times)))] if times else None
+
+
+def lower_priority() -> None:
+    """Run the calling (preparing) thread at nice 10 (Linux: per thread), so that on a busy
+    2-CPU box Open JTalk filling the cache (~0.1 s of CPU a phrase) yields to live calls, the
+    displays and the web server; elsewhere it stays at normal priority."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)

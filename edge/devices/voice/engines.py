@@ -1,8 +1,9 @@
 """Speech engines that render text to a WAV file, each saying whether it can run here and why.
 
-Why three: Open JTalk sounds best in Japanese and reads kanji, but needs a separately installed
-HTS voice file; espeak-ng is everywhere and reads kana, Chinese and Korean; pyttsx3 reaches the
-OS voices (SAPI on Windows). ``choose_engine`` picks per language, best first.
+Why three: Open JTalk (``jtalk``, in-process through the pyopenjtalk-plus wheel, which carries
+its dictionary and a voice) sounds best in Japanese and reads kanji; espeak-ng is everywhere and
+reads kana, Chinese and Korean, and speaks Japanese when Open JTalk cannot load; pyttsx3 reaches
+the OS voices (SAPI on Windows). ``choose_engine`` picks per language, best first.
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ ENGINE_NAMES: tuple[str, ...] = ("open-jtalk", "espeak-ng", "pyttsx3")
 @dataclass(frozen=True, slots=True)
 class Availability:
     ok: bool
-    code: str  # ok | no_binary | no_dictionary | no_voice_file | init_failed | timeout
-    reason: str  # for people and logs, e.g. "no voice file (*.htsvoice) in /usr/share/hts-voice"
+    code: str  # ok | no_binary | no_module | init_failed | timeout
+    reason: str  # for people and logs, e.g. "pyopenjtalk could not be loaded: ImportError: …"
 
 
 OK = Availability(True, "ok", "ok")
@@ -97,71 +98,15 @@ class Engine(ABC):
             raise EngineError(f"{self.name} exit {proc.returncode}: {err}")
 
 
-# --- Open JTalk -----------------------------------------------------------------------------
+# --- voice files (for Open JTalk, see ``jtalk``) ----------------------------------------------
 
-DIC_DIRS = (Path("/var/lib/mecab/dic/open-jtalk/naist-jdic"), Path("/usr/share/open_jtalk/dic"),
-            Path("/usr/local/share/open_jtalk/dic"), Path("/usr/local/dic"))
 VOICE_DIRS = (Path("/usr/share/hts-voice"), Path("/usr/local/share/hts-voice"))
 _FEMALE = re.compile(r"mei|female|tohoku-f|(^|[_-])f\d", re.IGNORECASE)
 
 
-class OpenJTalkEngine(Engine):
-    """``open_jtalk -x DIC -m VOICE.htsvoice -ow out.wav`` (text on stdin); Japanese only.
-
-    With one voice file for both genders, the other gender is made by a pitch shift (``-fm``).
-    """
-
-    name = "open-jtalk"
-    reads_kanji = True
-
-    def __init__(self, voice_paths: Sequence[Path] = (), dic_dirs: Sequence[Path] = DIC_DIRS,
-                 voice_dirs: Sequence[Path] = VOICE_DIRS, binary: str = "open_jtalk",
-                 speed: float = 1.0, timeout_s: float = 20.0) -> None:
-        super().__init__(timeout_s)
-        self.voice_paths, self.dic_dirs, self.voice_dirs = voice_paths, dic_dirs, voice_dirs
-        self.binary, self.speed = binary, speed
-        self.exe: str | None = None
-        self.dic: Path | None = None
-        self.voices: list[Path] = []
-
-    def _check(self) -> Availability:
-        self.exe = shutil.which(self.binary)
-        if self.exe is None:
-            return Availability(False, "no_binary", f"{self.binary} not installed")
-        self.dic = next((d for d in self.dic_dirs if (d / "sys.dic").is_file()), None)
-        if self.dic is None:
-            return Availability(False, "no_dictionary", "no dictionary (sys.dic) in "
-                                + ", ".join(map(str, self.dic_dirs)))
-        self.voices = find_voices([*self.voice_paths, *self.voice_dirs])
-        if not self.voices:
-            where = ", ".join(f"{p}/**" if not p.suffix else str(p)
-                              for p in [*self.voice_paths, *self.voice_dirs])
-            return Availability(False, "no_voice_file", f"no voice file (*.htsvoice) in {where}")
-        return OK
-
-    def supports(self, lang: str) -> bool:
-        return lang == "ja"
-
-    def _pick(self, gender: Gender) -> tuple[Path, int]:
-        if not self.availability().ok:
-            raise EngineError(f"{self.name}: {self.availability().reason}")
-        female = [v for v in self.voices if _FEMALE.search(v.stem)]
-        male = [v for v in self.voices if v not in female]
-        want, other = (female, male) if gender == "female" else (male, female)
-        if want:
-            return want[0], 0
-        return other[0], (4 if gender == "female" else -4)  # half tones
-
-    def voice(self, lang: str, gender: Gender) -> str:
-        path, shift = self._pick(gender)
-        return f"{path.name}{f'@fm{shift}' if shift else ''}@r{self.speed}"
-
-    def _render(self, text: str, lang: str, gender: Gender, out: Path) -> None:
-        path, shift = self._pick(gender)
-        assert self.exe is not None
-        assert self.dic is not None
-        self._run([self.exe, "-x", str(self.dic), "-m", str(path), "-r", str(self.speed),
-                   "-fm", str(shift), "-ow", str(out)], text)
+def is_female_voice(path: Path) -> bool:
+    """HTS voice files carry no gender; their names do (mei, tohoku-f01, ..._f001)."""
+    return bool(_FEMALE.search(path.stem))
 
 
 def find_voices(places: Sequence[Path]) -> list[Path]:
@@ -347,6 +292,8 @@ class Pyttsx3Engine(Engine):
 
 
 def default_engines(open_jtalk_voices: Sequence[Path] = ()) -> dict[str, Engine]:
+    from edge.devices.voice.jtalk import OpenJTalkEngine  # it imports this module
+
     return {"open-jtalk": OpenJTalkEngine(open_jtalk_voices), "espeak-ng": EspeakEngine(),
             "pyttsx3": Pyttsx3Engine()}
 

@@ -15,6 +15,7 @@ import re
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence, Set
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -22,7 +23,7 @@ from typing import Literal
 from edge.devices.health import DeviceState, HealthBoard
 from edge.devices.voice import audio
 from edge.devices.voice.audio import Pcm
-from edge.devices.voice.cache import SLOW_RENDER_S, PhraseCache
+from edge.devices.voice.cache import SLOW_RENDER_S, PhraseCache, lower_priority
 from edge.devices.voice.engines import (
     Engine,
     EngineError,
@@ -37,6 +38,8 @@ from edge.devices.voice.templates import LANGUAGES, Announcement, Templates, loa
 
 _LOGGER = logging.getLogger(__name__)
 _UNSAFE = re.compile(r"[^0-9A-Za-z_-]")
+AUTO_RANGE_MAX = 1000  # "auto" prepares at most this many numbers; "all" prepares the range
+RANGE_QUIET_S = 2.0  # the range is prepared only this long after the last call
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +53,7 @@ class VoiceSettings:
     number_style: NumberStyle = "words"  # or "digits": one two three
     templates_path: Path | None = None  # the site's overrides of templates.toml
     cache_dir: Path | None = None  # default: <tmp>/madoguchi-voice-cache
-    open_jtalk_voices: tuple[Path, ...] = ()  # *.htsvoice files or folders, besides Debian's
+    open_jtalk_voices: tuple[Path, ...] = ()  # extra *.htsvoice files or folders (see jtalk.py)
     prerender_numbers: Literal["auto", "all", "none"] = "auto"  # see cache.py
     number_range: tuple[int, int] = (1, 999)  # numbers in use, for "all"/"auto"
     lookahead: int = 5  # after calling n, prepare n+1..n+lookahead
@@ -115,7 +118,12 @@ class VoiceService:
         self._zones = [_Zone(z) for z in zones]
         self._queue: asyncio.Queue[tuple[Announcement, float]] = asyncio.Queue()
         self._warm: asyncio.Queue[tuple[str, str]] = asyncio.Queue()  # (lang, phrase text)
+        # the whole number range (slow engines): prepared only while ``_warm`` is empty, so
+        # the next numbers after a call never wait behind hundreds of others
+        self._range: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
+        self._background: ThreadPoolExecutor | None = None  # preparation, at a low priority
+        self._last_call = float("-inf")  # time.monotonic() of the last announce()
         self._engine_problem: tuple[DeviceState, str, str] | None = None
         self._chime: Pcm | None = None
         self._idle = asyncio.Event()  # set while no announcement waits to be built
@@ -131,6 +139,7 @@ class VoiceService:
         if self._tasks:
             raise RuntimeError("VoiceService already started")
         await asyncio.to_thread(self._choose_engines)
+        self._background = ThreadPoolExecutor(1, "voice-prepare", initializer=lower_priority)
         self._chime = audio.chime(volume=self.settings.volume)
         self._tasks = [asyncio.create_task(self._build_loop(), name="voice-build"),
                        asyncio.create_task(self._warm_loop(), name="voice-warm")]
@@ -138,9 +147,11 @@ class VoiceService:
                         for z in self._zones]
         for cid, names in (counters or {}).items():
             self._prepare_counter(cid, names)
+        first = self.settings.number_range[0]  # a day starts there: its first calls are warm
+        self._prepare_numbers(range(first, first + self.settings.lookahead))
         if self.settings.prerender_numbers == "all":
             self._prepare_numbers(range(self.settings.number_range[0],
-                                        self.settings.number_range[1] + 1))
+                                        self.settings.number_range[1] + 1), self._range)
         self._update_health()
 
     async def stop(self, drain_s: float = 30.0) -> None:
@@ -151,6 +162,9 @@ class VoiceService:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        if self._background is not None:
+            self._background.shutdown(wait=False, cancel_futures=True)
+            self._background = None
         for e in self.engines.values():
             await asyncio.to_thread(e.close)
 
@@ -169,6 +183,7 @@ class VoiceService:
         It plays after every earlier one, to its end, in each zone serving its counter.
         """
         self._idle.clear()
+        self._last_call = time.monotonic()
         self._queue.put_nowait((a, time.perf_counter()))
 
     async def idle(self) -> None:
@@ -178,7 +193,8 @@ class VoiceService:
             await z.queue.join()
 
     async def ready(self) -> None:
-        """Return when the phrases queued for preparation so far are rendered (tests, bench)."""
+        """Return when the counter phrases and the next numbers after the calls so far are
+        rendered (tests, bench); the whole number range may still be in preparation."""
         await self._warm.join()
 
     def played_count(self) -> int:
@@ -268,13 +284,20 @@ class VoiceService:
         return None
 
     def _choose_engines(self) -> None:
+        """Per language the first engine that can speak it; runs in a worker thread (loading
+        Open JTalk takes about a second). A language spoken by a later engine than its first
+        (Japanese by espeak-ng because pyopenjtalk did not load) is reported as degraded with
+        reason ``engine_fallback``; one that no engine speaks as ``no_engine``."""
         notes: list[str] = []
         missing: list[str] = []
+        fallback: list[str] = []
         for lang in self.settings.languages:
             chosen: Engine | None = None
-            for name in engine_order(self.settings.engine, lang):
-                e = self.engines.get(name)
-                if e is None or (lang, id(e)) in self._failed:
+            order = [n for n in engine_order(self.settings.engine, lang) if n in self.engines]
+            for name in order:
+                e = self.engines[name]
+                if (lang, id(e)) in self._failed:
+                    notes.append(f"{lang}: {name}: failed to render")
                     continue
                 avail = e.availability()
                 if avail.ok and e.supports(lang):
@@ -284,14 +307,18 @@ class VoiceService:
             self.engine_for[lang] = chosen
             if chosen is None:
                 missing.append(lang)
+            elif order and chosen is not self.engines[order[0]]:
+                fallback.append(lang)
         used = ", ".join(f"{lang}: {e.name}" for lang, e in self.engine_for.items() if e)
         detail = "; ".join([f"using {used}" if used else "no engine", *notes])
-        if not missing:
-            self._engine_problem = ("ok", "", detail)
-        elif len(missing) == len(self.settings.languages):
+        if missing and len(missing) == len(self.settings.languages):
             self._engine_problem = ("error", "no_engine", detail)
-        else:
+        elif missing:
             self._engine_problem = ("degraded", "no_engine", detail)
+        elif fallback:
+            self._engine_problem = ("degraded", "engine_fallback", detail)
+        else:
+            self._engine_problem = ("ok", "", detail)
 
     # -- warming the cache -------------------------------------------------------------------
 
@@ -301,14 +328,16 @@ class VoiceService:
             self._queue_phrases(Announcement(0, counter_id, names, {}, recall),
                                 lambda ps: "number" not in ps and "service" not in ps)
 
-    def _prepare_numbers(self, numbers: range) -> None:
+    def _prepare_numbers(self, numbers: range,
+                         queue: asyncio.Queue[tuple[str, str]] | None = None) -> None:
         """Queue the number phrases (those holding nothing but the number) of ``numbers``."""
         for n in numbers:
             for recall in (False, True):
                 self._queue_phrases(Announcement(n, "", recall=recall),
-                                    lambda ps: ps == {"number"})
+                                    lambda ps: ps == {"number"}, queue)
 
-    def _queue_phrases(self, a: Announcement, wanted: Callable[[frozenset[str]], bool]) -> None:
+    def _queue_phrases(self, a: Announcement, wanted: Callable[[frozenset[str]], bool],
+                       queue: asyncio.Queue[tuple[str, str]] | None = None) -> None:
         for lang in self.settings.languages:
             engine = self.engine_for.get(lang)
             if engine is None:
@@ -316,7 +345,7 @@ class VoiceService:
             for p in self.templates.phrases(a, lang, style=self.settings.number_style,
                                             kana_only=not engine.reads_kanji):
                 if wanted(p.placeholders):
-                    self._warm.put_nowait((lang, p.text))
+                    (self._warm if queue is None else queue).put_nowait((lang, p.text))
 
     async def _warm_loop(self) -> None:
         decided = self.settings.prerender_numbers != "auto"
@@ -328,18 +357,31 @@ class VoiceService:
                     _LOGGER.info("voice: phrases take %.0f ms to render; preparing all numbers",
                                  p95 * 1000)
                     lo, hi = self.settings.number_range
-                    self._prepare_numbers(range(lo, hi + 1))
-            lang, text = await self._warm.get()
+                    hi = min(hi, lo + AUTO_RANGE_MAX - 1)  # 9999 numbers would be ~1 GB
+                    self._prepare_numbers(range(lo, hi + 1), self._range)
+            queue, (lang, text) = await self._next_to_prepare()
             await self._idle.wait()  # a live call goes first
             engine = self.engine_for.get(lang)
             if engine is not None and not self.cache.has(engine, lang, self.settings.gender,
                                                           text, self.settings.volume):
                 try:
-                    await asyncio.to_thread(self.cache.get, engine, lang, self.settings.gender,
-                                            text, self.settings.volume)
+                    await asyncio.get_running_loop().run_in_executor(
+                        self._background, self.cache.get, engine, lang, self.settings.gender,
+                        text, self.settings.volume)
                 except Exception as exc:
                     _LOGGER.warning("voice: could not prepare %r: %s", text, exc)
-            self._warm.task_done()
+            queue.task_done()
+
+    async def _next_to_prepare(self) -> tuple[asyncio.Queue[tuple[str, str]], tuple[str, str]]:
+        """An urgent phrase if any; else a range phrase once no call came for ``RANGE_QUIET_S``
+        (a busy hall is not slowed by filling the cache); else wait for an urgent one. Only this
+        loop fills ``_range`` after start, so waiting on ``_warm`` alone misses nothing."""
+        while self._warm.empty() and not self._range.empty():
+            quiet = RANGE_QUIET_S - (time.monotonic() - self._last_call)
+            if quiet <= 0:
+                return self._range, self._range.get_nowait()
+            await asyncio.sleep(min(quiet, 0.05))
+        return self._warm, await self._warm.get()
 
     # -- health ------------------------------------------------------------------------------
 

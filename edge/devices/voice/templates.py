@@ -7,6 +7,11 @@ is checked strictly, so a typo is an error naming the file, line and key instead
 
 Why phrases: a template is cut after each 、。,. so that a phrase without the number (the
 counter phrase) is the same for every call and can be rendered once, ahead of time.
+
+Why two Japanese texts: Open JTalk, the default engine, reads natural Japanese (kanji, and the
+number as digits: 「123番の方、3番窓口へお越しください。」) with a natural accent; espeak-ng,
+the fallback, reads kana only, so ``call_kana``/``recall_kana`` say the same in kana (the number
+and the names then come as kana readings too).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ _LOGGER = logging.getLogger(__name__)
 
 LANGUAGES = ("ja", "en", "zh", "ko")
 KINDS = ("call", "recall")
+KANA_KINDS = {"call": "call_kana", "recall": "recall_kana"}  # [ja] only, for espeak-ng
 PLACEHOLDERS = ("number", "counter", "service")
 DEFAULT_PATH = Path(__file__).with_name("templates.toml")
 KANA_KEY = "ja-Hira"  # names[KANA_KEY]: a kana reading of the Japanese name, for espeak-ng
@@ -64,21 +70,24 @@ class Templates:
     texts: Mapping[str, Mapping[str, str]]  # lang -> kind -> template
     origin: Mapping[tuple[str, str], str]  # (lang, kind) -> "file:line", for error messages
 
-    def get(self, lang: str, kind: Kind) -> str:
+    def get(self, lang: str, kind: Kind, kana: bool = False) -> str:
+        """The template; ``kana``: its kana form (Japanese, for engines without kanji)."""
+        key = KANA_KINDS[kind] if kana and lang == "ja" else kind
         try:
-            return self.texts[lang][kind]
+            return self.texts[lang].get(key) or self.texts[lang][kind]
         except KeyError:
             raise TemplateError(f"no {kind!r} template for language {lang!r}") from None
 
     def phrases(self, a: Announcement, lang: str, *, style: NumberStyle = "words",
                 kana_only: bool = False) -> list[Phrase]:
         """The announcement's phrases in ``lang``; ``kana_only`` for engines without kanji."""
+        natural = lang == "ja" and not kana_only and style == "words"
         values = {
-            "number": spoken(lang, a.number, style),
+            "number": str(a.number) if natural else spoken(lang, a.number, style),
             "counter": name_in(a.counter_names, lang, kana_only) or a.counter_id,
             "service": name_in(a.service_names, lang, kana_only),
         }
-        template = self.get(lang, "recall" if a.recall else "call")
+        template = self.get(lang, "recall" if a.recall else "call", kana=kana_only)
         return [Phrase(part.format_map(values), fields(part))
                 for part in _PHRASE_END.split(template) if part.strip()]
 
@@ -112,12 +121,26 @@ def load_templates(site_path: Path | None = None) -> Templates:
     """The packaged templates, overridden key by key by ``site_path`` if given."""
     texts: dict[str, dict[str, str]] = {}
     origin: dict[tuple[str, str], str] = {}
+    errors: list[str] = []
     for path in (DEFAULT_PATH, site_path):
         if path is None:
             continue
-        for (lang, kind), (text, where) in _read(path).items():
+        found = _read(path)
+        for (lang, kind), (text, where) in found.items():
             texts.setdefault(lang, {})[kind] = text
             origin[(lang, kind)] = where
+        for kind, kana in KANA_KINDS.items():  # a new [ja] text needs its kana form too
+            if ("ja", kind) not in found or ("ja", kana) in found:
+                continue
+            text, where = found[("ja", kind)]
+            if numbers_ja.KANJI.search(text):
+                errors.append(f"{where}: [ja].{kind} has kanji: also give [ja].{kana}, the same "
+                              "in kana (espeak-ng, the fallback engine, cannot read kanji)")
+            else:
+                texts["ja"][kana] = text
+                origin[("ja", kana)] = where
+    if errors:
+        raise TemplateError("\n".join(errors))
     missing = [f"[{lang}].{kind}" for lang in texts for kind in KINDS if kind not in texts[lang]]
     if missing:
         raise TemplateError(f"{site_path}: missing {', '.join(missing)}")
@@ -151,13 +174,15 @@ def _read(path: Path) -> dict[tuple[str, str], tuple[str, str]]:
             continue
         for kind, text in table.items():
             key = f"[{lang}].{kind}"
-            if kind not in KINDS:
+            known = [*KINDS, *KANA_KINDS.values()] if lang == "ja" else list(KINDS)
+            if kind not in known:
                 errors.append(f"{where(lang, kind)}: {key}: unknown key "
-                              f"(known: {', '.join(KINDS)})")
+                              f"(known: {', '.join(known)})")
             elif not isinstance(text, str):
                 errors.append(f"{where(lang, kind)}: {key}: must be a string")
             else:
-                errors += [f"{where(lang, kind)}: {key}: {e}" for e in check(lang, text)]
+                errors += [f"{where(lang, kind)}: {key}: {e}"
+                           for e in check(lang, text, kana=kind in KANA_KINDS.values())]
                 out[(lang, kind)] = (text, where(lang, kind))
     if errors:
         raise TemplateError("\n".join(errors))
@@ -168,8 +193,8 @@ def fields(template: str) -> frozenset[str]:
     return frozenset(f for _, f, _, _ in string.Formatter().parse(template) if f is not None)
 
 
-def check(lang: str, text: str) -> list[str]:
-    """Problems with one template: placeholders, braces, kanji in Japanese."""
+def check(lang: str, text: str, kana: bool = False) -> list[str]:
+    """Problems with one template: placeholders, braces, kanji in a kana form."""
     problems: list[str] = []
     try:
         fields = list(string.Formatter().parse(text))
@@ -186,6 +211,6 @@ def check(lang: str, text: str) -> list[str]:
             problems.append(f"placeholder {{{name}}} takes no format or conversion")
     if "number" not in names:
         problems.append("the template must say {number}")
-    if lang == "ja" and (kanji := numbers_ja.KANJI.findall(text)):
-        problems.append(f"write Japanese in kana, espeak-ng cannot read kanji: {''.join(kanji)}")
+    if lang == "ja" and kana and (kanji := numbers_ja.KANJI.findall(text)):
+        problems.append(f"write this in kana, espeak-ng cannot read kanji: {''.join(kanji)}")
     return problems
