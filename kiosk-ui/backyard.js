@@ -8,7 +8,7 @@
 //
 // URL: ?lang=ja|en|zh|ko  ?warn=10&alert=20 (minutes; defaults 10 and 20)
 //      ?serve=15 (minutes of serving one visitor before a counter is flagged; default 15)
-import { live, api, param } from "/ui/lib/live.js";
+import { live, api, param, siteNow } from "/ui/lib/live.js";
 import { loadLang, t, pick, translatePage } from "/ui/lib/i18n.js";
 
 const PAGE = "backyard";
@@ -123,7 +123,7 @@ function tickWaits() {
     const seconds = Number(node.dataset.serving) + extra;
     servingMark(node, seconds);
   });
-  $("clock").textContent = siteTime(Date.now());
+  $("clock").textContent = siteTime(siteNow());
 }
 
 // --- counters ------------------------------------------------------------------------------
@@ -235,7 +235,7 @@ function render(state) {
   renderServices(state);
   renderCounters(state);
   renderDevices(state);
-  $("updated").textContent = t("backyard.updated", { time: siteTime(Date.now(), true) });
+  $("updated").textContent = t("backyard.updated", { time: siteTime(siteNow(), true) });
   tickWaits();
 }
 

@@ -4,11 +4,11 @@
 // ten metres, so numbers are huge and every state has a word or a mark as well as a colour. A monitor keeps no state on
 // the server: opening the URL is all the setup there is (busy season: just add screens).
 //
-// URL: ?layout=landscape|portrait  ?lang=ja  ?langs=ja,en,zh,ko (subtitle language rotates)
+// URL: ?layout=landscape|portrait (default: by the screen's shape)  ?lang=ja  ?langs=ja,en,zh,ko (subtitle language rotates)
 //      ?counters=1,2,3 (only these counters)  ?voice=1 (two-tone chime in the browser per call)
 //      ?rotate=8 (seconds per subtitle language, at least 2)  ?rows=4..8 (big rows; default 6
 //      landscape, 7 portrait: fewer rows, taller type)
-import { live, api, param } from "/ui/lib/live.js";
+import { live, api, param, siteNow } from "/ui/lib/live.js";
 import { loadLang, t, pick, translatePage } from "/ui/lib/i18n.js";
 
 const PAGE = "monitor";
@@ -18,7 +18,10 @@ const RECENT_MAX = { landscape: 8, portrait: 8 };
 const ROWS = { landscape: 6, portrait: 7 };  // big rows; ?rows=4..8 overrides
 const TICKER_PX_PER_S = 110;
 
-const layout = param("layout") === "portrait" ? "portrait" : "landscape";
+// Without ?layout the screen's shape decides: a monitor mounted upright must not get the
+// landscape grid, whose counter column falls off a narrow screen.
+const layout = ["portrait", "landscape"].includes(param("layout")) ? param("layout")
+  : (innerHeight > innerWidth ? "portrait" : "landscape");
 const rows = Math.min(8, Math.max(4, Math.round(Number(param("rows"))) || ROWS[layout]));
 const listParam = (name) => (param(name) || "").split(",").map((s) => s.trim()).filter(Boolean);
 const langsParam = listParam("langs");
@@ -488,7 +491,7 @@ function tickClock() {
     tzOffsetMin = m ? (m[1] === "-" ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3])) : 0;
   }
   if (tzOffsetMin === null) return;
-  const d = new Date(Date.now() + tzOffsetMin * 60000);
+  const d = new Date(siteNow() + tzOffsetMin * 60000);
   const hh = String(d.getUTCHours()).padStart(2, "0");
   const mm = String(d.getUTCMinutes()).padStart(2, "0");
   $("clock").textContent = `${hh}:${mm}`;

@@ -4,6 +4,11 @@
 //   const r = await api("POST", "/api/counters/1/call-next"); if (!r.ok) show(r.error);
 
 const BACKOFF_MIN_MS = 250;
+let skewMs = 0; // the edge's clock minus this browser's, from the newest state's `at`
+
+// The edge's "now" in ms: screens show the site's time (and durations against the edge's
+// timestamps) even when this PC's clock drifts, or when the demo runs on a simulated clock.
+export function siteNow() { return Date.now() + skewMs; }
 const BACKOFF_MAX_MS = 5000;
 
 export function live(onState, onConnection = () => {}) {
@@ -16,7 +21,10 @@ export function live(onState, onConnection = () => {}) {
     ws.onopen = () => { delay = BACKOFF_MIN_MS; onConnection(true); };
     ws.onmessage = (msg) => {
       const data = JSON.parse(msg.data);
-      if (data.type === "state") onState(data.state, data.events || []);
+      if (data.type !== "state") return;
+      const at = Date.parse((data.state && data.state.at) || "");
+      if (!Number.isNaN(at)) skewMs = at - Date.now();
+      onState(data.state, data.events || []);
     };
     ws.onclose = () => {
       onConnection(false);
