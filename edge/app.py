@@ -121,7 +121,12 @@ def _devices(writer: Writer, config: SiteConfig, app: web.Application,
         return None
     from edge.devices.profile_store import load_profiles
 
-    manager = DeviceManager(writer, config, load_profiles(), preview_dir=preview_dir)
+    # the phrase cache lives beside the database, not in /tmp: a reboot that empties /tmp would
+    # cost minutes of CPU re-rendering a day's numbers with Open JTalk
+    db = writer.store.path
+    cache = None if db == ":memory:" else Path(db).parent / "voice-cache"
+    manager = DeviceManager(writer, config, load_profiles(), preview_dir=preview_dir,
+                            voice_cache=cache)
     manager.build()
     app[DEVICES] = manager
     hub = app[LIVE]

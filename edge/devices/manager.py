@@ -58,6 +58,7 @@ class DeviceManager:
     config: SiteConfig
     profiles: dict[str, Any]
     preview_dir: Path | None = None
+    voice_cache: Path | None = None  # pre-rendered calls; beside the site's database
     board: HealthBoard = field(default_factory=HealthBoard)
     printers: dict[str, PrinterService] = field(default_factory=dict)  # by kiosk id
     displays: list[tuple[Any, frozenset[str]]] = field(default_factory=list)  # (service, counters)
@@ -281,7 +282,8 @@ def _build_voice(m: DeviceManager) -> None:
         engine=spec.engine, gender=spec.gender, volume=spec.volume,  # type: ignore[arg-type]
         chime=spec.chime, languages=spec.languages, recall_repeats=spec.recall_repeats,
         templates_path=None if spec.templates is None else Path(spec.templates),
-        number_range=(min(s.first for s in services), max(s.last for s in services)))
+        number_range=(min(s.first for s in services), max(s.last for s in services)),
+        cache_dir=m.voice_cache)
     zones = [VoiceZone(z.id, None if z.counters is None else set(z.counters), _sink(z.output))
              for z in spec.zones]
     m.voice = VoiceService(settings, zones, board=m.board, device_id="voice")

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import io
 import math
+import os
 import sys
+import threading
 import wave
 from array import array
 from collections.abc import Iterable
@@ -74,8 +76,9 @@ def wav_bytes(pcm: Pcm) -> bytes:
 
 
 def write_wav(path: Path, pcm: Pcm) -> None:
-    """Write atomically (temp file + rename): a player never sees half a file."""
-    tmp = path.with_name(f".{path.name}.tmp")
+    """Write atomically (temp file + rename): a player never sees half a file. The temp name is
+    per process and thread: two sites sharing a cache folder may render the same phrase."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     tmp.write_bytes(wav_bytes(pcm))
     tmp.replace(path)
 
