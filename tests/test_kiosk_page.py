@@ -12,9 +12,7 @@ offline. The full end-to-end suite (operator, monitors, axe) lives in test_scree
 
 from __future__ import annotations
 
-import asyncio
 import re
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -25,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
+from browser.support import scan
 from conftest import free_port
 from playwright.async_api import Browser, Page, Route, async_playwright, expect
 
@@ -182,24 +181,6 @@ async def kiosk(tmp_path: Path, chromium_path: Path) -> AsyncIterator[Kiosk]:
     path.write_text(SITE, encoding="utf-8")
     async with running(tmp_path, chromium_path, path, MONDAY_10) as k:
         yield k
-
-
-async def scan(page: Page, text: str, gap_ms: float = 4.0) -> None:
-    """A keyboard-wedge scanner: trusted key events stamped a few ms apart, then Enter."""
-    cdp = await page.context.new_cdp_session(page)
-    t0 = time.time()
-    keys: list[dict[str, Any]] = [{"key": ch, "text": ch} for ch in text]
-    keys.append({"key": "Enter", "code": "Enter", "windowsVirtualKeyCode": 13, "text": "\r"})
-    sends = []
-    for i, down in enumerate(keys):
-        at = t0 + i * gap_ms / 1000
-        up = {k: v for k, v in down.items() if k != "text"}
-        sends.append(cdp.send("Input.dispatchKeyEvent", {"type": "keyDown", "timestamp": at,
-                                                         **down}))
-        sends.append(cdp.send("Input.dispatchKeyEvent", {"type": "keyUp",
-                                                         "timestamp": at + gap_ms / 2000, **up}))
-    await asyncio.gather(*sends)
-    await cdp.detach()
 
 
 def number(n: int) -> re.Pattern[str]:

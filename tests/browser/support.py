@@ -366,3 +366,21 @@ async def screens_discovery(tmp_path: Path, browser: Browser) -> AsyncIterator[S
     """Like ``screens``, with the edge advertising itself (``_madoguchi._tcp``) on 127.0.0.1."""
     async with running_site(tmp_path, browser, discovery=True) as s:
         yield s
+
+
+async def scan(page: Page, text: str, gap_ms: float = 4.0) -> None:
+    """A keyboard-wedge scanner: trusted key events stamped a few ms apart, then Enter."""
+    cdp = await page.context.new_cdp_session(page)
+    t0 = time.time()
+    keys: list[dict[str, Any]] = [{"key": ch, "text": ch} for ch in text]
+    keys.append({"key": "Enter", "code": "Enter", "windowsVirtualKeyCode": 13, "text": "\r"})
+    sends = []
+    for i, down in enumerate(keys):
+        at = t0 + i * gap_ms / 1000
+        up = {k: v for k, v in down.items() if k != "text"}
+        sends.append(cdp.send("Input.dispatchKeyEvent", {"type": "keyDown", "timestamp": at,
+                                                         **down}))
+        sends.append(cdp.send("Input.dispatchKeyEvent", {"type": "keyUp",
+                                                         "timestamp": at + gap_ms / 2000, **up}))
+    await asyncio.gather(*sends)
+    await cdp.detach()

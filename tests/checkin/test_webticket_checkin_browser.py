@@ -12,17 +12,15 @@ en in every state (test-artifacts/checkin/).
 
 from __future__ import annotations
 
-import asyncio
 import io
 import re
-import time
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 import webticket_support
-from browser.support import browser
+from browser.support import browser, scan
 from PIL import Image
 from playwright.async_api import Browser, BrowserContext, Page
 from pyzbar.pyzbar import decode
@@ -48,24 +46,6 @@ def named_toml(site: str) -> str:
 
 
 ORIGINAL = webticket_support.web_toml
-
-
-async def scan(page: Page, text: str, gap_ms: float = 4.0) -> None:
-    """A keyboard-wedge scanner (as tests/test_kiosk_page.py): fast trusted keys, then Enter."""
-    cdp = await page.context.new_cdp_session(page)
-    t0 = time.time()
-    keys: list[dict[str, Any]] = [{"key": ch, "text": ch} for ch in text]
-    keys.append({"key": "Enter", "code": "Enter", "windowsVirtualKeyCode": 13, "text": "\r"})
-    sends = []
-    for i, down in enumerate(keys):
-        at = t0 + i * gap_ms / 1000
-        up = {k: v for k, v in down.items() if k != "text"}
-        sends.append(cdp.send("Input.dispatchKeyEvent", {"type": "keyDown", "timestamp": at,
-                                                         **down}))
-        sends.append(cdp.send("Input.dispatchKeyEvent", {"type": "keyUp",
-                                                         "timestamp": at + gap_ms / 2000, **up}))
-    await asyncio.gather(*sends)
-    await cdp.detach()
 
 
 class Phones:
