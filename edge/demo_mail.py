@@ -99,3 +99,7 @@ def add_mail_routes(app: web.Application, box: deque[SinkMessage]) -> None:
 
     app.router.add_get("/demo/mail", page)
     app.router.add_get("/demo/mail.json", as_json)
+    from hub.web.api import declare  # the hub's deny-by-default access table
+
+    declare(app, "GET", "/demo/mail", "public")  # the demo's fake mailbox, no real contacts
+    declare(app, "GET", "/demo/mail.json", "public")

@@ -138,3 +138,98 @@ def add_parsers(subparsers: Any) -> None:
                                         "(the first of MADOGUCHI_HUB_KEYS); then old keys can go")
     kr.add_argument("--db", default=DEFAULT_DB, help="database URL (default: %(default)s)")
     kr.set_defaults(func=_keys_rotate)
+    _add_audit_parsers(sub)
+    _add_admin_parsers(sub)
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from hub.audit.commands import run
+
+    return run(args)
+
+
+def _add_audit_parsers(sub: Any) -> None:
+    """``hub audit verify | export | prune | retention`` (handlers in hub.audit.commands)."""
+    audit = sub.add_parser("audit", help="the audit trail (A3): verify, export, prune")
+    asub = audit.add_subparsers(dest="action", required=True)
+    v = asub.add_parser("verify", help="check the hash chain; name the first altered, removed "
+                                       "or reordered row (exit 1)")
+    e = asub.add_parser("export", help="CSV (UTF-8 with BOM, for Excel) to stdout; the export "
+                                       "is itself audited")
+    e.add_argument("--since", help="from this date/time (2026-04-01: local midnight, JST)")
+    e.add_argument("--until", help="before this date/time")
+    e.add_argument("--actor", help="only this staff id")
+    e.add_argument("--action", dest="action_filter", help="only this action code, e.g. login")
+    e.add_argument("--target", help="only this target")
+    p = asub.add_parser("prune", help="delete rows past the retention period (at least 3 "
+                                      "years), keeping the chain verifiable")
+    p.add_argument("--older-than-days", type=int, default=None,
+                   help="override the stored retention period (still at least 1096 days)")
+    r = asub.add_parser("retention", help="show or set the retention period in days")
+    r.add_argument("--set", type=int, default=None, metavar="DAYS",
+                   help="keep rows this many days (1096-3653)")
+    for cmd in (v, e, p, r):
+        cmd.add_argument("--db", default=DEFAULT_DB, help="database URL (default: %(default)s)")
+        cmd.set_defaults(func=_audit)
+
+
+def _admin_create(args: argparse.Namespace) -> int:
+    """Create a ward administrator (the first one, typically); MFA enrolment follows at the
+    first sign-in. The password is read without echo (twice) or from stdin, never from argv."""
+    import asyncio
+    import getpass
+
+    from hub.auth.service import AccountError, audit, create_staff
+    from hub.settings import HubSettings, SettingsError
+    from hub.store import HubStore
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass("password / パスワード: ")
+        if getpass.getpass("again / もう一度: ") != password:
+            print("the passwords differ / パスワードが一致しません", file=sys.stderr)
+            return 2
+    try:
+        settings = HubSettings.from_env()
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+
+    async def run() -> str:
+        store = await HubStore.open(args.db)
+        try:
+            staff_id = await create_staff(store, args.login, password, args.name or "",
+                                          grants=[("*", "admin")])
+            await audit(store, settings, actor="system", action="account_created",
+                        target=staff_id, detail={"via": "cli", "role": "admin"})
+            return staff_id
+        finally:
+            await store.close()
+
+    try:
+        asyncio.run(run())
+    except AccountError as exc:
+        print(f"{exc} / 作成できませんでした", file=sys.stderr)
+        return 1
+    print(f"administrator {args.login!r} created / 区管理者 {args.login!r} を作成しました\n"
+          "next: sign in at <hub>/auth/login; you will be asked to scan a QR code with an "
+          "authenticator app and enter its 6-digit code (two-step verification is required "
+          "for administrators), then keep the recovery codes shown once.\n"
+          "次に <hub>/auth/login でログインし、表示されるQRコードを認証アプリで読み取って6桁の"
+          "コードを入力してください（区管理者は2段階認証が必須です）。表示される回復コードは"
+          "一度しか表示されないため保管してください。")
+    return 0
+
+
+def _add_admin_parsers(sub: Any) -> None:
+    """``hub admin create``: the first ward administrator (then use the admin pages)."""
+    admin = sub.add_parser("admin", help="staff accounts")
+    asub = admin.add_subparsers(dest="action", required=True)
+    create = asub.add_parser("create", help="create a ward administrator account")
+    create.add_argument("--db", default=DEFAULT_DB, help="database URL (default: %(default)s)")
+    create.add_argument("--login", required=True, help="the login ID")
+    create.add_argument("--name", default="", help="display name (default: the login ID)")
+    create.add_argument("--password-stdin", action="store_true",
+                        help="read the password from the first line of stdin (no prompt)")
+    create.set_defaults(func=_admin_create)

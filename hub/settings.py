@@ -35,6 +35,14 @@ class HubSettings:
     sms_token: str | None = None
     notice_texts: str | None = None  # staff-edited texts file (TOML); None: the shipped texts
     trust_proxy: bool = False  # take the client address from X-Forwarded-For
+    # staff logins (hub/auth/README.md)
+    login_max_failures: int = 5  # per account, then locked for ``lockout_s``
+    address_max_failures: int = 20  # per client address, then locked for ``lockout_s``
+    lockout_s: int = 900
+    session_idle_s: int = 1800
+    session_absolute_s: int = 12 * 3600
+    login_message: str = ""  # shown on the login page (e.g. "authorised staff only")
+    cookie_secure: bool | None = None  # None: Secure when public_url is https
 
     @property
     def key(self) -> bytes:
@@ -57,7 +65,36 @@ class HubSettings:
             sms_token=env.get("MADOGUCHI_SMS_TOKEN") or None,
             notice_texts=env.get("MADOGUCHI_NOTICE_TEXTS") or None,
             trust_proxy=env.get("MADOGUCHI_TRUST_PROXY", "") in ("1", "true", "yes"),
+            login_max_failures=_int(env, "MADOGUCHI_LOGIN_MAX_FAILURES", cls.login_max_failures),
+            address_max_failures=_int(env, "MADOGUCHI_ADDRESS_MAX_FAILURES",
+                                      cls.address_max_failures),
+            lockout_s=_int(env, "MADOGUCHI_LOCKOUT_S", cls.lockout_s),
+            session_idle_s=_int(env, "MADOGUCHI_SESSION_IDLE_S", cls.session_idle_s),
+            session_absolute_s=_int(env, "MADOGUCHI_SESSION_ABSOLUTE_S", cls.session_absolute_s),
+            login_message=env.get("MADOGUCHI_LOGIN_MESSAGE", ""),
+            cookie_secure=({"1": True, "true": True, "0": False, "false": False}
+                           .get(env.get("MADOGUCHI_COOKIE_SECURE", "").lower())),
         )
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Session cookies carry ``Secure`` when served over TLS (or when told to)."""
+        if self.cookie_secure is not None:
+            return self.cookie_secure
+        return self.public_url.startswith("https://")
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}: a whole number, got {raw!r}") from None
+    if value < 1:
+        raise SettingsError(f"{name}: must be at least 1")
+    return value
 
 
 def parse_keys(text: str) -> tuple[dict[str, bytes], str]:

@@ -504,10 +504,13 @@ async def wait_synced(edge_db: Path, hub_db_url: str, site: str, *, schema: str 
     return time.monotonic() - t0
 
 
-async def hub_site(base: str, site: str) -> dict[str, Any] | None:
-    """``GET /api/sites/{site}`` of a hub (None: unknown or unreachable)."""
+async def hub_site(base: str, site: str,
+                   cookies: dict[str, str] | None = None) -> dict[str, Any] | None:
+    """``GET /api/sites/{site}`` of a hub (None: unknown or unreachable). The route needs a
+    staff session: ``cookies`` from ``staff_support.staff_cookie``/``staff_cookie_at``."""
     try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3)) as s, \
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3),
+                                         cookies=cookies) as s, \
                 s.get(f"{base}/api/sites/{site}") as resp:
             if resp.status != 200:
                 return None

@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from sqlalchemy.ext.asyncio import create_async_engine
+from staff_support import staff_cookie
 from test_hub_ingest import SITE, TOML, EdgeLog, edge_log, expected_queues
 
 from hub.app import Hub, start_hub
@@ -19,7 +20,7 @@ from hub.configs import store_config
 from hub.ingest.projection import build_fold
 from hub.store import HubStore
 from hub.web import create_app
-from hub.web.api import ROUTES
+from hub.web.api import ROUTES, SETTINGS
 
 STATUS = {"v": 1, "site": SITE, "online": True, "session": "s-1",
           "at": "2026-11-21T09:00:00+09:00",
@@ -77,7 +78,8 @@ async def hub(tmp_path: Path, log: EdgeLog) -> AsyncIterator[Hub]:
 
 @pytest.fixture
 async def client(hub: Hub) -> AsyncIterator[Client]:
-    async with aiohttp.ClientSession() as session:
+    cookies = await staff_cookie(hub.store, hub.runner.app[SETTINGS])  # staff routes need one
+    async with aiohttp.ClientSession(cookies=cookies) as session:
         yield Client(hub.url, session)
 
 
@@ -200,7 +202,8 @@ async def test_staff_page_in_japanese_and_english(client: Client, hub: Hub) -> N
 async def test_empty_hub_page(tmp_path: Path) -> None:
     h = await start_hub(f"sqlite:///{tmp_path}/empty.db", None, port=0)
     try:
-        async with aiohttp.ClientSession() as s:
+        cookies = await staff_cookie(h.store, h.runner.app[SETTINGS])
+        async with aiohttp.ClientSession(cookies=cookies) as s:
             c = Client(h.url, s)
             assert "まだ拠点がありません" in await c.get("/staff/sites")
             assert (await c.get("/api/sites"))["sites"] == []
@@ -219,7 +222,8 @@ async def test_database_down_is_503_not_500() -> None:
     await site.start()
     port = runner.addresses[0][1]
     try:
-        async with aiohttp.ClientSession() as s:
+        # a (stale) session cookie: checking it is what needs the database
+        async with aiohttp.ClientSession(cookies={"madoguchi_staff": "stale"}) as s:
             c = Client(f"http://127.0.0.1:{port}", s)
             for path in ("/api/sites", f"/api/sites/{SITE}", f"/api/sites/{SITE}/events",
                          "/staff/sites"):

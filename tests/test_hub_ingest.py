@@ -504,7 +504,9 @@ def test_valid_batch_is_sorted_and_duplicates_inside_refused() -> None:
         validate.events_batch(_batch(events=[one, {**two, "id": one["id"]}]), SITE)
 
 
-def test_fold_pauses_on_a_bad_event_and_recovers_the_next_day(log: EdgeLog) -> None:
+def test_fold_skips_a_bad_event_and_keeps_the_site(log: EdgeLog) -> None:
+    """Issue 12 item 7: an event the fold cannot apply is skipped (and handed to ingest for
+    quarantine), the state before it is kept, and later events still fold."""
     from hub.ingest.projection import SiteFold
 
     def ev(seq: int, kind: str, data: dict[str, Any], day: str = "2026-11-21") -> Envelope:
@@ -512,17 +514,20 @@ def test_fold_pauses_on_a_bad_event_and_recovers_the_next_day(log: EdgeLog) -> N
 
     fold = SiteFold(SITE, log.config, 1)
     fold.advance([ev(1, "DayOpened", {"day": "2026-11-21"}),
-                  ev(2, "TicketCalled", {"ticket": "unknown", "counter": "1"})])
-    assert (fold.status, fold.seq, fold.rows(datetime.now(TZ))) == ("error", 2, ([], []))
-    fold.advance([ev(3, "CounterOpened", {"counter": "1"})])  # still paused, seq tracked
-    assert (fold.status, fold.seq) == ("error", 3)
-    fold.advance([ev(4, "DayOpened", {"day": "2026-11-22"}, "2026-11-22"),
-                  ev(5, "CounterOpened", {"counter": "1"}, "2026-11-22")])
-    assert fold.status == "ok"
+                  ev(2, "CounterOpened", {"counter": "1"}),
+                  ev(3, "TicketCalled", {"ticket": "unknown", "counter": "1"})])
+    assert (fold.status, fold.seq) == ("ok", 3)
+    assert [(e.seq, why.split(":")[0]) for e, why in fold.failed] == [(3, "seq 3 (TicketCalled)")]
     assert fold.state is not None
     assert fold.state.counter("1").open
-    fold.advance([ev(6, "SomethingNew", {})])  # a type this hub does not know yet
-    assert fold.status == "error"
+    fold.advance([ev(4, "CounterOpened", {"counter": "2"})])  # later events still fold
+    assert fold.state.counter("2").open
+    assert fold.rows(datetime.now(TZ))[0]
+    fold.advance([ev(5, "SomethingNew", {})])  # a type this hub does not know yet
+    assert fold.status == "ok"
+    assert [e.seq for e, _ in fold.failed] == [3, 5]
+    assert fold.state.counter("1").open
+    assert fold.state.counter("2").open
 
 
 def test_cli_config_set_stores_and_publishes(mqtt_broker_url: str, tmp_path: Path,

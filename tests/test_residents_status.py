@@ -21,6 +21,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from residents_support import Ward, until, ward
 from sqlalchemy import insert
+from staff_support import staff_cookie
 
 from edge.config import parse_site_config
 from edge.domain import commands as c
@@ -28,6 +29,7 @@ from edge.domain.views import service_rows
 from hub.app import start_hub
 from hub.store.schema import web_tickets
 from hub.store.store import now_utc
+from hub.web.api import SETTINGS
 from hub.web.residents import ACCESS, FEED
 from hub.web.residents.broadcast import Subscriber
 from hub.web.residents.i18n import TEXTS, minutes
@@ -331,15 +333,17 @@ async def test_web_access_counted_per_page_and_hour(w: Ward) -> None:
     await access.flush()
     await w.get("/")
     day = now_utc().astimezone(TZ).date().isoformat()
-    _, _, stats = await w.get(f"/api/stats/web-access?day={day}")
+    viewer = await staff_cookie(w.hub.store, w.hub.runner.app[SETTINGS], "stats_viewer")
+    assert (await w.get(f"/api/stats/web-access?day={day}"))[0] == 401  # staff only
+    _, _, stats = await w.get(f"/api/stats/web-access?day={day}", cookies=viewer)
     assert stats["pages"]["status"]["total"] == 4  # 3 stored + 1 not flushed yet
     assert stats["pages"]["ticket"]["total"] == 2
     await access.flush()  # adds to the stored row (upsert)
-    _, _, stats = await w.get(f"/api/stats/web-access?day={day}")
+    _, _, stats = await w.get(f"/api/stats/web-access?day={day}", cookies=viewer)
     assert stats["pages"]["status"]["total"] == 4
     hour = now_utc().astimezone(TZ).strftime("%H")
     assert stats["pages"]["status"]["by_hour"][hour] >= 1
-    status, _, body = await w.get("/api/stats/web-access?day=2026-13-45")
+    status, _, body = await w.get("/api/stats/web-access?day=2026-13-45", cookies=viewer)
     assert (status, body["error"]["code"]) == (400, "bad_parameter")
 
 
@@ -357,7 +361,8 @@ async def test_web_only_hub_says_unavailable(tmp_path: Path) -> None:
                 assert (await r.json())["error"]["message_ja"]
             async with s.get(hub.url + f"/t/{secrets.token_urlsafe(16)}") as r:
                 assert r.status == 503
-            async with s.get(hub.url + "/staff/sites") as r:
+            staff = await staff_cookie(hub.store, hub.runner.app[SETTINGS])
+            async with s.get(hub.url + "/staff/sites", cookies=staff) as r:
                 assert r.status == 200
     finally:
         await hub.stop()

@@ -26,6 +26,7 @@ import pytest
 from conftest import free_port
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import text
+from staff_support import staff_cookie, staff_cookie_at
 from support import morning
 from sync_support import (
     COUNTERS,
@@ -58,6 +59,7 @@ from edge.sync import SyncClient, SyncSettings
 from edge.sync.outbox import Limits, read_batch
 from hub.app import Hub, start_hub
 from hub.store import HubStore
+from hub.web.api import SETTINGS
 
 OUTAGE_S = 60.0  # issue 5: "broker stopped for 60 s under load"
 CUT_S = 20.0
@@ -206,7 +208,7 @@ async def test_hub_sigkilled_and_restarted_under_load(tmp_path: Path, broker: Mo
         assert edge_counts(edge.db)[0] > at_kill + 5 * RATE, "no events while the hub was down"
         took = await wait_synced(edge.db, sqlite_hub.url, site, timeout=60)
         n = await assert_hub_matches_edge(edge.db, sqlite_hub.url, site)
-        view = await hub_site(restarted.base, site)
+        view = await hub_site(restarted.base, site, await staff_cookie_at(sqlite_hub.url))
         assert view is not None
         assert view["last_seq"] == n
         assert view["online"] is True
@@ -348,8 +350,18 @@ async def _settled(db: HubDb, site: str) -> int:
     return last[0]
 
 
+_STAFF: dict[int, dict[str, str]] = {}
+
+
+async def _staff(hub: Hub) -> dict[str, str]:
+    """A staff session on this hub (``/api/sites/*`` needs one), made once per hub."""
+    if id(hub) not in _STAFF:
+        _STAFF[id(hub)] = await staff_cookie(hub.store, hub.runner.app[SETTINGS])
+    return _STAFF[id(hub)]
+
+
 async def _online(hub: Hub, site: str, online: bool) -> bool:
-    view = await hub_site(hub.url, site)
+    view = await hub_site(hub.url, site, await _staff(hub))
     return view is not None and view["online"] is online
 
 
@@ -524,7 +536,7 @@ async def test_edge_cut_off_for_a_whole_day_catches_up(tmp_path: Path, broker: M
                                              for r in service_rows(s, clock.now())})
 
         async def hub_shows_day_two() -> bool:
-            view = await hub_site(hub.url, site)
+            view = await hub_site(hub.url, site, await _staff(hub))
             queues = {} if view is None else {q["service"]: (q["waiting"], q["issued"])
                                               for q in view["queues"]}
             return queues == edge_queues

@@ -136,6 +136,28 @@ async def _caught_up(visible: Callable[[], Awaitable[dict[str, int]]],
         await asyncio.sleep(0.1)
 
 
+async def _staff_session(infra: Infra) -> dict[str, str]:
+    """A signed-in staff session (``/api/sites`` needs one since issue 12): a throwaway
+    ward-staff account in the bench's own database."""
+    import secrets
+
+    from hub.auth import service
+    from hub.auth.guard import COOKIE
+    from hub.settings import HubSettings
+    from hub.store import HubStore
+
+    store = await HubStore.open(infra.pg_url, schema=infra.schema, upgrade=False)
+    try:
+        login, password = f"bench-{secrets.token_hex(4)}", secrets.token_urlsafe(16)
+        await service.create_staff(store, login, password, grants=[("*", "ward_staff")])
+        result = await service.login(store, HubSettings.from_env(), login, password,
+                                     "127.0.0.1")
+    finally:
+        await store.close()
+    assert result.sid is not None
+    return {COOKIE: result.sid}
+
+
 async def _received_latencies(infra: Infra, sims: list[SimSite]) -> list[float]:
     """``received_at - at`` of the measured events: the part before the hub's transaction
     (edge commit, relay, broker, the hub's queue), from the hub's own rows."""
@@ -175,7 +197,8 @@ async def latency_figures(infra: Infra, workdir: Path, template: str,
             await asyncio.sleep(max(0.0, start + i / SITE_RATE - time.monotonic()))
 
     try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10),
+                                         cookies=await _staff_session(infra)) as http:
             async def visible() -> dict[str, int]:
                 t0 = time.monotonic()
                 async with http.get(f"{infra.hub}/api/sites") as r:

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import socket
 import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -24,6 +25,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+
+from edge.aio import wait_event
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -121,6 +124,7 @@ class MqttLink:
         self.client.on_connect = self._paho_connect
         self.client.on_disconnect = self._paho_disconnect
         self.client.on_message = self._paho_message
+        self.client.on_socket_open = self._paho_socket_open
 
     @property
     def connected(self) -> bool:
@@ -140,11 +144,8 @@ class MqttLink:
         self.client.loop_start()
 
     async def wait_connected(self, timeout: float) -> bool:
-        try:
-            await asyncio.wait_for(self._connected.wait(), timeout)
-        except TimeoutError:
-            return False
-        return True
+        # not ``asyncio.wait_for(event.wait())``: it can swallow a cancellation (edge/aio.py)
+        return await wait_event(self._connected, timeout)
 
     def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> mqtt.MQTTMessageInfo:
         """QoS 1; queued by paho while disconnected."""
@@ -170,6 +171,14 @@ class MqttLink:
             return
         with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: shutting down
             loop.call_soon_threadsafe(fn, *args)
+
+    @staticmethod
+    def _paho_socket_open(_client: mqtt.Client, _userdata: Any, sock: Any) -> None:
+        """No Nagle (as the edge's link): an ack waiting for the previous segment's TCP ACK adds
+        ~40 ms to every edge's round trip."""
+        if isinstance(sock, socket.socket):
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def _paho_connect(self, client: mqtt.Client, _userdata: Any, flags: Any,
                       rc: ReasonCode, _props: Any) -> None:

@@ -34,7 +34,8 @@ ROWS_INTERVAL_S = 0.25  # a busy site's projection rows are rewritten at most th
 
 
 class SiteFold:
-    """One site's live state; ``status``: ok | no_config | error."""
+    """One site's live state; ``status``: ok | no_config | error (only if the day's applied
+    events no longer fold after a skip: paused until the next ``DayOpened``)."""
 
     def __init__(self, site: str, config: SiteConfig | None = None,
                  version: int | None = None, seq: int = 0) -> None:
@@ -44,6 +45,8 @@ class SiteFold:
         self.state: State | None = State(config) if config is not None else None
         self.seq = seq  # last seq folded (or seen, without a config)
         self.error: str | None = None
+        self._today: list[Envelope] = []  # applied since the last DayOpened (for ``_rebuild``)
+        self.failed: list[tuple[Envelope, str]] = []  # skipped, for ingest to quarantine
 
     @property
     def status(self) -> str:
@@ -52,22 +55,40 @@ class SiteFold:
         return "ok" if self.state is not None else "error"
 
     def advance(self, envs: Iterable[Envelope]) -> None:
-        """Fold contiguous events in seq order. A fold failure pauses this site's projection
-        (the events are stored regardless) until its next DayOpened starts a clean day."""
+        """Fold contiguous events in seq order. An event the fold cannot apply is skipped and
+        put in ``failed`` (ingest quarantines it and alerts): the state is rebuilt from the
+        day's events that did apply, so one bad event never blanks the site's queues."""
         for ev in envs:
             self.seq = ev.seq
             if self.state is None:
                 if self.config is None or ev.type != "DayOpened":
                     continue
                 self.state, self.error = State(self.config), None
+            if ev.type == "DayOpened":
+                self._today = []
             try:
                 apply(self.state, ev)
             except Exception as exc:  # events are facts; a bad one must not stop the ingest
-                self.state = None
-                self.error = f"seq {ev.seq} ({ev.type}): {type(exc).__name__}"
-                _LOGGER.warning("site %s: cannot fold event seq %d of type %s (%s); projection "
-                                "paused until the next business day", self.site, ev.seq,
-                                ev.type, type(exc).__name__)
+                reason = f"seq {ev.seq} ({ev.type}): {type(exc).__name__}"
+                self.failed.append((ev, reason))
+                _LOGGER.warning("site %s: cannot fold event seq %d of type %s (%s); skipped "
+                                "and quarantined", self.site, ev.seq, ev.type,
+                                type(exc).__name__)
+                self._rebuild()
+            else:
+                self._today.append(ev)
+
+    def _rebuild(self) -> None:
+        """The state of the day's applied events (``apply`` may have changed it half-way)."""
+        assert self.config is not None
+        state = State(self.config)
+        try:
+            for ok in self._today:
+                apply(state, ok)
+        except Exception as exc:  # cannot happen for a pure fold; pause rather than guess
+            self.state, self.error = None, f"rebuild: {type(exc).__name__}"
+            return
+        self.state = state
 
     def rows(self, now: datetime) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """The ``site_queues`` and ``site_counters`` rows of the current state."""

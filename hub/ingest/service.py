@@ -8,6 +8,8 @@ asks the edge for a replay, at most once per ``replay_interval_s`` while the sam
 (doubling up to 5 minutes if the edge cannot fill it). Nothing slower waits on the ack path:
 projection rows are throttled per site (``RowWriter``), listeners run in a task of their own
 (``Announcer``), and the contiguous seq advances in memory (the store is asked on gaps only).
+What is believed, refused or quarantined (forged or implausible events, fold failures, sites not
+enrolled) is ``hub.ingest.integrity``'s rule.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from edge.protocol import (
     parse_site_topic,
     site_topic,
 )
-from hub.ingest import validate
+from hub.ingest import integrity, validate
 from hub.ingest.commands import Commands, ReplayAsks
 from hub.ingest.listeners import Announcer, Change, ChangeListener
 from hub.ingest.mqtt import MqttLink, MqttSettings, stable_client_id
@@ -66,8 +68,12 @@ def _iso_now() -> str:
 
 class Ingest:
     def __init__(self, store: HubStore, mqtt: MqttSettings, prefix: str = DEFAULT_PREFIX, *,
-                 replay_interval_s: float = 5.0, config_poll_s: float = 10.0) -> None:
+                 replay_interval_s: float = 5.0, config_poll_s: float = 10.0,
+                 max_seq_jump: int = integrity.MAX_JUMP,
+                 enrolment: integrity.Enrolment | None = None) -> None:
         self.store = store
+        self.guard = integrity.Guard(enrolment or integrity.enrolment_from_env(), max_seq_jump)
+        self._collided: dict[str, list[Envelope]] = {}  # displaced within a group (rule 3)
         self.prefix = prefix
         self.replay_interval_s = replay_interval_s
         self.config_poll_s = config_poll_s
@@ -185,6 +191,7 @@ class Ingest:
                 return
             fold = await build_fold(tx, site, row["last_seq_contiguous"],
                                     row["config_version_applied"])
+            await self.guard.folded(tx, fold.failed, now_utc())
             self.folds[site] = fold
             await self._write_projection(tx, site, fold)
             self._touched.add(site)
@@ -248,8 +255,12 @@ class Ingest:
                     batch = validate.events_batch(payload, site)
                     by_seq = batches.setdefault(site, {})
                     for env in batch.events:
-                        if by_seq.setdefault(env.seq, env) is not env:
-                            self.stats.duplicates += 1  # delivered twice within this group
+                        first = by_seq.setdefault(env.seq, env)
+                        if first == env:
+                            self.stats.duplicates += int(first is not env)  # twice in a group
+                        else:  # another event for this seq: the later one wins (integrity 3)
+                            self._collided.setdefault(site, []).append(first)
+                            by_seq[env.seq] = env
                 elif kind == "status":
                     statuses.append((site, validate.status(payload, site)))
                 elif kind == "replies":
@@ -306,12 +317,16 @@ class Ingest:
         now = now_utc()
         results: dict[str, tuple[int, int]] = {}
         stale = set(self.rows.stale)
+        replays: dict[str, int] = {}
         try:
             async with self.store.begin() as tx:
                 for site, by_seq in batches.items():
+                    if not await self._admit(tx, site, by_seq, now, replays):
+                        continue
                     results[site] = await self._store_site(tx, site, by_seq, now)
                 await self.rows.write_stale(tx, every=self._queue.empty())
         except BaseException:
+            self.guard.forget()
             self.rows.stale |= stale  # rows written in the rolled-back transaction are not there
             for site in batches:  # the folds may be ahead of what was rolled back
                 self.folds.pop(site, None)
@@ -326,6 +341,22 @@ class Ingest:
                 self._request_replay(site, contiguous + 1)
             else:
                 self.replays.done(site)
+        for site, from_seq in replays.items():
+            self._request_replay(site, from_seq)
+
+    async def _admit(self, tx: Tx, site: str, by_seq: dict[int, Envelope], now: datetime,
+                     replays: dict[str, int]) -> bool:
+        """Integrity rules 1, 3 (within a group) and 6 before anything is stored."""
+        contiguous = self._contiguous.get(site)
+        if contiguous is None:
+            row = await tx.site(site)
+            contiguous = row["last_seq_contiguous"] if row else 0
+        far = await self.guard.admit(tx, site, by_seq, contiguous,
+                                     self._collided.pop(site, []), now)
+        self.stats.dropped += len(by_seq) if far is None else far
+        if far:
+            replays[site] = contiguous + 1  # a real edge that far ahead fills in from below
+        return far is not None
 
     async def _store_site(self, tx: Tx, site: str, by_seq: dict[int, Envelope],
                           now: datetime) -> tuple[int, int]:
@@ -333,38 +364,33 @@ class Ingest:
         res = await tx.insert_events(site, envs, now)
         self.stats.events_stored += res.inserted
         self.stats.duplicates += res.duplicates
-        if res.conflicts:
-            self.stats.conflicts += len(res.conflicts)
-            _LOGGER.error("site %s: %d events conflict with stored ones (same seq or id, other "
-                          "content), first seq %d; kept the stored ones", site,
-                          len(res.conflicts), res.conflicts[0])
         old = self._contiguous.get(site)
         row = None
         if old is None or site not in self.folds:  # else the site row is not needed
             row = await tx.site(site)
             old = row["last_seq_contiguous"] if row else 0
         applied = row["config_version_applied"] if row else None
-        # every seq of this group is stored now (inserted or already there) unless it conflicts:
-        # advance in memory; the store is asked only when events stored earlier lie beyond (a
-        # gap being filled), on conflicts, or for a site this process has not tracked yet
-        stored = set(by_seq).difference(res.conflicts)
+        taken: set[int] = set()
+        if res.conflicts:
+            self.stats.conflicts += len(res.conflicts)
+            taken = await self.guard.resolve(tx, site, by_seq, res.conflicts, old, now)
+        # the contiguous seq advances only over seqs delivered in order in this group (inserted,
+        # re-delivered unchanged, or taking a held seq): events stored earlier above a gap stay
+        # held until the edge delivers them again in order (integrity rule 2)
+        stored = set(by_seq).difference(res.conflicts) | taken
         new = old
         while new + 1 in stored:
             new += 1
         known_top = self._top.get(site)
-        if known_top is None or known_top > new or res.conflicts:
-            new = await tx.contiguous_seq(site, new)
         top = await tx.max_seq(site) if known_top is None else max(
             known_top, envs[-1].seq if envs else 0, new)
         values: dict[str, Any] = {"last_seq_contiguous": new, "last_seq_received": top}
         if new > old:
             fold = await self._fold(tx, site, old, applied)
             span = range(old + 1, new + 1)
-            if not res.conflicts and all(s in by_seq for s in span):
-                fresh = [by_seq[s] for s in span]
-            else:
-                fresh = await tx.events(site, old, new)
+            fresh = [by_seq[s] for s in span]  # each is what is stored at its seq now
             fold.advance(fresh)
+            await self.guard.folded(tx, fold.failed, now)
             self._fresh.setdefault(site, []).extend(fresh)
             values["last_event_at"] = datetime.fromisoformat(fresh[-1].at)
             if fold.config is not None:
@@ -388,6 +414,8 @@ class Ingest:
         refold: set[str] = set()
         async with self.store.begin() as tx:
             for site, st in statuses:
+                if not await self.guard.enrolled(tx, site):
+                    continue
                 row = await tx.site(site)
                 if (not st.online and row is not None and row["online"]
                         and row["session"] != st.session):

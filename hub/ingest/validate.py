@@ -22,7 +22,7 @@ SITE_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,40}$")  # as in the site TOML ([site
 _TYPE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
-MAX_SEQ = 2**62
+MAX_SEQ = 2**53  # seqs stay exact as JSON numbers in every client (JavaScript too)
 MAX_DEVICES = 256
 _STATES = frozenset({"ok", "degraded", "offline", "error"})
 

@@ -19,7 +19,7 @@ from aiohttp import web
 from edge.domain.model import LANGS
 from hub.notify import contacts
 from hub.notify.service import Notifier, ahead_n
-from hub.web.api import SETTINGS, Route, error_response, json_response
+from hub.web.api import SETTINGS, Route, declare, error_response, json_response
 from hub.web.ratelimit import RateLimiter, client_ip
 
 NOTIFIER: web.AppKey[Notifier | None] = web.AppKey("notifier", object)  # type: ignore[arg-type]
@@ -50,13 +50,14 @@ def add_notice_routes(app: web.Application) -> None:
     if NOTIFIER not in app:
         app[NOTIFIER] = None
     app.router.add_post("/t/{token}/notice", post_notice)
+    declare(app, "POST", "/t/{token}/notice", "ticket_token")
 
 
 def notice_routes() -> tuple[Route, ...]:
     """The route as the OpenAPI document lists it."""
     return (Route("POST", "/t/{token}/notice", "Register an e-mail address or mobile number for "
                   "a ticket's notices (form: 303 to /t/{token}?notice=CODE; JSON: 201 or 4xx)",
-                  post_notice),)
+                  post_notice, access="ticket_token"),)
 
 
 class _TooLarge(Exception):

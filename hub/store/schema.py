@@ -172,3 +172,33 @@ Index("ix_web_tickets_site_day", web_tickets.c.site, web_tickets.c.day, web_tick
 Index("ix_web_tickets_contact", web_tickets.c.contact_hash)
 Index("ix_web_tickets_token", web_tickets.c.token)
 Index("ix_notify_site", notify_subscriptions.c.site, notify_subscriptions.c.ticket_id)
+
+# --- event integrity (issue 12 item 7): what ingest refused to fold or store, and why ------------
+
+event_quarantine = Table(  # events set aside: a conflicting seq, or one the fold cannot apply
+    "event_quarantine", metadata,
+    Column("qid", Integer, primary_key=True, autoincrement=True),
+    Column("site", SITE, nullable=False),
+    Column("seq", BigInteger, nullable=False, autoincrement=False),
+    Column("id", String(64), nullable=False),
+    Column("at", String(40), nullable=False),
+    Column("day", String(10), nullable=False),
+    Column("type", String(64), nullable=False),
+    Column("data", Text, nullable=False),  # the event itself, nothing more
+    Column("reason", String(32), nullable=False),  # a stable code (hub.ingest.integrity)
+    Column("received_at", UtcDateTime, nullable=False),
+    UniqueConstraint("site", "seq", "id", "reason", name="uq_event_quarantine"),
+)
+
+ingest_alerts = Table(  # for the staff pages: one row per refusal or quarantine, no payload
+    "ingest_alerts", metadata,
+    Column("aid", Integer, primary_key=True, autoincrement=True),
+    Column("site", SITE, nullable=False),
+    Column("reason", String(32), nullable=False),  # a stable code (hub.ingest.integrity)
+    Column("seq", BigInteger, nullable=True),
+    Column("detail", String(200), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+Index("ix_event_quarantine_site", event_quarantine.c.site, event_quarantine.c.seq)
+Index("ix_ingest_alerts_site", ingest_alerts.c.site, ingest_alerts.c.created_at)

@@ -22,7 +22,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+import hub.audit.tables  # noqa: F401  (module-owned tables on the same metadata, for Alembic)
 from edge.protocol import ENVELOPE_VERSION, Envelope
+from hub.auth import tables as _staff_tables  # noqa: F401  (same reason: staff, sessions)
 from hub.store import migrate
 from hub.store.schema import events, site_configs, site_counters, site_devices, site_queues, sites
 
@@ -102,11 +104,15 @@ class Tx:
         skipped = [e for e in envs if e.seq not in inserted]
         conflicts: list[int] = []
         for part in _chunks(skipped):
-            stored = dict((await self.conn.execute(
-                select(events.c.seq, events.c.id).where(
+            # a conflict: another id at that seq, or the same id with other content (a forgery
+            # reusing the id must not pass as a re-delivery)
+            stored = {int(r[0]): tuple(r[1:]) for r in (await self.conn.execute(
+                select(events.c.seq, events.c.id, events.c.at, events.c.day, events.c.type,
+                       events.c.data).where(
                     events.c.site == site, events.c.seq.in_([e.seq for e in part]))
-            )).all())
-            conflicts.extend(e.seq for e in part if stored.get(e.seq) != e.id)
+            )).all()}
+            conflicts.extend(e.seq for e in part if stored.get(e.seq) != (
+                e.id, e.at, e.day, e.type, e.data_json()))
         return InsertResult(len(inserted), len(skipped) - len(conflicts), tuple(conflicts))
 
     async def _has(self, site: str, seq: int) -> bool:

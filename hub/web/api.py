@@ -16,6 +16,7 @@ from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
 from edge import __version__
+from hub.auth.access import Level
 from hub.ingest import Ingest
 from hub.settings import HubSettings
 from hub.store import HubStore
@@ -27,6 +28,9 @@ STORE: web.AppKey[HubStore] = web.AppKey("store", HubStore)
 INGEST: web.AppKey[Ingest | None] = web.AppKey("ingest", object)  # type: ignore[arg-type]
 CONFIGS: web.AppKey[ConfigCache] = web.AppKey("configs", ConfigCache)
 SETTINGS: web.AppKey[HubSettings] = web.AppKey("settings", HubSettings)
+# (method, resource pattern) -> declared access level; the access middleware (hub.auth.guard)
+# enforces it and refuses, at startup and per request, any route missing from it
+ACCESS_TABLE: web.AppKey[dict[tuple[str, str], Level]] = web.AppKey("access_table", dict)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_EVENTS = 1000
@@ -155,18 +159,20 @@ class Route:
     path: str
     summary: str
     handler: Handler
+    access: Level  # no default: every route says who may use it (hub.auth.access)
     query: tuple[Param, ...] = ()
     content_type: str = "application/json"
 
 
 ROUTES: tuple[Route, ...] = (
-    Route("GET", "/api/health", "Liveness, schema revision and ingest counters", get_health),
+    Route("GET", "/api/health", "Liveness, schema revision and ingest counters", get_health,
+          access="public"),
     Route("GET", "/api/sites", "Every site: online, last seq, lag, outbox, config versions, "
-          "device health", get_sites),
+          "device health", get_sites, access="staff"),
     Route("GET", "/api/sites/{site}", "One site with its queues, counters and devices",
-          get_site),
+          get_site, access="staff"),
     Route("GET", "/api/sites/{site}/events", "A site's stored events in seq order (ticket "
-          "tokens removed)", get_events, query=(
+          "tokens removed)", get_events, access="ward_staff", query=(
               Param("after", "only events with a greater seq", 0, 2**62, 0),
               Param("limit", "at most this many events", 1, MAX_EVENTS, 100))),
 )
@@ -195,6 +201,7 @@ def openapi(extra: tuple[Route, ...] = ()) -> dict[str, Any]:
         }
         if params:
             op["parameters"] = params
+        op["x-access"] = route.access
         paths.setdefault(route.path, {})[route.method.lower()] = op
     return {
         "openapi": "3.1.0",
@@ -217,3 +224,12 @@ def _path_params(path: str) -> list[str]:
 def add_routes(app: web.Application, routes: tuple[Route, ...] = ROUTES) -> None:
     for route in routes:
         app.router.add_route(route.method, route.path, route.handler)
+        declare(app, route.method, route.path, route.access)
+
+
+def declare(app: web.Application, method: str, path: str, access: Level) -> None:
+    """Record a route's access level (routes added with ``app.router`` directly must call this,
+    or every request to them is refused and the hub does not start)."""
+    if ACCESS_TABLE not in app:
+        app[ACCESS_TABLE] = {}
+    app[ACCESS_TABLE][(method.upper(), path)] = access

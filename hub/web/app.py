@@ -13,6 +13,7 @@ from hub.web.api import (
     SETTINGS,
     STORE,
     add_routes,
+    declare,
     errors_as_json,
     json_response,
     openapi,
@@ -29,7 +30,11 @@ def create_app(store: HubStore, ingest: Ingest | None = None,
                settings: HubSettings | None = None) -> web.Application:
     """``ingest``: the in-process consumer, if this process runs one (adds its counters to
     ``/api/health``; resident pages need its live site states); web-only processes pass None."""
-    app = web.Application(middlewares=[errors_as_json], client_max_size=MAX_BODY)
+    from hub.auth import setup_auth  # here: hub.auth's web parts import hub.web.api
+    from hub.auth.guard import enforce_access
+    from hub.auth.routes import ROUTES as AUTH_ROUTES
+
+    app = web.Application(middlewares=[errors_as_json, enforce_access], client_max_size=MAX_BODY)
     app[STORE] = store
     app[INGEST] = ingest
     app[CONFIGS] = ConfigCache()
@@ -44,10 +49,13 @@ def create_app(store: HubStore, ingest: Ingest | None = None,
 
     setup_webtickets(app, ingest)  # /w/{site}/{service}, /api/web-tickets (W4)
     setup_residents(app, ingest)  # "/" is the residents' status page
-    spec = openapi((*PAGES, *RESIDENT_ROUTES, *WEBTICKET_ROUTES, *notice_routes()))
+    setup_auth(app)  # /auth/*, /admin/staff; refuses to start if a route declares no access
+    spec = openapi((*PAGES, *RESIDENT_ROUTES, *WEBTICKET_ROUTES, *notice_routes(),
+                    *AUTH_ROUTES))
 
     async def get_openapi(_request: web.Request) -> web.Response:
         return json_response(spec)
 
     app.router.add_get("/api/openapi.json", get_openapi)
+    declare(app, "GET", "/api/openapi.json", "public")
     return app

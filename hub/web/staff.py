@@ -97,5 +97,5 @@ async def staff_sites(request: web.Request) -> web.Response:
 
 PAGES: tuple[Route, ...] = (
     Route("GET", "/staff/sites", "Staff overview of all sites (HTML, ?lang=ja|en)", staff_sites,
-          content_type="text/html"),
+          access="staff", content_type="text/html"),
 )

@@ -15,13 +15,14 @@ from hub.webticket.rules import Options
 
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/web-tickets/challenge", "A proof-of-work challenge for taking a web "
-          "ticket (W4): {challenge, difficulty, expires}", get_challenge),
+          "ticket (W4): {challenge, difficulty, expires}", get_challenge, access="public"),
     Route("POST", "/api/web-tickets", "Take a web ticket: JSON {site, service, lang, contact?, "
-          "challenge, nonce} -> 201 {number, service, site, token, url}", post_web_ticket),
+          "challenge, nonce} -> 201 {number, service, site, token, url}", post_web_ticket,
+          access="public"),
     Route("GET", "/w/{site}/{service}", "The phone page for taking a web ticket (?lang=)",
-          get_page, content_type="text/html"),
+          get_page, access="public", content_type="text/html"),
     Route("GET", "/w/assets/webticket.js", "Script of the web ticket page", get_js,
-          content_type="text/javascript"),
+          access="public", content_type="text/javascript"),
 )
 
 __all__ = ["ROUTES", "WEBTICKETS", "setup_webtickets"]

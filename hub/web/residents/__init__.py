@@ -8,7 +8,7 @@ from pathlib import Path
 from aiohttp import web
 
 from hub.ingest import Ingest
-from hub.web.api import STORE, add_routes
+from hub.web.api import STORE, add_routes, declare
 from hub.web.residents.access import AccessCounter
 from hub.web.residents.feed import LiveFeed
 from hub.web.residents.pages import ACCESS, FEED, GUARD, ROUTES
@@ -27,6 +27,7 @@ def setup_residents(app: web.Application, ingest: Ingest | None) -> None:
     app[GUARD] = Guard()
     add_routes(app, ROUTES)
     app.router.add_static("/static/", STATIC)
+    declare(app, "GET", "/static", "public")
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         feed = app[FEED]

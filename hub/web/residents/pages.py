@@ -273,16 +273,18 @@ async def web_access_stats(request: web.Request) -> web.Response:
 
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/", "Resident status page: every site's queues, waits, hours, quieter "
-          "offices (HTML, ?lang=ja|en|zh|ko)", status_page, content_type="text/html"),
-    Route("GET", "/api/status", "The public status snapshot (ETag / If-None-Match)",
-          status_json),
-    Route("GET", "/api/status/stream", "Server-sent events: the status snapshot on each "
-          "change", status_stream, content_type="text/event-stream"),
-    Route("GET", "/t/{token}", "A ticket's own page (the QR on the paper ticket)", ticket_page,
+          "offices (HTML, ?lang=ja|en|zh|ko)", status_page, access="public",
           content_type="text/html"),
-    Route("GET", "/api/tickets/{token}", "A ticket's own view (JSON)", ticket_json),
+    Route("GET", "/api/status", "The public status snapshot (ETag / If-None-Match)",
+          status_json, access="public"),
+    Route("GET", "/api/status/stream", "Server-sent events: the status snapshot on each "
+          "change", status_stream, access="public", content_type="text/event-stream"),
+    Route("GET", "/t/{token}", "A ticket's own page (the QR on the paper ticket)", ticket_page,
+          access="ticket_token", content_type="text/html"),
+    Route("GET", "/api/tickets/{token}", "A ticket's own view (JSON)", ticket_json,
+          access="ticket_token"),
     Route("GET", "/t/{token}/stream", "Server-sent events: the ticket's view on each change",
-          ticket_stream, content_type="text/event-stream"),
+          ticket_stream, access="ticket_token", content_type="text/event-stream"),
     Route("GET", "/api/stats/web-access", "Page views per page and hour (W8); ?day=YYYY-MM-DD",
-          web_access_stats),
+          web_access_stats, access="stats"),
 )
