@@ -307,7 +307,7 @@ async def test_endpoint_refuses_bad_input_and_stores_nothing(tmp_path: Path) -> 
         await refused(tok, {"channel": "email", "contact": ADDRESS, "lang": "fr"}, 400,
                       "invalid_request")
         await refused(tok, ["not", "an", "object"], 400, "invalid_request")
-        await refused(tok, {"channel": "sms", "contact": PHONE, "lang": "ja"}, 503,
+        await refused(tok, {"channel": "sms", "contact": PHONE, "lang": "ja"}, 409,
                       "unavailable")
         await refused("A" * 22, {"channel": "email", "contact": ADDRESS}, 409, "closed")
         resp = await post(tok, {"channel": "email", "contact": "z" * 100_000})

@@ -37,7 +37,9 @@ _ERRORS: dict[str, tuple[int, str, str]] = {
                "この整理券は待ち状態ではない（または存在しない）ため、通知を登録できません"),
     "rate_limited": (429, "Too many registrations; please wait a little",
                      "登録が多すぎます。しばらくしてからお試しください"),
-    "unavailable": (503, "This notice channel is not available at this office",
+    # 409, not 503: a channel this hub has no sender for is a standing choice of the office,
+    # not a passing fault (a process without a notifier at all still answers 503)
+    "unavailable": (409, "This notice channel is not available at this office",
                     "この通知方法は現在ご利用いただけません"),
 }
 
@@ -53,11 +55,29 @@ def add_notice_routes(app: web.Application) -> None:
     declare(app, "POST", "/t/{token}/notice", "ticket_token")
 
 
+# what post_notice reads, as a form (the ticket page) or as JSON: an e-mail address, or a
+# Japanese mobile number (hub.notify.contacts says exactly what passes)
+NOTICE_FORM = {"oneOf": [
+    {"type": "object", "required": ["channel", "contact"], "properties": {
+        "channel": {"const": "email"}, "lang": {"enum": list(LANGS)},
+        "contact": {"type": "string", "format": "email", "maxLength": contacts.MAX_EMAIL}}},
+    {"type": "object", "required": ["channel", "contact"], "properties": {
+        "channel": {"const": "sms"}, "lang": {"enum": list(LANGS)},
+        "contact": {"type": "string", "pattern": r"^(\+81 ?|0)[6789]0-?[0-9]{4}-?[0-9]{4}$"}}},
+]}
+
+
 def notice_routes() -> tuple[Route, ...]:
     """The route as the OpenAPI document lists it."""
     return (Route("POST", "/t/{token}/notice", "Register an e-mail address or mobile number for "
                   "a ticket's notices (form: 303 to /t/{token}?notice=CODE; JSON: 201 or 4xx)",
-                  post_notice, access="ticket_token"),)
+                  post_notice, access="ticket_token",
+                  body={"application/x-www-form-urlencoded": NOTICE_FORM,
+                        "application/json": NOTICE_FORM},
+                  response={"type": "object", "required": ["notice"],
+                            "properties": {"notice": {"const": "registered"}}},
+                  status=201, also={303: "a form post: back to the ticket page, "
+                                         "/t/{token}?notice=CODE"}),)
 
 
 class _TooLarge(Exception):
@@ -84,15 +104,15 @@ async def _fields(request: web.Request) -> tuple[dict[str, str], bool]:
 
 
 def _answer(token: str, code: str, as_json: bool, retry_after: float = 0.0,
-            lang: str = "") -> web.Response:
+            lang: str = "", status: int | None = None) -> web.Response:
     if not as_json:  # back to the ticket page, in the language the form was sent in
         safe = token if TOKEN.fullmatch(token) else "invalid"
         suffix = f"&lang={lang}" if lang in LANGS else ""
         raise web.HTTPSeeOther(f"/t/{safe}?notice={code}{suffix}")
     if code == "registered":
         return json_response({"notice": "registered"}, status=201)
-    status, message, message_ja = _ERRORS[code]
-    response = error_response(status, code, message, message_ja)
+    usual, message, message_ja = _ERRORS[code]
+    response = error_response(status or usual, code, message, message_ja)
     if retry_after:
         response.headers["Retry-After"] = str(max(1, round(retry_after)))
     return response
@@ -117,7 +137,9 @@ async def post_notice(request: web.Request) -> web.Response:
         return _answer(token, "invalid_request" if as_json else "invalid_contact", as_json,
                        lang=lang)
     notifier = request.app[NOTIFIER]
-    if notifier is None or not notifier.available(channel):
+    if notifier is None:  # a web-only process: another hub process may serve this
+        return _answer(token, "unavailable", as_json, lang=lang, status=503)
+    if not notifier.available(channel):
         return _answer(token, "unavailable", as_json, lang=lang)
     try:
         contact = contacts.normalise(channel, raw)

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from edge.devices.health import REASONS
 from hub.store.store import now_utc
-from hub.web.api import CONFIGS, STORE, Route
+from hub.web.api import CONFIGS, STORE, Route, lang_param
 from hub.web.views import all_sites
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -97,5 +97,5 @@ async def staff_sites(request: web.Request) -> web.Response:
 
 PAGES: tuple[Route, ...] = (
     Route("GET", "/staff/sites", "Staff overview of all sites (HTML, ?lang=ja|en)", staff_sites,
-          access="staff", content_type="text/html"),
+          access="staff", content_type="text/html", query=(lang_param(("ja", "en")),)),
 )

@@ -17,7 +17,23 @@ from sqlalchemy import select
 
 from hub.store.schema import web_tickets
 from hub.store.store import now_utc
-from hub.web.api import SETTINGS, STORE, ApiError, Route, error_response, json_response
+from hub.web.api import (
+    BOOL,
+    INT,
+    OPT_NAMES,
+    OPT_STR,
+    SETTINGS,
+    STORE,
+    STR,
+    ApiError,
+    Param,
+    Route,
+    array,
+    error_response,
+    json_response,
+    lang_param,
+    obj,
+)
 from hub.web.ratelimit import client_ip
 from hub.web.residents import qr
 from hub.web.residents import ticketpage as page
@@ -271,20 +287,36 @@ async def web_access_stats(request: web.Request) -> web.Response:
         for page, hours in sorted(pages.items())}})
 
 
+STATUS = obj({"version": INT, "at": OPT_STR, "site_names": {"type": "object"},
+              "compare": {"type": "array"},
+              "sites": array(obj({"site": STR, "name": OPT_NAMES, "online": BOOL,
+                                  "services": array(obj({"code": STR, "name": OPT_NAMES,
+                                                         "waiting": INT}))}))})
+TICKET = obj({"site": STR, "site_name": OPT_NAMES, "service": STR, "service_name": OPT_NAMES,
+              "number": INT, "state": STR, "phase": STR, "day": STR})
+WEB_ACCESS = obj({"day": STR, "pages": {"type": "object", "additionalProperties": obj({
+    "total": INT, "by_hour": {"type": "object", "additionalProperties": INT}})}})
+
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/", "Resident status page: every site's queues, waits, hours, quieter "
           "offices (HTML, ?lang=ja|en|zh|ko)", status_page, access="public",
-          content_type="text/html"),
+          content_type="text/html", query=(lang_param(LANGS),)),
     Route("GET", "/api/status", "The public status snapshot (ETag / If-None-Match)",
-          status_json, access="public"),
+          status_json, access="public", response=STATUS,
+          also={304: "not modified: If-None-Match names the current ETag"}),
     Route("GET", "/api/status/stream", "Server-sent events: the status snapshot on each "
           "change", status_stream, access="public", content_type="text/event-stream"),
     Route("GET", "/t/{token}", "A ticket's own page (the QR on the paper ticket)", ticket_page,
-          access="ticket_token", content_type="text/html"),
+          access="ticket_token", content_type="text/html", query=(
+              lang_param(LANGS),
+              Param("notice", "outcome of a notice form just posted (shown once)",
+                    schema={"enum": list(NOTICE_CODES)}))),
     Route("GET", "/api/tickets/{token}", "A ticket's own view (JSON)", ticket_json,
-          access="ticket_token"),
+          access="ticket_token", response=TICKET),
     Route("GET", "/t/{token}/stream", "Server-sent events: the ticket's view on each change",
           ticket_stream, access="ticket_token", content_type="text/event-stream"),
     Route("GET", "/api/stats/web-access", "Page views per page and hour (W8); ?day=YYYY-MM-DD",
-          web_access_stats, access="stats"),
+          web_access_stats, access="stats", response=WEB_ACCESS, query=(
+              Param("day", "the day, YYYY-MM-DD (default: today in Japan)",
+                    schema={"type": "string", "format": "date"}),)),
 )
