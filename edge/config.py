@@ -109,6 +109,16 @@ _SPAN = Annotated[list[Annotated[str, StringConstraints(
     pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")]], Field(min_length=2, max_length=2)]
 
 
+def _network(v: str) -> str:
+    import ipaddress
+
+    try:
+        ipaddress.ip_network(v, strict=False)
+    except ValueError:
+        raise ValueError(f"{v!r} is not an address or network, e.g. 192.168.10.0/24") from None
+    return v
+
+
 class _Site(_Strict):
     id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{1,40}$")]
     name: Names
@@ -117,6 +127,9 @@ class _Site(_Strict):
     guidance: Names | None = None
     lang_reset_seconds: Annotated[int, Field(ge=10, le=3600)] = 60
     hours: dict[_WEEKDAY, _SPAN] | None = None  # opening hours (W1); a day left out is closed
+    # who may use the edge's routes (edge/web/access.py): "staff" (sign-in needed) or "open"
+    access: Literal["staff", "open"] = "staff"
+    kiosk_addresses: list[Annotated[str, AfterValidator(_network)]] = []
 
     @field_validator("hours")
     @classmethod
@@ -560,6 +573,8 @@ def _build(
         site=site.id,
         name=Text(dict(site.name)),
         timezone=site.timezone,
+        access=site.access,
+        kiosk_networks=tuple(site.kiosk_addresses),
         services={
             s.code: Service(
                 code=s.code,

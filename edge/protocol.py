@@ -72,8 +72,9 @@ MAX_PAYLOAD = 1_000_000  # bytes; larger messages are dropped and logged by eith
 
 # topic kinds under {prefix}/sites/{site}/: who publishes, QoS 1 everywhere
 EDGE_TOPICS = ("events", "status", "replies")  # edge -> hub (a site may publish only these)
-HUB_TOPICS = ("ack", "config", "commands")  # hub -> edge
-RETAINED = frozenset({"ack", "status", "config"})
+# staff: the accounts that may sign in at the site's counters (edge/sync/staff.py)
+HUB_TOPICS = ("ack", "config", "commands", "staff")  # hub -> edge
+RETAINED = frozenset({"ack", "status", "config", "staff"})
 
 
 def site_topic(prefix: str, site: str, kind: str) -> str:

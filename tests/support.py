@@ -14,8 +14,9 @@ def text(ja: str, en: str) -> Text:
     return Text({"ja": ja, "en": en})
 
 
-def small_site(range_size: int = 50, wrap: bool = True) -> SiteConfig:
-    """Three services (one second-stage only) and three counters."""
+def small_site(range_size: int = 50, wrap: bool = True, access: str = "open") -> SiteConfig:
+    """Three services (one second-stage only) and three counters. ``access``: "open" by
+    default, so queue tests need no sign-in (tests/edge/test_edge_access.py covers "staff")."""
     services = {
         "A": Service("A", text("住民異動", "Moving"), 1, range_size, "two-part", wrap=wrap),
         # B takes web tickets all day without a check-in (web rules: tests/test_web_rules.py)
@@ -29,7 +30,8 @@ def small_site(range_size: int = 50, wrap: bool = True) -> SiteConfig:
         "2": Counter("2", text("2番", "Counter 2"), ("B", "A")),
         "3": Counter("3", text("3番", "Counter 3"), ("C",)),
     }
-    return SiteConfig("test-site", text("テスト", "Test"), "Asia/Tokyo", services, counters)
+    return SiteConfig("test-site", text("テスト", "Test"), "Asia/Tokyo", services, counters,
+                      access=access)
 
 
 def morning(day: int = 21) -> datetime:

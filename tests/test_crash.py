@@ -43,9 +43,11 @@ SAMPLE = REPO / "sites" / "nerima-main.toml"
 
 
 def pin_free_config(folder: Path) -> Path:
-    """The sample site without counter PINs: this test is about the queue, not logins."""
+    """The sample site without counter PINs and open (``access``): this test is about the
+    queue, not logins."""
     text = "\n".join(line for line in SAMPLE.read_text(encoding="utf-8").splitlines()
                      if not line.lstrip().startswith("pin ="))
+    text = text.replace("\n[site]\n", '\n[site]\naccess = "open"\n', 1)  # no sign-in either
     path = folder / "nerima-main.toml"
     path.write_text(text + "\n", encoding="utf-8")
     return path

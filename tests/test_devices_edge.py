@@ -25,6 +25,7 @@ from edge.domain.model import SiteConfig
 
 SITE = """
 [site]
+access = "open"  # these tests are about the queue; sign-in: tests/edge/test_edge_access.py
 id = "dev-site"
 name = { ja = "練馬区民事務所", en = "Nerima Office" }
 status_url = "https://queue.example.jp/t/{token}"

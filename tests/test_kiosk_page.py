@@ -49,6 +49,7 @@ STATUS_URL = "https://queue.example.jp/t/{token}"
 
 SITE = """
 [site]
+access = "open"  # these tests are about the queue; sign-in: tests/edge/test_edge_access.py
 id = "kiosk-page"
 name = { ja = "練馬区民事務所", en = "Nerima Office", zh = "练马区民事务所", ko = "네리마" }
 status_url = "https://queue.example.jp/t/{token}"

@@ -41,6 +41,7 @@ PRINTER_SIM = "mp-printer-k1"
 
 SITE = """
 [site]
+access = "open"  # these tests are about the queue; sign-in: tests/edge/test_edge_access.py
 id = "mp-site"
 status_url = "https://queue.example.jp/t/{token}"
 

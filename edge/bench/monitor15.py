@@ -68,7 +68,7 @@ def _serves(i: int) -> list[str]:
 
 def hall_toml() -> str:
     """A 15-counter site for the benchmark (no PINs, no devices, no voice)."""
-    lines = ['[site]', 'id = "bench-hall15"', '',
+    lines = ['[site]', 'id = "bench-hall15"', 'access = "open"  # a bench, no sign-in', '',
              '[site.name]', 'ja = "練馬区役所 本庁舎 区民事務所"',
              'en = "Nerima City Office, Residents Hall"', 'zh = "练马区政府 区民事务所"',
              'ko = "네리마구청 구민사무소"', '']

@@ -163,6 +163,9 @@ class SiteConfig:
     # opening hours, site time: weekday (0 = Monday) -> ("HH:MM", "HH:MM"); a day left out is
     # closed; None: not configured (the status page shows no hours)
     hours: dict[int, tuple[str, str]] | None = None
+    # who may use the edge's routes (edge/web/access.py): "staff" or "open"
+    access: str = "staff"
+    kiosk_networks: tuple[str, ...] = ()  # kiosk addresses; empty: any address on the LAN
 
     def service_for_number(self, number: int) -> Service | None:
         for svc in self.services.values():

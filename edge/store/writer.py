@@ -61,9 +61,12 @@ class Writer:
         """Called on the event loop with each committed batch of events."""
         self._listeners.append(listener)
 
-    async def execute(self, cmd: Command | None) -> Outcome:
+    async def execute(self, cmd: Command | None, actor: str | None = None) -> Outcome:
+        """``actor``: the signed-in staff member who gave the command; recorded as ``staff``
+        in the data of each event it decides (statistics count per person; rollovers have
+        none)."""
         loop = asyncio.get_running_loop()
-        outcome = await loop.run_in_executor(self._executor, self.execute_sync, cmd)
+        outcome = await loop.run_in_executor(self._executor, self.execute_sync, cmd, actor)
         if outcome.events:
             for listener in self._listeners:
                 try:
@@ -72,7 +75,7 @@ class Writer:
                     _LOGGER.exception("listener failed")
         return outcome
 
-    def execute_sync(self, cmd: Command | None) -> Outcome:
+    def execute_sync(self, cmd: Command | None, actor: str | None = None) -> Outcome:
         """Decide, apply and commit one command; ``None`` only rolls the business day over."""
         with self._lock:
             state = self.state
@@ -98,7 +101,7 @@ class Writer:
                 except Refused as r:
                     outcome.refused = r
             for kind, data in decided:
-                emit(kind, data)
+                emit(kind, data if actor is None else {**data, "staff": actor})
             if envs:
                 try:
                     self.store.commit(envs, rows)

@@ -38,6 +38,7 @@ from edge.sync import presence, site_config
 from edge.sync.link import Handlers, Link, LinkOptions, parse_broker_url
 from edge.sync.outbox import Limits, SyncDb, counts, first_unacked, read_batch
 from edge.sync.replay import Replayer, wait_event
+from edge.sync.staff import StaffBook, StaffFollower
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -88,7 +89,8 @@ class SyncClient:
                  client_id: str | None = None, mqtt5: bool = True,
                  on_config: site_config.OnConfig | None = None, devices: DeviceViews | None = None,
                  settings: SyncSettings | None = None,
-                 now: Callable[[], datetime] = _utcnow) -> None:
+                 now: Callable[[], datetime] = _utcnow,
+                 staff: StaffBook | None = None) -> None:
         self.writer = writer
         self.site = config.site
         self.prefix = prefix
@@ -124,6 +126,8 @@ class SyncClient:
         self._progress_at = 0.0
         self._local_version = config.version
         self.sync_error: str | None = None
+        # staff who may sign in at the counters (the web app's book, so logins see pushes)
+        self.staff = StaffFollower(staff if staff is not None else StaffBook())
         self.desk = cmds.Desk(writer, self.site, self._db.run, self._reply, self._start_replay,
                               now)
         self._replay_task: asyncio.Task[None] | None = None
@@ -219,7 +223,7 @@ class SyncClient:
 
     def _connected(self, _session_present: bool) -> None:
         assert self._link is not None
-        self._link.subscribe([self._topic(k) for k in ("ack", "config", "commands")])
+        self._link.subscribe([self._topic(k) for k in ("ack", "config", "commands", "staff")])
         self._restart_round()
         self._status_wake.set()
         self._wake.set()
@@ -256,6 +260,8 @@ class SyncClient:
             self._spawn(self.config.handle(raw, self._db.run))
         elif kind == "commands":
             self._spawn(self.desk.handle(raw))
+        elif kind == "staff":
+            self._spawn(self.staff.handle(raw, self._db.run))
 
     # --- outbox relay ------------------------------------------------------------------------
     def _restart_round(self) -> None:

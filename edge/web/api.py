@@ -6,10 +6,11 @@ document, so the document cannot drift from what the server accepts.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from time import time
 from typing import Any
 
@@ -20,7 +21,9 @@ from edge.domain import commands as c
 from edge.domain.views import snapshot, stats_view, ticket_view
 from edge.store.store import StoreError
 from edge.store.writer import Outcome, Writer
-from edge.web.auth import Sessions, check_pin
+from edge.sync.staff import OPERATOR_ROLES, StaffBook
+from edge.web.access import Level, bearer, caller, check, declare
+from edge.web.auth import Operator, Sessions, check_pin
 from edge.web.schemas import (
     CheckInBody,
     IssueBody,
@@ -37,6 +40,8 @@ WRITER: web.AppKey[Writer] = web.AppKey("writer", Writer)
 # the device manager when the site has devices: kiosks learn whether their ticket printed
 DEVICES: web.AppKey[Any] = web.AppKey("devices", object)
 SESSIONS: web.AppKey[Sessions] = web.AppKey("sessions", Sessions)
+# staff allowed at this site, pushed by the hub (edge/sync/staff.py)
+STAFF: web.AppKey[StaffBook] = web.AppKey("staff", StaffBook)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -142,32 +147,35 @@ class Route:
     build: Callable[[web.Request, Any], c.Command] | None = None  # command routes
     handler: Handler | None = None  # read routes
     created: bool = False
-    staff: bool = False  # needs an operator session when the site uses PINs
+    # who may call it (edge/web/access.py): no default, every route says so
+    access: Level = field(kw_only=True)
 
 
-def _authorize(request: web.Request, route: Route) -> None:
-    """Counter commands need that counter's session when the counter has a PIN; switching the
-    kiosk menu needs any operator session when any counter has one."""
-    config = request.app[WRITER].config
-    cid = request.match_info.get("counter")
-    if cid is not None:
-        counter = config.counters.get(cid)
-        if counter is None or counter.pin_hash is None:
-            return  # unknown counters are refused by the domain with a clear 404
-        allowed = {cid}
-    elif route.staff and any(k.pin_hash for k in config.counters.values()):
-        allowed = set(config.counters)
-    else:
-        return
-    auth = request.headers.get("Authorization", "")
-    token = auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else ""
-    if request.app[SESSIONS].counter_of(token) not in allowed:
-        raise ApiError(401, "login_required", "Open the counter with its PIN first",
-                       "先に暗証番号で窓口を開いてください")
+def authorize(request: web.Request, level: Level) -> Operator | None:
+    """Refuse the request unless ``level`` allows its caller; return the caller's session."""
+    who = caller(request, request.app[SESSIONS])
+    denied = check(level, request.app[WRITER].config, who,
+                   counter=request.match_info.get("counter"), remote=request.remote)
+    if denied is not None:
+        raise ApiError(denied.status, denied.code, denied.message, denied.message_ja)
+    return who
+
+
+def _escalated(route: Route, cmd: c.Command) -> Level:
+    """A plain kiosk ticket is a kiosk's job; priority, reservation and web tickets are staff's
+    (otherwise any device on the LAN could jump the queue)."""
+    if isinstance(cmd, c.Issue) and (cmd.priority or cmd.channel != "kiosk"):
+        return "staff"
+    return route.access
+
+
+def _level(request: web.Request, route: Route, cmd: c.Command) -> Level:
+    """An open site (``access = "open"``) keeps the earlier rule: no escalation."""
+    return route.access if request.app[WRITER].config.access == "open" else _escalated(route, cmd)
 
 
 async def _run(route: Route, request: web.Request) -> web.Response:
-    _authorize(request, route)
+    who = authorize(request, route.access)
     if route.body is None:
         await request.read()  # enforces client_max_size (413) on body-less commands too
         body = None
@@ -175,7 +183,11 @@ async def _run(route: Route, request: web.Request) -> web.Response:
         body = await _body(request, route.body)
     assert route.build is not None
     cmd = route.build(request, body)
-    outcome = await request.app[WRITER].execute(cmd)
+    level = _level(request, route, cmd)
+    if level != route.access:
+        who = authorize(request, level)
+    actor = None if who is None else who.staff
+    outcome = await request.app[WRITER].execute(cmd, actor=actor)
     printed = await _print_outcome(request, cmd, outcome)
     return _result(outcome, created=route.created,
                    extra=None if printed is None else {"print": printed})
@@ -226,32 +238,56 @@ async def get_devices(request: web.Request) -> web.Response:
     return json_response({"devices": [] if manager is None else manager.board.views()})
 
 
+_TOO_MANY = ApiError(429, "too_many_attempts", "Too many failed sign-ins; wait a minute",
+                    "ログインの失敗が続いたため、1分ほどお待ちください")
+
+
 async def login(request: web.Request) -> web.Response:
+    """Open a counter's panel: staff ID and password (accounts pushed by the hub, checked here,
+    so it works while the hub is down), or the counter's PIN (the fallback)."""
     cid = request.match_info["counter"]
     body = await _body(request, LoginBody)
-    counter = request.app[WRITER].config.counters.get(cid)
+    config = request.app[WRITER].config
+    counter = config.counters.get(cid)
     if counter is None:
         raise ApiError(404, "unknown_counter", f"Unknown counter {cid!r}",
                        f"窓口 {cid!r} は存在しません")
     sessions = request.app[SESSIONS]
-    if counter.pin_hash is None:
-        token, end = sessions.open(cid)  # no PIN configured: the panel is open to the LAN
+    if body.login is not None:
+        if sessions.locked(cid):
+            raise _TOO_MANY
+        assert body.password is not None
+        found = await asyncio.to_thread(request.app[STAFF].verify, body.login, body.password)
+        if found is None or not found.roles & OPERATOR_ROLES:
+            sessions.failed(cid)
+            _LOGGER.info("counter %s: failed staff sign-in", cid)  # never the ID or password
+            raise ApiError(403, "wrong_login", "Wrong staff ID or password, or not allowed here",
+                           "職員IDかパスワードが違うか、この窓口を使う権限がありません")
+        token, end = sessions.open(cid, found.login, found.roles)
+        staff: str | None = found.login
+    elif counter.pin_hash is None:
+        if config.access != "open":
+            raise ApiError(403, "staff_login_required",
+                           "This counter has no PIN: sign in with your staff ID",
+                           "この窓口には暗証番号がありません。職員IDでログインしてください")
+        token, end = sessions.open(cid)  # an open site: the panel is open to the LAN
+        staff = None
     else:
         if sessions.locked(cid):
-            raise ApiError(429, "too_many_attempts", "Too many wrong PINs; wait a minute",
-                           "暗証番号の誤りが続いたため、1分ほどお待ちください")
-        if not check_pin(body.pin, counter.pin_hash):
+            raise _TOO_MANY
+        if body.pin is None or not check_pin(body.pin, counter.pin_hash):
             sessions.failed(cid)
             _LOGGER.info("counter %s: wrong PIN", cid)  # never the PIN itself
             raise ApiError(403, "wrong_pin", "Wrong PIN", "暗証番号が違います")
         token, end = sessions.open(cid)
-    return json_response({"session": token, "counter": cid, "expires_in_s": round(end - time())})
+        staff = None
+    return json_response({"session": token, "counter": cid, "staff": staff,
+                          "expires_in_s": round(end - time())})
 
 
 async def logout(request: web.Request) -> web.Response:
     await request.read()
-    auth = request.headers.get("Authorization", "")
-    request.app[SESSIONS].close(auth.removeprefix("Bearer ").strip())
+    request.app[SESSIONS].close(bearer(request))
     return json_response({"ok": True})
 
 
@@ -260,59 +296,72 @@ def _counter_cmd(cls: Callable[[str], c.Command]) -> Callable[[web.Request, Any]
 
 
 ROUTES: tuple[Route, ...] = (
-    Route("GET", "/api/health", "Liveness and current seq", None, handler=get_health),
-    Route("GET", "/api/state", "Whole queue state (what screens show)", None, handler=get_state),
+    Route("GET", "/api/health", "Liveness and current seq", None, handler=get_health,
+          access="public"),
+    Route("GET", "/api/state", "Whole queue state (what screens show)", None, handler=get_state,
+          access="public"),
     Route("GET", "/api/devices", "Every device's health (ok, degraded, offline, error)", None,
-          handler=get_devices),
-    Route("GET", "/api/stats", "Today's statistics (S1)", None, handler=get_stats),
-    Route("GET", "/api/tickets/{token}", "A ticket by its QR token", None, handler=get_ticket),
+          handler=get_devices, access="public"),
+    Route("GET", "/api/stats", "Today's statistics (S1)", None, handler=get_stats, access="staff"),
+    Route("GET", "/api/tickets/{token}", "A ticket by its QR token", None, handler=get_ticket,
+          access="public"),
     Route("POST", "/api/tickets", "Issue a ticket (kiosk, web, reservation)", IssueBody,
-          lambda r, b: c.Issue(b.service, b.channel, b.lang, b.priority, b.kiosk), created=True),
+          lambda r, b: c.Issue(b.service, b.channel, b.lang, b.priority, b.kiosk), created=True,
+          access="kiosk"),  # priority, reservation, web: "staff" (_escalated)
     Route("POST", "/api/tickets/check-in",
           "Check in a web ticket or reservation by its scanned QR token", CheckInBody,
-          lambda r, b: c.CheckIn(b.token, b.kiosk)),
+          lambda r, b: c.CheckIn(b.token, b.kiosk), access="kiosk"),
     Route("POST", "/api/kiosk/menu", "Switch the kiosk menu (null: back to the schedule)",
-          MenuBody, lambda r, b: c.SelectMenu(b.menu), staff=True),
-    Route("POST", "/api/counters/{counter}/login", "Open a counter's panel with its PIN",
-          LoginBody, handler=login),
+          MenuBody, lambda r, b: c.SelectMenu(b.menu), access="staff"),
+    Route("POST", "/api/counters/{counter}/login",
+          "Open a counter's panel: staff ID and password, or its PIN",
+          LoginBody, handler=login, access="public"),
     Route("POST", "/api/counters/{counter}/logout", "End an operator session", None,
-          handler=logout),
+          handler=logout, access="public"),
     Route("POST", "/api/tickets/cancel", "Cancel a number not yet called", TicketRefBody,
-          lambda r, b: c.Cancel(b.number, b.token)),
+          lambda r, b: c.Cancel(b.number, b.token), access="staff"),
     Route("POST", "/api/counters/{counter}/open", "Open a counter", None,
-          _counter_cmd(c.OpenCounter)),
+          _counter_cmd(c.OpenCounter), access="operator"),
     Route("POST", "/api/counters/{counter}/close", "Close a counter", None,
-          _counter_cmd(c.CloseCounter)),
+          _counter_cmd(c.CloseCounter), access="operator"),
     Route("POST", "/api/counters/{counter}/call-next", "Call the next ticket", None,
-          _counter_cmd(c.CallNext)),
+          _counter_cmd(c.CallNext), access="operator"),
     Route("POST", "/api/counters/{counter}/recall", "Call the current ticket again", None,
-          _counter_cmd(c.Recall)),
+          _counter_cmd(c.Recall), access="operator"),
     Route("POST", "/api/counters/{counter}/call", "Call a given number", NumberBody,
-          lambda r, b: c.CallNumber(_cid(r), b.number)),
+          lambda r, b: c.CallNumber(_cid(r), b.number), access="operator"),
     Route("POST", "/api/counters/{counter}/hold", "Put the current ticket on hold", None,
-          _counter_cmd(c.Hold)),
+          _counter_cmd(c.Hold), access="operator"),
     Route("POST", "/api/counters/{counter}/call-held", "Call a held number", NumberBody,
-          lambda r, b: c.CallHeld(_cid(r), b.number)),
+          lambda r, b: c.CallHeld(_cid(r), b.number), access="operator"),
     Route("POST", "/api/counters/{counter}/absent", "Mark the current ticket absent", None,
-          _counter_cmd(c.MarkAbsent)),
+          _counter_cmd(c.MarkAbsent), access="operator"),
     Route("POST", "/api/counters/{counter}/clear-absence",
           "Clear an absence by number or scanned token and call it again", TicketRefBody,
-          lambda r, b: c.ClearAbsence(_cid(r), b.number, b.token)),
+          lambda r, b: c.ClearAbsence(_cid(r), b.number, b.token), access="operator"),
     Route("POST", "/api/counters/{counter}/cancel", "Cancel an uncalled number at a counter",
-          TicketRefBody, lambda r, b: c.Cancel(b.number, b.token, _cid(r))),
+          TicketRefBody, lambda r, b: c.Cancel(b.number, b.token, _cid(r)), access="operator"),
     Route("POST", "/api/counters/{counter}/finish", "Finish the current ticket", None,
-          _counter_cmd(c.Finish)),
+          _counter_cmd(c.Finish), access="operator"),
     Route("POST", "/api/counters/{counter}/transfer",
           "Transfer the current ticket to a service or counter, keeping its number",
-          TransferBody, lambda r, b: c.Transfer(_cid(r), b.service, b.counter)),
-    Route("POST", "/api/day/close", "Close the business day", None, lambda r, b: c.CloseDay()),
+          TransferBody, lambda r, b: c.Transfer(_cid(r), b.service, b.counter), access="operator"),
+    Route("POST", "/api/day/close", "Close the business day", None, lambda r, b: c.CloseDay(),
+          access="site_staff"),
 )
 
 
 def add_routes(app: web.Application) -> None:
     for route in ROUTES:
-        if route.handler is not None:
+        declare(app, route.method, route.path, route.access)
+        if route.handler is not None and route.access == "public":
             app.router.add_route(route.method, route.path, route.handler)
+        elif route.handler is not None:
+            async def read(request: web.Request, route: Route = route) -> web.StreamResponse:
+                authorize(request, route.access)
+                assert route.handler is not None
+                return await route.handler(request)
+            app.router.add_route(route.method, route.path, read)
         else:
             async def handler(request: web.Request, route: Route = route) -> web.Response:
                 return await _run(route, request)

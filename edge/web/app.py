@@ -9,7 +9,9 @@ from aiohttp import web
 
 from edge.paths import data_dir
 from edge.store.writer import Writer
-from edge.web.api import SESSIONS, WRITER, add_routes, errors_as_json, json_response
+from edge.sync.staff import StaffBook
+from edge.web.access import check_declared, declare
+from edge.web.api import SESSIONS, STAFF, WRITER, add_routes, errors_as_json, json_response
 from edge.web.auth import Sessions
 from edge.web.discovery import get_discovery
 from edge.web.live import LIVE, LiveHub, live_ctx
@@ -24,6 +26,7 @@ def create_app(writer: Writer) -> web.Application:
     app = web.Application(middlewares=[errors_as_json], client_max_size=MAX_BODY)
     app[WRITER] = writer
     app[SESSIONS] = Sessions()
+    app[STAFF] = writer.read(lambda _s: StaffBook.load(writer.store))
     hub = LiveHub(writer)
     app[LIVE] = hub
     hub.extras["devices"] = list
@@ -44,6 +47,9 @@ def create_app(writer: Writer) -> web.Application:
     app.router.add_get("/api/openapi.json", get_openapi)
     app.router.add_get("/api/ws", hub.handle)
     app.router.add_get("/api/discovery", get_discovery)
+    for path in ("/api/openapi.json", "/api/ws", "/api/discovery", "/api/ui/config", "/",
+                 "/ui/", "/ui", "/ui/{filename}"):
+        declare(app, "GET", path, "public")  # what every screen loads
     ui: Path | None
     try:
         ui = data_dir("kiosk-ui")
@@ -57,6 +63,7 @@ def create_app(writer: Writer) -> web.Application:
         app.router.add_get("/ui", to_ui)
         app.router.add_static("/ui/", ui)
     add_ui_routes(app, ui)
+    check_declared(app)
     app.cleanup_ctx.append(live_ctx)
 
     async def close_screens(_app: web.Application) -> None:

@@ -1,8 +1,12 @@
-"""Operator sessions: staff open a counter's panel with the PIN from the site config.
+"""Operator sessions: staff open a counter's panel with their own staff ID and password, or
+with the counter's PIN (the documented fallback, e.g. before the hub has pushed any account).
 
-The config holds only an scrypt hash (``madoguchi pin hash``); a correct PIN yields a random
-session token bound to that counter, kept in memory (a restart asks for the PIN again). Wrong
-PINs are rate-limited per counter so that four digits cannot be walked.
+Staff credentials come from the hub (``edge/sync/staff.py``: argon2id hashes and roles of the
+staff allowed at this site, retained on the broker and kept in the edge database), so a login
+works while the hub is unreachable. The config holds only an scrypt hash of a PIN
+(``madoguchi pin hash``). A correct login yields a random session token bound to that counter and
+to the person, kept in memory (a restart asks again). Wrong attempts are rate-limited per counter
+so that four digits or a password cannot be walked.
 """
 
 from __future__ import annotations
@@ -37,11 +41,21 @@ def check_pin(pin: str, stored: str) -> bool:
     return hmac.compare_digest(got, base64.b64decode(digest))
 
 
+@dataclass(frozen=True, slots=True)
+class Operator:
+    """Who holds a session: the counter it opened, and the staff member (None: by PIN)."""
+
+    counter: str
+    staff: str | None = None
+    roles: frozenset[str] = frozenset()
+    end: float = 0.0
+
+
 @dataclass
 class Sessions:
-    """Live operator sessions and recent PIN failures, per counter."""
+    """Live operator sessions and recent login failures, per counter."""
 
-    sessions: dict[str, tuple[str, float]] = field(default_factory=dict)  # token -> counter, end
+    sessions: dict[str, Operator] = field(default_factory=dict)  # token -> who
     fails: dict[str, list[float]] = field(default_factory=dict)
 
     def locked(self, counter: str, now: float | None = None) -> bool:
@@ -53,22 +67,26 @@ class Sessions:
     def failed(self, counter: str) -> None:
         self.fails.setdefault(counter, []).append(time.monotonic())
 
-    def open(self, counter: str) -> tuple[str, float]:
+    def open(self, counter: str, staff: str | None = None,
+             roles: frozenset[str] = frozenset()) -> tuple[str, float]:
         token = secrets.token_urlsafe(24)
         end = time.time() + SESSION_S
-        self.sessions[token] = (counter, end)
+        self.sessions[token] = Operator(counter, staff, roles, end)
         self.fails.pop(counter, None)
         return token, end
 
-    def counter_of(self, token: str) -> str | None:
+    def get(self, token: str) -> Operator | None:
         found = self.sessions.get(token)
         if found is None:
             return None
-        counter, end = found
-        if time.time() > end:
+        if time.time() > found.end:
             del self.sessions[token]
             return None
-        return counter
+        return found
+
+    def counter_of(self, token: str) -> str | None:
+        found = self.get(token)
+        return None if found is None else found.counter
 
     def close(self, token: str) -> None:
         self.sessions.pop(token, None)

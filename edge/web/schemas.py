@@ -73,7 +73,23 @@ class MenuBody(_Body):
 
 
 class LoginBody(_Body):
-    pin: str = Field(min_length=4, max_length=12, pattern=r"^[0-9]+$")
+    """A staff ID with its password, or the counter's PIN (exactly one way)."""
+
+    model_config = ConfigDict(json_schema_extra={"oneOf": [
+        {"required": ["login", "password"]}, {"required": ["pin"]}]})
+
+    login: str | None = Field(default=None, min_length=1, max_length=64,
+                              description="staff ID (the hub's account)")
+    password: str | None = Field(default=None, min_length=1, max_length=256)
+    pin: str | None = Field(default=None, min_length=4, max_length=12, pattern=r"^[0-9]+$")
+
+    @model_validator(mode="after")
+    def _one_way(self) -> LoginBody:
+        by_staff = self.login is not None or self.password is not None
+        if by_staff == (self.pin is not None) or (by_staff and (
+                self.login is None or self.password is None)):
+            raise ValueError("give 'login' and 'password', or 'pin'")
+        return self
 
 
 class ErrorBody(BaseModel):

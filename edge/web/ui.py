@@ -24,6 +24,7 @@ def ui_config(config: SiteConfig, ui_dir: Path | None) -> dict[str, Any]:
     return {
         "site": config.site, "name": config.name.values, "langs": langs, "default_lang": "ja",
         "lang_reset_s": config.lang_reset_s,
+        "access": config.access,  # "staff": every counter needs a sign-in (edge/web/access.py)
         "guidance": None if config.guidance is None else config.guidance.values,
         "notices": [n.values for n in config.notices],
         "menus": [{

@@ -84,6 +84,7 @@ class Ingest:
         self._contiguous: dict[str, int] = {}
         self._top: dict[str, int] = {}
         self._published_config: dict[str, int] = {}
+        self._published_staff: dict[str, str] = {}  # site -> digest of its staff list
         self._drops = validate.DropLog()
         self._queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
         self._lock = asyncio.Lock()  # one writer of folds and site rows at a time
@@ -178,6 +179,20 @@ class Ingest:
             if found is not None:
                 self.publish_config(site, *found)
                 await self.refold(site)
+        await self._sync_staff()
+
+    async def _sync_staff(self) -> None:
+        """Publish (retained) each site's staff list when it changed (hub/auth/edge_push.py),
+        so operators sign in at the counters with their own ID while the hub is down."""
+        from hub.auth.edge_push import site_lists
+
+        async with self.store.read() as tx:
+            lists = await site_lists(tx, [row["site"] for row in await tx.sites()])
+        for site, message in lists.items():
+            if self._published_staff.get(site) != message["version"]:
+                self.link.publish(site_topic(self.prefix, site, "staff"), dumps(message),
+                                  retain=True)
+                self._published_staff[site] = message["version"]
 
     async def refold(self, site: str) -> None:
         """Fold today's events again if the config the fold should use has changed."""
@@ -210,6 +225,7 @@ class Ingest:
         self.link.publish(hub_status_topic(self.prefix), dumps(
             {"v": SYNC_VERSION, "online": True, "at": _iso_now()}), retain=True)
         self._published_config.clear()  # a new broker may have lost retained configs
+        self._published_staff.clear()
         self._config_wakeup.set()
         if self._acks_task is None or self._acks_task.done():
             self._acks_task = asyncio.create_task(self._republish_acks())

@@ -48,6 +48,7 @@ VIEWPORTS: dict[str, tuple[int, int]] = {
 
 SITE = """
 [site]
+access = "open"  # these tests are about the queue; sign-in: tests/edge/test_edge_access.py
 id = "screens-site"
 status_url = "https://queue.example.jp/t/{token}"
 lang_reset_seconds = 60

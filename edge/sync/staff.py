@@ -1,0 +1,131 @@
+"""Staff credentials pushed by the hub, so operators sign in at a counter while the hub is down.
+
+The hub publishes, retained on ``{prefix}/sites/{site}/staff``, the staff allowed at this site:
+login, argon2id password hash and roles here (``hub/auth/edge_push.py`` builds it). The edge keeps
+the newest list in its database (``meta``), so a restarted edge still knows it, and verifies
+passwords locally. Only hashes travel and rest here, never a password; a disabled or removed
+account disappears with the next push (the list is replaced, never merged).
+
+Why not TOTP at the counter: the panel is on a staff PC inside the office and counter roles need
+no MFA at the hub either (hub/auth/README.md); administrators signing in at a counter get counter
+rights only for that session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from edge.store.store import EventStore
+
+_LOGGER = logging.getLogger(__name__)
+
+META_STAFF = "sync.staff"
+# roles (hub/auth/access.py) that may operate a counter, and those that are "site staff"
+OPERATOR_ROLES = frozenset({"admin", "ward_staff", "counter_staff"})
+SITE_STAFF_ROLES = frozenset({"admin", "ward_staff"})
+MAX_STAFF = 5000
+_HASHER = PasswordHasher()
+# a fixed hash to verify against for unknown logins: the answer takes as long as for known ones
+_DUMMY = _HASHER.hash("madoguchi-no-such-account")
+
+RunDb = Callable[[Callable[[EventStore], None]], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    login: str
+    hash: str  # argon2id, as stored at the hub
+    roles: frozenset[str]
+
+
+def parse_message(raw: dict[str, Any]) -> tuple[str, list[Credential]] | str:
+    """``(version, credentials)`` of a ``staff`` message, or what is wrong with it (never the
+    content: it holds hashes)."""
+    version, entries = raw.get("version"), raw.get("staff")
+    if not isinstance(version, str) or not 0 < len(version) <= 64:
+        return "version must be a short string"
+    if not isinstance(entries, list) or len(entries) > MAX_STAFF:
+        return f"staff must be a list of at most {MAX_STAFF}"
+    out: list[Credential] = []
+    for i, e in enumerate(entries):
+        if not isinstance(e, dict):
+            return f"staff[{i}] must be an object"
+        login, hash_, roles = e.get("login"), e.get("hash"), e.get("roles")
+        if not isinstance(login, str) or not 1 <= len(login) <= 64:
+            return f"staff[{i}].login must be a string of 1-64 characters"
+        if not isinstance(hash_, str) or not hash_.startswith("$argon2"):
+            return f"staff[{i}].hash must be an argon2 hash"
+        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+            return f"staff[{i}].roles must be a list of strings"
+        out.append(Credential(login, hash_, frozenset(roles)))
+    return version, out
+
+
+class StaffBook:
+    """The staff allowed at this site, as last pushed by the hub."""
+
+    def __init__(self, credentials: Iterable[Credential] = (), version: str = "") -> None:
+        self._by_login = {c.login.casefold(): c for c in credentials}
+        self.version = version
+
+    def __len__(self) -> int:
+        return len(self._by_login)
+
+    def replace(self, credentials: Iterable[Credential], version: str) -> None:
+        self._by_login = {c.login.casefold(): c for c in credentials}
+        self.version = version
+
+    def verify(self, login: str, password: str) -> Credential | None:
+        """The credential when the password fits (blocking: argon2; call it off the loop)."""
+        found = self._by_login.get(login.casefold())
+        try:
+            _HASHER.verify(found.hash if found else _DUMMY, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return None
+        return found
+
+    @classmethod
+    def load(cls, store: EventStore) -> StaffBook:
+        """The list kept in the database (empty when the hub never pushed one)."""
+        raw = store.meta(META_STAFF)
+        if raw is None:
+            return cls()
+        parsed = parse_message(json.loads(raw))
+        if isinstance(parsed, str):  # pragma: no cover - we only store what parsed
+            _LOGGER.warning("stored staff list unusable: %s", parsed)
+            return cls()
+        return cls(parsed[1], parsed[0])
+
+
+class StaffFollower:
+    """Takes each pushed list: check, keep in the database, then use it."""
+
+    def __init__(self, book: StaffBook) -> None:
+        self.book = book
+        self.error: str | None = None
+        self._lock = asyncio.Lock()
+
+    async def handle(self, raw: dict[str, Any], run_db: RunDb) -> None:
+        async with self._lock:
+            parsed = parse_message(raw)
+            if isinstance(parsed, str):
+                self.error = parsed
+                _LOGGER.warning("refused staff list from the hub: %s", parsed)
+                return
+            version, creds = parsed
+            if version == self.book.version:
+                return  # the retained copy of what we hold
+            kept = json.dumps({"version": version, "staff": [
+                {"login": c.login, "hash": c.hash, "roles": sorted(c.roles)} for c in creds]})
+            await run_db(lambda st: st.set_meta(META_STAFF, kept))
+            self.book.replace(creds, version)
+            self.error = None
+            _LOGGER.info("staff list from the hub: %d accounts", len(creds))
