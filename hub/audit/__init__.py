@@ -1,9 +1,24 @@
 """Audit trail (A3): a hash-chained, append-only log of staff actions. See README.md.
 
 Only the tables are imported here: ``hub.store.store`` imports this package for them, so
-importing the service (which needs ``hub.store``) here would be circular.
+importing the service (which needs ``hub.store``) or the routes (which need ``hub.web``) here
+would be circular; ``setup_audit`` imports the routes when the app is built.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from hub.audit import tables
 
-__all__ = ["tables"]
+if TYPE_CHECKING:
+    from aiohttp import web
+
+__all__ = ["setup_audit", "tables"]
+
+
+def setup_audit(app: web.Application) -> None:
+    """``/admin/audit``, ``/admin/audit.csv``, ``/admin/audit/verify`` (administrators)."""
+    from hub.audit.routes import setup
+
+    setup(app)

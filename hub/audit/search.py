@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, or_, select
 
 from hub.audit.chain import Row, canonical_at
 from hub.audit.service import READ_CHUNK, append
@@ -30,18 +30,28 @@ _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 @dataclass(frozen=True, slots=True)
 class Query:
-    """Filters; every one optional. ``since`` inclusive, ``until`` exclusive (aware datetimes)."""
+    """Filters; every one optional. ``since`` inclusive, ``until`` exclusive (aware datetimes).
+
+    ``actor``, ``action``, ``target``: exact. ``target_text`` (the admin page's "target" box):
+    the target contains it, case-insensitively, OR the target is one of ``target_ids`` (the
+    staff ids whose login matched it: account rows name the account by id, staff search by
+    login). Substring matching uses no index; paging newest first keeps it to one page's scan
+    when matches are common, and a bounded scan of the table when they are rare.
+    """
 
     actor: str | None = None
     action: str | None = None
     target: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    target_text: str | None = None
+    target_ids: tuple[str, ...] = ()
 
     def filters(self) -> dict[str, str]:
-        """The filters as text, for the ``export`` row's detail."""
+        """The filters as text, for the ``export`` and ``personal_data_viewed`` rows' detail."""
         out = {k: v for k, v in (("actor", self.actor), ("action", self.action),
-                                 ("target", self.target)) if v}
+                                 ("target", self.target), ("target_text", self.target_text))
+               if v}
         out.update({k: v.isoformat() for k, v in (("since", self.since), ("until", self.until))
                     if v is not None})
         return out
@@ -53,6 +63,12 @@ def _where(stmt: Select[Any], query: Query) -> Select[Any]:
                           (c.target, query.target)):
         if value:
             stmt = stmt.where(column == value)
+    if query.target_text or query.target_ids:
+        either: list[ColumnElement[bool]] = \
+            [c.target.in_(query.target_ids)] if query.target_ids else []
+        if query.target_text:
+            either.append(c.target.icontains(query.target_text, autoescape=True))
+        stmt = stmt.where(or_(*either))
     if query.since is not None:
         stmt = stmt.where(c.at >= query.since)
     if query.until is not None:
@@ -60,20 +76,28 @@ def _where(stmt: Select[Any], query: Query) -> Select[Any]:
     return stmt
 
 
-def _row(r: Any) -> Row:
+def to_row(r: Any) -> Row:
+    """A selected ``audit_log`` row as a ``Row``."""
     return Row(int(r.id), r.at, r.actor, r.action, r.target, r.detail, r.ip, r.key_id,
                r.prev, r.mac)
 
 
 async def search(store: HubStore, query: Query, *, limit: int = 100,
-                 before_id: int | None = None) -> list[Row]:
-    """One page of matching rows, newest first; pass the last row's id as ``before_id``."""
+                 before_id: int | None = None, after_id: int | None = None) -> list[Row]:
+    """One page of matching rows, newest first. Older page: pass the page's last (smallest)
+    id as ``before_id``; newer page: its first (largest) id as ``after_id`` (the rows just
+    above it, still returned newest first)."""
     stmt = _where(select(audit_log), query)
     if before_id is not None:
         stmt = stmt.where(audit_log.c.id < before_id)
-    stmt = stmt.order_by(audit_log.c.id.desc()).limit(max(1, min(limit, MAX_PAGE)))
+    if after_id is not None:
+        stmt = stmt.where(audit_log.c.id > after_id)
+    order = audit_log.c.id.asc() if after_id is not None and before_id is None \
+        else audit_log.c.id.desc()
+    stmt = stmt.order_by(order).limit(max(1, min(limit, MAX_PAGE)))
     async with store.read() as tx:
-        return [_row(r) for r in (await tx.conn.execute(stmt)).all()]
+        found = [to_row(r) for r in (await tx.conn.execute(stmt)).all()]
+    return sorted(found, key=lambda r: r.id, reverse=True)
 
 
 def _cell(value: object) -> str:
@@ -107,7 +131,7 @@ async def export_csv(store: HubStore, query: Query, *, actor: str | None, ip: st
     while True:
         stmt = _where(select(audit_log), query).where(audit_log.c.id > after)
         async with store.read() as tx:
-            batch = [_row(r) for r in (await tx.conn.execute(
+            batch = [to_row(r) for r in (await tx.conn.execute(
                 stmt.order_by(audit_log.c.id).limit(READ_CHUNK))).all()]
         if batch:
             yield csv_lines(batch)

@@ -41,8 +41,9 @@ from hub.webticket.pow import derive_key
 # stable action codes; other modules may add theirs (a code is [a-z_]{1,64})
 ACTIONS = frozenset({
     "login", "login_failed", "lockout", "logout", "session_expired", "mfa_enrolled",
-    "mfa_reset", "account_created", "account_changed", "account_disabled", "role_changed",
-    "setting_changed", "export", "personal_data_viewed", CHECKPOINT,
+    "mfa_reset", "account_created", "account_changed", "account_disabled", "account_enabled",
+    "role_changed", "setting_changed", "export", "personal_data_viewed", "audit_verified",
+    CHECKPOINT,
 })
 PURPOSE = "audit"
 LOCK_KEY = int.from_bytes(hashlib.sha256(b"madoguchi/audit/append").digest()[:8], "big",

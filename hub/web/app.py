@@ -30,6 +30,8 @@ def create_app(store: HubStore, ingest: Ingest | None = None,
                settings: HubSettings | None = None) -> web.Application:
     """``ingest``: the in-process consumer, if this process runs one (adds its counters to
     ``/api/health``; resident pages need its live site states); web-only processes pass None."""
+    from hub.audit import setup_audit  # here too: its routes import hub.web.api
+    from hub.audit.routes import ROUTES as AUDIT_ROUTES
     from hub.auth import setup_auth  # here: hub.auth's web parts import hub.web.api
     from hub.auth.guard import enforce_access
     from hub.auth.routes import ROUTES as AUTH_ROUTES
@@ -50,8 +52,9 @@ def create_app(store: HubStore, ingest: Ingest | None = None,
     setup_webtickets(app, ingest)  # /w/{site}/{service}, /api/web-tickets (W4)
     setup_residents(app, ingest)  # "/" is the residents' status page
     setup_auth(app)  # /auth/*, /admin/staff; refuses to start if a route declares no access
+    setup_audit(app)  # /admin/audit, /admin/audit.csv, /admin/audit/verify (A3)
     spec = openapi((*PAGES, *RESIDENT_ROUTES, *WEBTICKET_ROUTES, *notice_routes(),
-                    *AUTH_ROUTES))
+                    *AUTH_ROUTES, *AUDIT_ROUTES))
 
     async def get_openapi(_request: web.Request) -> web.Response:
         return json_response(spec)
