@@ -48,7 +48,7 @@ function refused(r) {
   if (r.status === 401 || r.error.code === "login_required") {
     session.token = null;
     showView("login");
-    say("error", `${t("op.login.required")} (${serverText(r.error)})`);
+    say("error", `${t(staffLogin() ? "op.login.requiredStaff" : "op.login.required")} (${serverText(r.error)})`);
     return;
   }
   say("error", serverText(r.error));
@@ -56,14 +56,30 @@ function refused(r) {
 
 // --- views -----------------------------------------------------------------------------------
 
+// Sites with access "staff": everyone signs in (staff ID, or the counter's PIN as a fallback).
+function staffLogin() { return !!(v.cfg && v.cfg.access === "staff"); }
+function needsLogin() { return staffLogin() || !!(v.counter && v.counter.pin); }
+
+function showLoginForms() {
+  const staff = staffLogin(), pin = !!(v.counter && v.counter.pin);
+  $("staff-form").hidden = !staff;
+  $("login-form").hidden = !pin;
+  $("pin-h").hidden = !(staff && pin);
+  $("login-h").dataset.i18n = staff ? "op.login.staffTitle" : "op.login.title";
+  $("login-h").textContent = t($("login-h").dataset.i18n);
+  $("pin").value = "";
+  $("staff-password").value = "";
+  (staff ? $("staff-id") : $("pin")).focus();
+}
+
 function showView(name) {
   v.view = name;
   $("login-view").hidden = name !== "login";
   $("chooser-view").hidden = name !== "chooser";
   $("panel-view").hidden = name !== "panel";
   $("openstate").hidden = name !== "panel";
-  $("btn-logout").hidden = !(name === "panel" && v.counter && v.counter.pin);
-  if (name === "login") { $("pin").value = ""; $("pin").focus(); }
+  $("btn-logout").hidden = !(name === "panel" && v.counter && needsLogin());
+  if (name === "login") showLoginForms();
   if (name !== "panel") transfer.close(false);
   render();
 }
@@ -210,13 +226,35 @@ async function login(e) {
   e.preventDefault();
   const pin = halfWidth($("pin").value).trim();
   if (!/^[0-9]{4,12}$/.test(pin)) { say("error", t("op.login.format")); $("pin").focus(); return; }
-  const r = await session.login(pin);
+  const r = await session.login({ pin });
   if (!r.ok) {
     say("error", serverText(r.error));
     $("pin").value = "";
     $("pin").focus();
     return;
   }
+  signedIn();
+}
+
+async function staffSignIn(e) {
+  e.preventDefault();
+  const login = $("staff-id").value.trim(), password = $("staff-password").value;
+  if (!login || !password) {
+    say("error", t("op.login.staffMissing"));
+    (login ? $("staff-password") : $("staff-id")).focus();
+    return;
+  }
+  const r = await session.login({ login, password });
+  $("staff-password").value = "";
+  if (!r.ok) {
+    say("error", serverText(r.error));
+    $("staff-password").focus();
+    return;
+  }
+  signedIn();
+}
+
+function signedIn() {
   say("ok", t("op.done.login"));
   showView("panel");
   document.activeElement?.blur?.();
@@ -251,6 +289,7 @@ function wire() {
   $("btn-close").addEventListener("click", actions.close);
   $("btn-logout").addEventListener("click", logout);
   $("login-form").addEventListener("submit", login);
+  $("staff-form").addEventListener("submit", staffSignIn);
   transfer.wire();
   const field = $("number");
   field.addEventListener("input", () => renderButtons(v, numberValue() !== null));
@@ -311,7 +350,7 @@ async function boot() {
     return;
   }
   session = new Session(v.cfg.site, v.counterId);
-  showView(v.counter.pin && !session.token ? "login" : "panel");
+  showView(needsLogin() && !session.token ? "login" : "panel");
   live(onState, (online) => { $("offline").hidden = online; });
 }
 

@@ -44,11 +44,13 @@ def unique_site(tag: str = "ft") -> str:
 
 
 def site_toml(site: str, version: int = 1) -> str:
-    """Two kiosk services with wide wrapping ranges, three counters, no PIN, no devices."""
+    """Two kiosk services with wide wrapping ranges, three counters, no PIN, no devices; open
+    (``access``): these tests are about sync, not sign-in."""
     return f"""version = {version}
 
 [site]
 id = "{site}"
+access = "open"
 name = {{ ja = "障害試験", en = "Fault test" }}
 timezone = "Asia/Tokyo"
 

@@ -1,10 +1,11 @@
 // Operator session of one counter, kept in sessionStorage (per browser tab; closing the tab or
 // the browser ends it on this PC; the edge forgets all sessions when it restarts).
 //
-// Counters with a PIN: the PIN form -> POST /api/counters/{id}/login -> a bearer token sent with
-// every command. Counters without a PIN: no login and no header (the edge accepts their
-// commands from the LAN as they are); a later 401 login_required (a PIN was configured since)
-// brings the PIN form back.
+// Sites with access "staff" (the default): staff ID and password (accounts pushed by the hub to
+// the edge, so this works while the hub is down), or the counter's PIN where it has one ->
+// POST /api/counters/{id}/login -> a bearer token sent with every command. Sites with access
+// "open": counters without a PIN need no login and no header; a later 401 login_required brings
+// the login form back.
 
 import { api } from "../lib/live.js";
 
@@ -30,9 +31,10 @@ export class Session {
     return token ? { Authorization: `Bearer ${token}` } : {};
   }
 
-  async login(pin) {
+  // credentials: { pin } or { login, password }
+  async login(credentials) {
     const r = await api("POST", `/api/counters/${encodeURIComponent(this.counterId)}/login`,
-                        { pin });
+                        credentials);
     if (r.ok) this.token = r.data.session;
     return r;
   }
