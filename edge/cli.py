@@ -239,7 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "and dropped; default: the local test database)")
     bsy.set_defaults(func=_bench)
     bh = bsub.add_parser("hub", help="status JSON req/s (wrk), live fan-out to 5,000 streams, "
-                                     "web ticket round trip (mosquitto, PostgreSQL)")
+                                     "web ticket round trip, 50 staff sign-ins at once "
+                                     "(mosquitto, PostgreSQL)")
     bh.add_argument("--quick", action="store_true", help="short run (CI smoke)")
     bh.add_argument("--out", default=None, help="also write the JSON here")
     bh.add_argument("--pg", default=None, help="PostgreSQL URL for the hub (a schema is made "

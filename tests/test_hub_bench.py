@@ -1,6 +1,6 @@
 """``madoguchi bench hub --quick`` runs end to end (mosquitto, a hub process on PostgreSQL, real
-edges syncing, wrk or the Python load process, SSE streams in a load process) and reports every
-figure.
+edges syncing, wrk or the Python load process, SSE streams in a load process, 50 staff signing
+in at once from a load process) and reports every figure.
 
 Only the shape is checked: the speed targets belong to the benchmark's own output
 (``meets_targets``), not to tests that run on busy CI machines.
@@ -25,7 +25,9 @@ FIGURES = ("status_json_requests_per_s", "status_json_p50_ms", "status_json_p99_
            "live_hub_cpu_per_update_s", "live_load_cpu_per_update_s",
            "webticket_round_trip_p50_ms", "webticket_round_trip_p99_ms",
            "webticket_concurrent_round_trip_p99_ms", "webticket_pow_bits",
-           "pow_default_bits", "pow_default_solve_p50_ms", "pow_default_solve_p99_ms")
+           "pow_default_bits", "pow_default_solve_p50_ms", "pow_default_solve_p99_ms",
+           "login_p50_ms", "login_p99_ms", "login_max_ms", "login_verify_ms",
+           "login_argon2_floor_ms")
 
 
 @pytest.mark.slow
@@ -58,8 +60,15 @@ def test_quick_hub_bench_prints_every_figure(tmp_path: Path, postgres_url: str,
     assert printed["webticket_failed_count"] == 0
     assert printed["webticket_in_edge_queue_count"] == printed["webticket_count"] == 20
     assert printed["webticket_pow_bits"] < printed["pow_default_bits"]
+    # every one of the 50 sign-ins answered 303 and its session opened a staff-only API
+    assert printed["login_count"] == printed["login_ok_count"] == 50
+    assert printed["login_signed_in_count"] == 50
+    assert printed["login_p50_ms"] <= printed["login_p99_ms"] <= printed["login_max_ms"]
+    assert printed["login_argon2"].startswith("argon2id m=")
     assert set(printed["targets"]) == {"status_json_requests_per_s", "live_connections_count",
-                                       "live_update_p99_ms", "webticket_round_trip_p99_ms"}
+                                       "live_update_p99_ms", "webticket_round_trip_p99_ms",
+                                       "login_p99_ms"}
+    assert printed["targets"]["login_p99_ms"] == 300
     assert set(printed["meets_targets"]) == set(printed["targets"])
     assert all(isinstance(v, bool) for v in printed["meets_targets"].values())
     assert printed["load_average_1m"] >= 0

@@ -9,6 +9,11 @@ a process starts fast.
   every ``id:`` frame, and on a line on stdin (or EOF) writes them as JSON to ``OUT``.
 * ``http URL CONNECTIONS SECONDS``: the fallback when ``wrk`` is absent: keeps ``CONNECTIONS``
   requests in flight for ``SECONDS`` and prints one JSON object (requests, latencies, errors).
+* ``login URL``: staff signing in at one moment. Reads ``{"logins": [...], "password": ...}``
+  on stdin (the password is the bench's own, but still kept off the command line, where ``ps``
+  shows it); each login opens the sign-in page as a browser does (its double-submit CSRF cookie,
+  a kept-alive connection), then all post the form together; prints one JSON object (seconds per
+  post, statuses, and how many of the sessions then opened a staff page).
 """
 
 from __future__ import annotations
@@ -116,11 +121,62 @@ async def http(url: str, connections: int, seconds: float) -> dict[str, Any]:
             "codes": codes, "errors": errors}
 
 
+LOGIN_PRE_COOKIE = "madoguchi_login"  # hub.auth.routes.PRE_COOKIE (not imported: aiohttp only)
+STAFF_COOKIE = "madoguchi_staff"  # hub.auth.guard.COOKIE
+
+
+async def _login_page(session: aiohttp.ClientSession, url: str) -> str:
+    """Open the sign-in page; the form's CSRF token is the double-submit cookie it sets."""
+    async with session.get(f"{url}/auth/login") as r:
+        await r.read()
+        if r.status != 200:
+            raise aiohttp.ClientResponseError(r.request_info, (), status=r.status)
+    return next((c.value for c in session.cookie_jar if c.key == LOGIN_PRE_COOKIE), "")
+
+
+async def _login_post(session: aiohttp.ClientSession, url: str, login: str, password: str,
+                      token: str) -> tuple[float, int]:
+    """(seconds the POST took until its whole answer was read, its status)."""
+    t0 = time.perf_counter()
+    async with session.post(f"{url}/auth/login", allow_redirects=False, data={
+            "login": login, "password": password, "csrf": token, "next": "/auth/home"}) as r:
+        await r.read()
+        return time.perf_counter() - t0, r.status
+
+
+async def _signed_in(session: aiohttp.ClientSession, url: str) -> bool:
+    """Does the session the sign-in gave open a staff-only API (after the burst, untimed)?"""
+    async with session.get(f"{url}/api/sites") as r:
+        return r.status == 200
+
+
+async def login(url: str, logins: list[str], password: str) -> dict[str, Any]:
+    timeout = aiohttp.ClientTimeout(total=60)
+    sessions = [aiohttp.ClientSession(timeout=timeout, cookie_jar=aiohttp.CookieJar(unsafe=True))
+                for _ in logins]
+    try:
+        tokens = await asyncio.gather(*(_login_page(s, url) for s in sessions))
+        await asyncio.sleep(0.2)  # every page loaded and the hub idle: now all post at once
+        done = await asyncio.gather(*(_login_post(s, url, name, password, token) for s, name, token
+                                      in zip(sessions, logins, tokens, strict=True)))
+        signed_in = sum(await asyncio.gather(*(_signed_in(s, url) for s in sessions)))
+    finally:
+        for s in sessions:
+            await s.close()
+    codes: dict[int, int] = {}
+    for _took, status in done:
+        codes[status] = codes.get(status, 0) + 1
+    return {"latencies_s": [took for took, _s in done], "codes": codes, "signed_in": signed_in}
+
+
 def main(argv: list[str]) -> None:
     if argv[0] == "sse":
         asyncio.run(sse(argv[1], int(argv[2]), argv[3]))
     elif argv[0] == "http":
         print(json.dumps(asyncio.run(http(argv[1], int(argv[2]), float(argv[3])))))
+    elif argv[0] == "login":
+        job = json.loads(sys.stdin.read())
+        print(json.dumps(asyncio.run(login(argv[1], list(job["logins"]), str(job["password"])))))
     else:
         raise SystemExit(f"unknown load {argv[0]!r}")
 

@@ -93,6 +93,32 @@ class HubInfra(Infra):
         tail = (self.workdir / "hub.log").read_text(errors="replace")[-2000:]
         raise BenchError(f"the hub did not start within {START_S:g} s:\n{tail}")
 
+    async def add_staff(self, logins: list[str], password: str) -> None:
+        """Staff accounts in the hub's schema, made as the product makes them
+        (``hub.auth.service.create_staff``: argon2id at the product's cost)."""
+        from hub.auth import service
+        from hub.store import HubStore
+
+        store = await HubStore.open(self.pg_url, schema=self.schema, upgrade=False)
+        try:
+            for login in logins:
+                await service.create_staff(store, login, password,
+                                           grants=[("*", "stats_viewer")])
+        finally:
+            await store.close()
+
+    def widen_hub(self) -> list[int]:
+        """Give the hub process every CPU of this machine (each of its threads: the affinity
+        call sets one thread only); returns them. For phases with no simulated sites running,
+        where the hub should have the machine as it would in production."""
+        if not hasattr(os, "sched_setaffinity") or self._own_cpus is None or not self.hub_pid:
+            return sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+        cpus = set(self._own_cpus)
+        for task in Path(f"/proc/{self.hub_pid}/task").iterdir():
+            with contextlib.suppress(OSError, ValueError):
+                os.sched_setaffinity(int(task.name), cpus)
+        return sorted(cpus)
+
 
 # --- real edges ----------------------------------------------------------------------------------
 
@@ -266,6 +292,19 @@ async def run_python_load(url: str, connections: int, seconds: float) -> dict[st
             "requests_per_s": raw["requests"] / raw["seconds"],
             "p50_ms": _pct(lat, 50), "p99_ms": _pct(lat, 99),
             "non_2xx": float(raw["requests"] - ok), "socket_errors": float(raw["errors"])}
+
+
+async def run_login_load(url: str, logins: list[str], password: str) -> dict[str, Any]:
+    """The ``hub_load login`` process: every login posts the sign-in form at one moment."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "edge.bench.hub_load", "login", url, stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, env={**os.environ, "PYTHONPATH": _root()})
+    job = json.dumps({"logins": logins, "password": password}).encode()
+    out, _ = await asyncio.wait_for(proc.communicate(job), 120)
+    if proc.returncode != 0:
+        raise BenchError("the sign-in load process failed")
+    raw: dict[str, Any] = json.loads(out)
+    return raw
 
 
 class SseLoad:

@@ -13,7 +13,6 @@ import asyncio
 import hashlib
 import hmac
 import ipaddress
-import logging
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -23,22 +22,27 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, exists, insert, select, update
 
+from hub.audit import service as audit_trail
 from hub.auth import passwords
-from hub.auth.access import ANY_SITE, ROLES, needs_mfa
+from hub.auth.access import ANY_SITE, PRIVILEGED, ROLES
 from hub.auth.tables import login_failures, staff, staff_roles, staff_sessions
 from hub.settings import HubSettings
 from hub.store import HubStore, Tx
 from hub.store.store import now_utc
-
-_LOGGER = logging.getLogger(__name__)
 
 Outcome = Literal["ok", "mfa", "enrol", "bad", "locked"]
 
 
 SEEN_EVERY_S = 15  # a session's last activity is written at most this often (idle precision)
 _LOCKS: WeakKeyDictionary[HubStore, asyncio.Lock] = WeakKeyDictionary()
+# sign-ins in progress at once (the rest wait in line, first come first served): enough to keep
+# every argon2 worker busy while others read or write, few enough (4 on a 2-core hub) that a
+# burst stays within the database pool's 5 kept connections instead of opening, and closing again,
+# a PostgreSQL connection for every sign-in waiting for the hash
+IN_FLIGHT = 2 * passwords.WORKERS
+_GATES: WeakKeyDictionary[HubStore, asyncio.Semaphore] = WeakKeyDictionary()
 
 
 @asynccontextmanager
@@ -128,15 +132,20 @@ def _totp_row(staff_id: str) -> str:
 async def audit(store: HubStore, settings: HubSettings, *, actor: str | None, action: str,
                 target: str | None = None, ip: str | None = None,
                 detail: dict[str, Any] | None = None) -> None:
-    """Append to the audit trail (hub.audit); until that module is complete this is a no-op."""
-    try:
-        from hub.audit.service import audit_key, record
+    """Append to the audit trail (``hub.audit``) in a transaction of its own."""
+    async with writing(store) as tx:
+        await audit_in(tx, settings, actor=actor, action=action, target=target, ip=ip,
+                       detail=detail)
 
-        key, key_id = audit_key(settings)
-        await record(store, actor=actor, action=action, target=target, detail=detail, ip=ip,
-                     key=key, key_id=key_id)
-    except (ImportError, NotImplementedError):
-        _LOGGER.debug("audit trail not available; %s not recorded", action)
+
+async def audit_in(tx: Tx, settings: HubSettings, *, actor: str | None, action: str,
+                   target: str | None = None, ip: str | None = None,
+                   detail: dict[str, Any] | None = None) -> None:
+    """Append to the audit trail inside the caller's write transaction: the change and its
+    audit row commit together or not at all, and a sign-in costs one transaction, not two."""
+    key, key_id = audit_trail.audit_key(settings)
+    await audit_trail.append(tx, actor=actor, action=action, target=target, detail=detail,
+                             ip=ip, key=key, key_id=key_id)
 
 
 async def create_staff(store: HubStore, login: str, password: str, name: str = "",
@@ -180,34 +189,61 @@ async def grants_of(store: HubStore, staff_id: str) -> tuple[tuple[str, str], ..
     return tuple((str(r[0]), str(r[1])) for r in rows)
 
 
-async def _address_failed(store: HubStore, settings: HubSettings, ip: str, now: datetime) -> bool:
-    """Count a failure from ``ip``; True when that locks the address."""
-    async with writing(store) as tx:
-        row = (await tx.conn.execute(select(login_failures.c.failed).where(
-            login_failures.c.address == ip))).first()
-        count = (int(row[0]) if row else 0) + 1
-        locked = count >= settings.address_max_failures
-        values = {"failed": 0 if locked else count, "updated_at": now,
-                  "locked_until": now + timedelta(seconds=settings.lockout_s) if locked else None}
-        if row is None:
-            await tx.conn.execute(insert(login_failures).values(address=ip, **values))
-        else:
-            await tx.conn.execute(update(login_failures).where(
-                login_failures.c.address == ip).values(**values))
-    return locked
+async def _address_failed(tx: Tx, settings: HubSettings, ip: str, now: datetime) -> bool:
+    """Count a failure from ``ip``; True when that locks the address. One upsert that adds 1
+    in the database, so failures posted in parallel are each counted (a read-then-write would
+    let a parallel guesser's failures overwrite each other and never reach the limit)."""
+    upsert = tx.insert(login_failures).values(
+        address=ip, failed=1, locked_until=None, updated_at=now)
+    count = (await tx.conn.execute(upsert.on_conflict_do_update(
+        index_elements=[login_failures.c.address],
+        set_={"failed": login_failures.c.failed + 1, "updated_at": now})
+        .returning(login_failures.c.failed))).scalar_one()
+    if count < settings.address_max_failures:
+        return False
+    await tx.conn.execute(update(login_failures).where(login_failures.c.address == ip).values(
+        failed=0, locked_until=now + timedelta(seconds=settings.lockout_s)))
+    return True
+
+
+async def _account_failed(tx: Tx, settings: HubSettings, staff_id: str, now: datetime) -> bool:
+    """Count a failure of an account (added in the database, as for addresses); True when that
+    locks it."""
+    count = (await tx.conn.execute(update(staff).where(staff.c.id == staff_id).values(
+        failed=staff.c.failed + 1, failed_since_login=staff.c.failed_since_login + 1)
+        .returning(staff.c.failed))).scalar_one()
+    if count < settings.login_max_failures:
+        return False
+    await tx.conn.execute(update(staff).where(staff.c.id == staff_id).values(
+        failed=0, locked_until=now + timedelta(seconds=settings.lockout_s)))
+    return True
+
+
+_PRIVILEGED = exists().where(staff_roles.c.staff_id == staff.c.id,
+                             staff_roles.c.role.in_(sorted(PRIVILEGED))).label("privileged")
 
 
 async def login(store: HubStore, settings: HubSettings, login_id: str, password: str,
                 ip: str) -> LoginResult:
-    """Check an ID and password; on success open a session at the stage still owed."""
+    """Check an ID and password; on success open a session at the stage still owed.
+
+    The database work of a sign-in is one read (the address lock; the account and whether a
+    role of it needs MFA) before the argon2id check and one write transaction after it (the
+    session, the account's sign-in time, a re-hash at the current cost when the stored hash is
+    older, and the audit row), so the hash, which is most of the cost, is what a burst of
+    sign-ins queues on (``IN_FLIGHT`` at a time)."""
+    async with _GATES.setdefault(store, asyncio.Semaphore(IN_FLIGHT)):
+        return await _login(store, settings, login_id, password, ip)
+
+
+async def _login(store: HubStore, settings: HubSettings, login_id: str, password: str,
+                 ip: str) -> LoginResult:
     now = now_utc()
-    async with store.read() as tx:  # one read for the address lock, account and its roles
+    async with store.read() as tx:
         blocked = (await tx.conn.execute(select(login_failures.c.locked_until).where(
             login_failures.c.address == ip, login_failures.c.locked_until > now))).first()
-        row = (await tx.conn.execute(select(staff).where(staff.c.login == login_id))).first()
-        grants = tuple((str(g[0]), str(g[1])) for g in (await tx.conn.execute(
-            select(staff_roles.c.site, staff_roles.c.role).where(
-                staff_roles.c.staff_id == row.id))).all()) if row is not None else ()
+        row = (await tx.conn.execute(select(staff, _PRIVILEGED).where(
+            staff.c.login == login_id))).first()
     if blocked is not None:
         await passwords.check_async(None, password)
         return LoginResult("locked")
@@ -219,8 +255,10 @@ async def login(store: HubStore, settings: HubSettings, login_id: str, password:
     if account is None or not ok or account["disabled"] \
             or not address_allowed(account["networks"], ip):
         return await _failed(store, settings, account, login_id, ip, now)
+    rehashed = await passwords.hash_async(password) \
+        if passwords.needs_rehash(account["password_hash"]) else None
     stage: Outcome = "mfa" if account["totp_sealed"] else (
-        "enrol" if needs_mfa(grants) else "ok")
+        "enrol" if account["privileged"] else "ok")
     sid = secrets.token_urlsafe(32)
     async with writing(store) as tx:
         await tx.conn.execute(insert(staff_sessions).values(
@@ -228,10 +266,12 @@ async def login(store: HubStore, settings: HubSettings, login_id: str, password:
             seen_at=now, ip=ip[:64], prev_login_at=account["last_login_at"],
             prev_logout_at=account["last_logout_at"],
             prev_failed=account["failed_since_login"]))
+        if rehashed is not None:
+            await tx.conn.execute(update(staff).where(staff.c.id == account["id"]).values(
+                password_hash=rehashed))
         if stage == "ok":
             await _mark_login(tx.conn, account["id"], now)
-    if stage == "ok":
-        await audit(store, settings, actor=account["id"], action="login", ip=ip)
+            await audit_in(tx, settings, actor=account["id"], action="login", ip=ip)
     return LoginResult(stage, sid, account["id"])
 
 
@@ -242,22 +282,17 @@ async def _mark_login(conn: Any, staff_id: str, now: datetime) -> None:
 
 async def _failed(store: HubStore, settings: HubSettings, account: dict[str, Any] | None,
                   login_id: str, ip: str, now: datetime) -> LoginResult:
-    locked = await _address_failed(store, settings, ip, now)
-    if account is not None:
-        count = int(account["failed"]) + 1
-        account_locked = count >= settings.login_max_failures
-        async with writing(store) as tx:
-            await tx.conn.execute(update(staff).where(staff.c.id == account["id"]).values(
-                failed=0 if account_locked else count,
-                failed_since_login=staff.c.failed_since_login + 1,
-                locked_until=now + timedelta(seconds=settings.lockout_s)
-                if account_locked else account["locked_until"]))
-        locked = locked or account_locked
+    """Count the failure against the address and the account, with its audit rows, in one
+    transaction."""
     target = account["id"] if account is not None else None
-    await audit(store, settings, actor=None, action="login_failed", target=target, ip=ip,
-                detail=None if account is not None else {"known": False})
-    if locked:
-        await audit(store, settings, actor=None, action="lockout", target=target, ip=ip)
+    async with writing(store) as tx:
+        locked = await _address_failed(tx, settings, ip, now)
+        if account is not None:
+            locked = await _account_failed(tx, settings, account["id"], now) or locked
+        await audit_in(tx, settings, actor=None, action="login_failed", target=target, ip=ip,
+                       detail=None if account is not None else {"known": False})
+        if locked:
+            await audit_in(tx, settings, actor=None, action="lockout", target=target, ip=ip)
     return LoginResult("locked" if locked else "bad")
 
 
@@ -273,9 +308,13 @@ async def session(store: HubStore, settings: HubSettings, sid: str | None) -> Se
             select(staff_sessions, staff.c.login, staff.c.name, staff.c.disabled)
             .join(staff, staff.c.id == staff_sessions.c.staff_id)
             .where(staff_sessions.c.id_hash == key))).first()
-    if row is None:
-        return None
-    r = row._asdict()
+        if row is None:
+            return None
+        r = row._asdict()
+        grants = tuple((str(g[0]), str(g[1])) for g in (await tx.conn.execute(
+            select(staff_roles.c.site, staff_roles.c.role)
+            .where(staff_roles.c.staff_id == r["staff_id"])
+            .order_by(staff_roles.c.site, staff_roles.c.role))).all())
     expired = (now - r["seen_at"] > timedelta(seconds=settings.session_idle_s)
                or now - r["created_at"] > timedelta(seconds=settings.session_absolute_s))
     if expired or r["disabled"]:
@@ -286,7 +325,6 @@ async def session(store: HubStore, settings: HubSettings, sid: str | None) -> Se
         async with writing(store) as tx:
             await tx.conn.execute(update(staff_sessions).where(
                 staff_sessions.c.id_hash == key).values(seen_at=now))
-    grants = await grants_of(store, r["staff_id"])
     return Session(sid, r["staff_id"], r["login"], r["name"], r["stage"], grants,
                    r["prev_login_at"], r["prev_logout_at"], int(r["prev_failed"]))
 
@@ -299,7 +337,7 @@ async def logout(store: HubStore, settings: HubSettings, current: Session, ip: s
         if current.stage == "ok":
             await tx.conn.execute(update(staff).where(staff.c.id == current.staff_id).values(
                 last_logout_at=now))
-    await audit(store, settings, actor=current.staff_id, action="logout", ip=ip)
+        await audit_in(tx, settings, actor=current.staff_id, action="logout", ip=ip)
 
 
 async def _promote(store: HubStore, settings: HubSettings, current: Session, ip: str) -> None:
@@ -307,4 +345,4 @@ async def _promote(store: HubStore, settings: HubSettings, current: Session, ip:
         await tx.conn.execute(update(staff_sessions).where(
             staff_sessions.c.id_hash == hash_sid(current.sid)).values(stage="ok"))
         await _mark_login(tx.conn, current.staff_id, now_utc())
-    await audit(store, settings, actor=current.staff_id, action="login", ip=ip)
+        await audit_in(tx, settings, actor=current.staff_id, action="login", ip=ip)

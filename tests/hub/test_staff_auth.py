@@ -1,6 +1,7 @@
 """Staff sign-in over real HTTP: passwords (argon2id), TOTP enrolment and recovery codes,
 lockouts per account and per address, idle and absolute timeouts, CSRF, cookie flags, allowed
-address ranges, the 50-login burst, and nothing secret at rest (SQLite, pg_dump) or in logs."""
+address ranges, 50 sign-ins at once, re-hashing at a new argon2 cost, and nothing secret at rest
+(SQLite, pg_dump) or in logs."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import logging
 import re
 import shutil
 import subprocess
-import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -256,26 +256,80 @@ def test_access_rule(level: Any, grants: list[tuple[str, str]], site: str | None
         assert not ok  # contracted counter staff: no settings, no statistics
 
 
-async def test_fifty_concurrent_logins_p99(hub: Hub) -> None:
-    """Fifty different staff sign in at the same moment (argon2id at the chosen cost)."""
-    for i in range(50):
-        await service.create_staff(hub.store, f"s{i:02d}", PASSWORD,
-                                   grants=[("*", "stats_viewer")])
+async def test_fifty_concurrent_logins_all_succeed_and_audit_in_one_chain(hub: Hub) -> None:
+    """Fifty different staff sign in at the same moment over HTTP: each gets its own working
+    session, and the audit trail holds fifty sign-ins in an intact chain (each sign-in appends
+    its row in the same transaction as its session). How fast is ``bench hub``'s
+    ``login_p99_ms``, not a test's business."""
+    from hub.audit.service import audit_keys, verify
 
-    async def one(i: int) -> float:
+    names = [f"s{i:02d}" for i in range(50)]
+    await asyncio.gather(*(service.create_staff(hub.store, n, PASSWORD,
+                                                grants=[("*", "stats_viewer")]) for n in names))
+
+    async def one(name: str) -> str:
         async with aiohttp.ClientSession() as http:
-            t0 = time.perf_counter()
             async with http.post(hub.url + "/auth/login", allow_redirects=False,
                                  cookies={"madoguchi_login": "t"},
-                                 data={"login": f"s{i:02d}", "password": PASSWORD,
-                                       "csrf": "t"}) as r:
-                assert r.status == 303
-            return (time.perf_counter() - t0) * 1000
+                                 data={"login": name, "password": PASSWORD, "csrf": "t"}) as r:
+                assert r.status == 303, await r.text()
+                sid = r.cookies[COOKIE].value
+            async with http.get(hub.url + "/api/sites", cookies={COOKIE: sid}) as r:
+                assert r.status == 200
+            return sid
 
-    times = sorted(await asyncio.gather(*(one(i) for i in range(50))))
-    p99 = times[int(0.99 * (len(times) - 1))]
-    print(f"login_p99_ms={p99:.0f} median={times[25]:.0f}")
-    assert p99 < 1000, times  # target 300 ms on an idle 2-core box (README: measured figures)
+    sids = await asyncio.gather(*(one(n) for n in names))
+    assert len(set(sids)) == 50
+    async with hub.store.read() as tx:
+        logins = (await tx.conn.execute(text(
+            "SELECT count(*) FROM audit_log WHERE action = 'login'"))).scalar()
+    assert logins == 50
+    assert (await verify(hub.store, audit_keys(settings()))).ok
+
+
+async def test_an_older_cost_still_verifies_and_is_rehashed_at_sign_in(hub: Hub) -> None:
+    """Hashes made at the previous cost (8 MiB, 1 pass) keep working; the first sign-in after
+    the change stores the password at the current cost, and it still verifies."""
+    from argon2 import PasswordHasher, Type
+
+    from hub.auth import passwords
+    from hub.auth.tables import staff
+
+    old = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1, type=Type.ID)
+    staff_id = await service.create_staff(hub.store, "veteran", PASSWORD,
+                                          grants=[("*", "ward_staff")])
+    async with hub.store.begin() as tx:
+        await tx.conn.execute(staff.update().where(staff.c.id == staff_id).values(
+            password_hash=old.hash(PASSWORD)))
+    assert (await service.login(hub.store, settings(), "veteran", "wrong password!",
+                                "127.0.0.1")).outcome == "bad"
+
+    async def stored() -> str:
+        async with hub.store.read() as tx:
+            return str((await tx.conn.execute(select(staff.c.password_hash).where(
+                staff.c.id == staff_id))).scalar())
+
+    assert "m=8192,t=1" in await stored()  # a failed attempt rehashes nothing
+    assert (await service.login(hub.store, settings(), "veteran", PASSWORD,
+                                "127.0.0.1")).outcome == "ok"
+    now = await stored()
+    assert f"m={passwords.MEMORY_KIB},t={passwords.TIME_COST}" in now
+    assert not passwords.needs_rehash(now)
+    assert (await service.login(hub.store, settings(), "veteran", PASSWORD,
+                                "127.0.0.1")).outcome == "ok"
+
+
+async def test_wrong_passwords_posted_in_parallel_still_lock_the_account(hub: Hub) -> None:
+    """Failures are counted in the database, so guesses sent all at once cannot overwrite each
+    other's count and stay under the limit (3 here)."""
+    await service.create_staff(hub.store, "target", PASSWORD, grants=[("*", "ward_staff")])
+    results = await asyncio.gather(*(service.login(hub.store, settings(), "target",
+                                                   f"guess number {i}", f"10.0.0.{i}")
+                                     for i in range(6)))
+    assert {r.outcome for r in results} <= {"bad", "locked"}
+    assert any(r.outcome == "locked" for r in results)
+    assert (await service.login(hub.store, settings(), "target", PASSWORD,
+                                "10.0.1.1")).outcome == "locked"
 
 
 async def _secrets_of_a_session(hub: Hub, caplog: pytest.LogCaptureFixture) -> list[str]:
