@@ -10,6 +10,12 @@ and the hub share one clock: the real one, or a simulated one from ``--at`` (see
 
 Modules: ``demo_clock`` (``--at``, the simulated clock), ``demo_banner`` (URLs, PINs, counters),
 ``demo_screen`` (the terminal), ``demo_mail`` (the notice sink at ``/demo/mail`` on the hub).
+
+Staff pages on the hub need a sign-in (deny by default): the demo makes a ward-staff account
+``demo`` with a password new on every run, printed in the banner, in the hub's temporary
+database; the live summary reads ``/api/sites`` with a session of that account. Administrators
+must enrol TOTP at their first sign-in, which a demo should not ask of a newcomer, so the demo
+makes none; a real hub's first administrator comes from ``madoguchi hub admin create``.
 """
 
 from __future__ import annotations
@@ -27,13 +33,14 @@ import tempfile
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edge import demo_mail
 from edge.app import SyncOptions, build_edge, start_edge
 from edge.config import ConfigError, load_site_config
 from edge.demo_banner import DemoSite, banner, split_counters, with_status_url
 from edge.demo_clock import TZ, AtError, banner_lines, choose
-from edge.demo_screen import Terminal, run_screen
+from edge.demo_screen import HubPoll, Terminal, run_screen
 from edge.domain import commands as c
 from edge.domain.clock import Clock, SimulatedClock, SystemClock
 from edge.domain.model import SiteConfig
@@ -41,6 +48,9 @@ from edge.paths import data_dir
 from edge.store.writer import Writer
 from hub.settings import HubSettings
 from hub.store.store import use_clock
+
+if TYPE_CHECKING:
+    from hub.app import Hub
 
 ABSENT_P = 0.05
 TRANSFER_P = 0.6  # of first-stage visitors of a service that has a second-stage queue
@@ -106,6 +116,31 @@ async def operator(writer: Writer, cid: str, speed: float, rng: random.Random) -
 SITES = (("nerima-main.toml", 1.0), ("hikarigaoka.toml", 0.35), ("oizumi.toml", 0.25))
 
 
+DEMO_LOGIN = "demo"
+
+
+def demo_password() -> str:
+    """A new password for the demo account on every run (the hub's database is temporary too),
+    so a demo started with ``--host 0.0.0.0`` opens no known account to the network."""
+    return f"demo-{secrets.token_hex(4)}"
+
+
+async def _demo_staff(hub: Hub, settings: HubSettings) -> tuple[tuple[str, str], HubPoll]:
+    """The demo's ward-staff account ((login, password) for the banner) and the hub poll of the
+    live summary, signed in as that account."""
+    from hub.auth import service
+
+    password = demo_password()
+    await service.create_staff(hub.store, DEMO_LOGIN, password, name="デモ職員 demo staff",
+                               grants=[("*", "ward_staff")])
+
+    async def sign_in() -> str | None:
+        result = await service.login(hub.store, settings, DEMO_LOGIN, password, "127.0.0.1")
+        return result.sid if result.outcome == "ok" else None
+
+    return (DEMO_LOGIN, password), HubPoll(hub.url, sign_in)
+
+
 def _hub_settings(public_url: str) -> HubSettings:
     """The environment's settings with the demo's own hub as the base of links; a key for this
     process only when none is set (contacts need not outlive the demo)."""
@@ -123,11 +158,11 @@ async def _main(args: argparse.Namespace, sites: list[DemoSite], workdir: Path,
 
     box, senders = demo_mail.sink(clock.now)
     broker = await start_embedded_broker("127.0.0.1", args.broker_port)
+    settings = _hub_settings(f"http://{args.host}:{args.hub_port}")
     try:
         hub = await start_hub(f"sqlite:///{workdir / 'hub.db'}",
                               f"mqtt://hub@127.0.0.1:{broker.port}/?protocol=3.1.1",
-                              port=args.hub_port, host=args.host,
-                              settings=_hub_settings(f"http://{args.host}:{args.hub_port}"),
+                              port=args.hub_port, host=args.host, settings=settings,
                               senders=senders, clock=clock.now,
                               extra_routes=lambda app: demo_mail.add_mail_routes(app, box))
     except BaseException:
@@ -136,6 +171,7 @@ async def _main(args: argparse.Namespace, sites: list[DemoSite], workdir: Path,
     runners = []
     tasks: list[asyncio.Task[None]] = []
     try:
+        staff, poll = await _demo_staff(hub, settings)
         for site in sites:
             runners.append(await start_edge(site.edge, args.host, site.port))
             await hub.set_config(site.edge.config.site, str(site.edge.config.extra["toml"]),
@@ -143,7 +179,7 @@ async def _main(args: argparse.Namespace, sites: list[DemoSite], workdir: Path,
         main = sites[0].edge
         tickets = (str(main.devices.preview_dir.parent) if main.devices is not None
                    and main.devices.preview_dir is not None else None)
-        term = Terminal(banner(sites, hub.url, broker.port, clock_lines, tickets),
+        term = Terminal(banner(sites, hub.url, broker.port, clock_lines, tickets, staff),
                         live=not args.no_screen and sys.stdout.isatty())
         rng = random.Random(7)
         for site in sites:
@@ -152,7 +188,7 @@ async def _main(args: argparse.Namespace, sites: list[DemoSite], workdir: Path,
             tasks += [asyncio.create_task(operator(site.edge.writer, cid, args.speed, rng))
                       for cid in site.simulated]
         try:
-            await run_screen(term, [s.edge for s in sites], hub.url, args.duration)
+            await run_screen(term, [s.edge for s in sites], poll, args.duration)
         finally:
             term.stop()
     finally:

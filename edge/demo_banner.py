@@ -3,7 +3,8 @@
 Why: the screens, the operator PIN (only a TOML comment) and the counters the simulation
 drives were nowhere on screen, so a newcomer could not tell where to click or which counter
 was free to operate. Counter 1 of every office is left to the user; the simulation opens the
-others except every fifth, which stays closed.
+others except every fifth, which stays closed. The hub's staff pages need a sign-in (issue 12):
+the banner gives the sign-in URL and the demo's own staff account, marked as a demo account.
 """
 
 from __future__ import annotations
@@ -81,9 +82,23 @@ def _row(label: str, url: str) -> str:
     return f"  {label}{' ' * max(26 - cols(label), 1)}{url}"
 
 
+def staff_lines(hub_url: str, staff: tuple[str, str] | None) -> list[str]:
+    """Where staff sign in on the hub and, in the demo, with which account."""
+    lines = [_row("職員ログイン staff sign-in", f"{hub_url}/auth/login")]
+    if staff is not None:
+        login, password = staff
+        lines.append(_row("デモ職員 demo staff", f"ID {login}  パスワード password {password}   "
+                          "(デモ専用・起動ごとに変わります demo only, new on every run)"))
+    lines.append(_row("職員 staff overview", f"{hub_url}/staff/sites   "
+                      "(ログイン後 after signing in)"))
+    return lines
+
+
 def banner(sites: Sequence[DemoSite], hub_url: str, broker_port: int,
-           clock_lines: Sequence[str], tickets: str | None) -> list[str]:
-    """The lines printed once at the top (Japanese and English side by side)."""
+           clock_lines: Sequence[str], tickets: str | None,
+           staff: tuple[str, str] | None = None) -> list[str]:
+    """The lines printed once at the top (Japanese and English side by side); ``staff``: the
+    demo's staff account (login, password)."""
     main = sites[0]
     cfg, url = main.edge.config, main.url
     web = next((s.code for s in cfg.services.values() if s.web is not None), None)
@@ -98,7 +113,7 @@ def banner(sites: Sequence[DemoSite], hub_url: str, broker_port: int,
         lines.append(_row("Web番号札 web ticket", f"{hub_url}/w/{cfg.site}/{web}"))
         lines.append(_row("デモ用メール mail sink", f"{hub_url}/demo/mail  (demo only)"))
     lines += [
-        _row("職員 staff", f"{hub_url}/staff/sites"),
+        *staff_lines(hub_url, staff),
         f"{cfg.site} {cfg.name.get('ja')} / {cfg.name.get('en')}",
         _row("画面一覧 screens", f"{url}ui/"),
         _row("発券機 ticket machine", f"{url}ui/kiosk.html{_kiosk(cfg)}"),

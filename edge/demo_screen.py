@@ -13,7 +13,7 @@ import asyncio
 import shutil
 import sys
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import TextIO
 
@@ -110,20 +110,57 @@ def branch_line(writer: Writer) -> str:
             f"(2次 {second}) seq {snap['seq']}")
 
 
-async def hub_line(hub_url: str) -> str:
-    import aiohttp
+SignIn = Callable[[], Awaitable[str | None]]  # a new staff session id, or None
 
-    try:
-        timeout = aiohttp.ClientTimeout(total=2.0)
-        async with aiohttp.ClientSession(timeout=timeout) as http, \
-                http.get(f"{hub_url}/api/sites") as r:
-            body = await r.json()
+
+class HubPoll:
+    """The hub line of the summary: ``GET /api/sites`` as the demo's staff account.
+
+    Why a session: since issue 12 every hub route is deny-by-default and ``/api/sites`` needs a
+    staff session, so an anonymous poll only ever got 401 and the line showed "—". The demo
+    signs its own account in (``sign_in``, in-process through ``hub.auth.service``) on the
+    first poll, and again whenever the hub answers 401 (idle or absolute timeout).
+    """
+
+    COOKIE = "madoguchi_staff"  # hub.auth.guard.COOKIE (the edge does not import the hub's web)
+
+    def __init__(self, hub_url: str, sign_in: SignIn | None = None) -> None:
+        self.hub_url, self.sign_in = hub_url, sign_in
+        self.sid: str | None = None
+
+    async def _get(self) -> tuple[int, object]:
+        import aiohttp
+
+        headers = {"Accept": "application/json"}
+        if self.sid:
+            headers["Cookie"] = f"{self.COOKIE}={self.sid}"
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2.0)) as http, \
+                http.get(f"{self.hub_url}/api/sites", headers=headers) as r:
+            return r.status, await r.json(content_type=None)
+
+    async def sites(self) -> list[dict[str, object]] | None:
+        """The hub's sites, or None (hub unreachable, or no session to be had)."""
+        if self.sid is None and self.sign_in is not None:
+            self.sid = await self.sign_in()
+        status, body = await self._get()
+        if status == 401 and self.sign_in is not None:
+            self.sid = await self.sign_in()
+            status, body = await self._get()
+        if status != 200:
+            return None
         rows = body["sites"] if isinstance(body, dict) else body
-    except Exception:  # the summary must never stop the demo
-        return "ハブ hub: —"
-    parts = [f"{r['site']} {'online' if r.get('online') else 'OFFLINE'} seq {r.get('last_seq')}"
-             for r in rows]
-    return "ハブ hub: " + ("  ".join(parts) or "no site yet")
+        return list(rows) if isinstance(rows, list) else None
+
+    async def line(self) -> str:
+        try:
+            rows = await self.sites()
+        except Exception:  # the summary must never stop the demo
+            rows = None
+        if rows is None:
+            return "ハブ hub: —"
+        parts = [f"{r['site']} {'online' if r.get('online') else 'OFFLINE'} seq "
+                 f"{r.get('last_seq')}" for r in rows]
+        return "ハブ hub: " + ("  ".join(parts) or "no site yet")
 
 
 def _terminal_size() -> tuple[int, int]:
@@ -176,20 +213,21 @@ class Terminal:
             self.out.flush()
 
 
-async def run_screen(term: Terminal, edges: Sequence[Edge], hub_url: str,
+async def run_screen(term: Terminal, edges: Sequence[Edge], hub: HubPoll,
                      until: float | None) -> None:
     """Redraw every second in a terminal, a log line every 5 s otherwise; ``until`` seconds."""
     loop = asyncio.get_running_loop()
     start = loop.time()
     term.start()
     while until is None or loop.time() - start < until:
-        hub = await hub_line(hub_url)
+        hub_text = await hub.line()
         main = edges[0]
         if term.live:
             term.draw(render(main.writer, main) + [""]
-                      + [branch_line(e.writer) for e in edges[1:]] + [hub])
+                      + [branch_line(e.writer) for e in edges[1:]] + [hub_text])
         else:
             now: datetime = main.writer.clock.now()
-            term.draw([f"{now:%H:%M:%S}"] + [branch_line(e.writer) for e in edges] + ["|", hub])
+            term.draw([f"{now:%H:%M:%S}"] + [branch_line(e.writer) for e in edges]
+                      + ["|", hub_text])
         await asyncio.sleep(1.0 if term.live else 5.0)
 

@@ -8,6 +8,7 @@ import io
 import tomllib
 from collections import deque
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -248,3 +249,48 @@ def test_dates_in_the_banner_are_tokyo_weekdays() -> None:
     assert "2026-12-07 (月 Mon) 10:30" in text
     assert "--at" in text
     assert date(2026, 12, 7).weekday() == 0
+
+
+# --- the demo's staff account and the hub line ----------------------------------------------------
+def test_banner_names_the_sign_in_url_and_the_demo_account() -> None:
+    from edge.demo_banner import staff_lines
+
+    text = "\n".join(staff_lines("http://127.0.0.1:8090", ("demo", "demo-0123abcd")))
+    assert "http://127.0.0.1:8090/auth/login" in text
+    assert "ID demo" in text
+    assert "demo-0123abcd" in text
+    assert "demo only" in text
+    assert "デモ専用" in text  # said to be a demo account, in both languages
+    assert "http://127.0.0.1:8090/staff/sites" in text
+    assert "password" not in "\n".join(staff_lines("http://127.0.0.1:8090", None))
+
+
+async def test_hub_line_reads_the_sites_with_the_demo_staff_session(tmp_path: Path) -> None:
+    """Anonymous, ``/api/sites`` answers 401 and the line says "—"; the demo's account signs
+    in, and signs in again when its session is gone (expired or removed)."""
+    from sqlalchemy import delete
+
+    from edge.demo import _demo_staff, _hub_settings, demo_password
+    from edge.demo_screen import HubPoll
+    from hub.app import start_hub
+    from hub.auth import service
+    from hub.auth.tables import staff_sessions
+
+    settings = _hub_settings("http://127.0.0.1:0")
+    hub = await start_hub(f"sqlite:///{tmp_path}/hub.db", None, port=0, settings=settings)
+    try:
+        (login, password), poll = await _demo_staff(hub, settings)
+        assert login == "demo"
+        assert password != demo_password()  # new on every run
+        assert await HubPoll(hub.url).line() == "ハブ hub: —"
+        assert await poll.line() == "ハブ hub: no site yet"
+        first = poll.sid
+        assert first is not None
+        async with hub.store.begin() as tx:
+            await tx.conn.execute(delete(staff_sessions))
+        assert await poll.line() == "ハブ hub: no site yet"
+        assert poll.sid not in (None, first)
+        assert (await service.login(hub.store, settings, login, password,
+                                    "127.0.0.1")).outcome == "ok"
+    finally:
+        await hub.stop()

@@ -1,6 +1,8 @@
 """The README's "Try it" as a newcomer does it: start ``madoguchi demo --at 10:30``, read the URLs
-it prints, open the screens, take a web ticket at the hub, register a notice, check the ticket in
-at the kiosk, find the notice in the demo's mail sink, stop with Ctrl-C.
+it prints, open the screens, sign in to the hub's staff pages with the demo account the banner
+prints, take a web ticket at the hub, register a notice, check the ticket in at the kiosk, find
+the notice in the demo's mail sink, stop with Ctrl-C (the summary lines showed the hub's sites,
+read with the demo's staff session).
 
 Runs the real CLI in a subprocess (its own ports, a temp folder); the proof of work is made
 cheap through the environment as in the web-ticket tests.
@@ -67,7 +69,15 @@ class Demo:
             "mail": find(r"mail sink\s+(http://\S+/demo/mail)"),
             "webticket": find(r"web ticket\s+(http://\S+/w/\S+)"),
             "operator": find(r"(http://\S+/ui/operator\.html\?counter=1)"),
+            "login": find(r"staff sign-in\s+(http://\S+/auth/login)"),
+            "staff": find(r"staff overview\s+(http://\S+/staff/sites)"),
         }
+
+    def staff_account(self) -> tuple[str, str]:
+        """(login, password) of the demo's staff account, as the banner prints them."""
+        m = re.search(r"demo staff\s+ID (\S+)\s+パスワード password (\S+)", "\n".join(self.lines))
+        assert m, "no demo staff account in the banner:\n" + "\n".join(self.lines)
+        return m.group(1), m.group(2)
 
 
 @pytest.fixture
@@ -109,6 +119,28 @@ async def _web_ticket(http: aiohttp.ClientSession, hub: str) -> dict[str, Any]:
         await asyncio.sleep(0.5)
 
 
+async def _staff_sign_in(urls: dict[str, str], login: str, password: str) -> None:
+    """Sign in at the printed URL as a browser does (the form's CSRF cookie), then open the
+    staff overview and the staff API, which refuse anyone without a session."""
+    async with aiohttp.ClientSession() as anonymous, \
+            anonymous.get(f"{urls['hub']}/api/sites") as r:
+        assert r.status == 401  # deny by default: the demo's account is what opens it
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        async with http.get(urls["login"]) as r:
+            assert r.status == 200
+        token = next(c.value for c in http.cookie_jar if c.key == "madoguchi_login")
+        async with http.post(urls["login"], allow_redirects=False, data={
+                "login": login, "password": password, "csrf": token,
+                "next": "/staff/sites"}) as r:
+            assert r.status == 303, await r.text()
+            assert r.headers["Location"].startswith("/staff/sites")
+        async with http.get(urls["staff"], headers={"Accept": "text/html"}) as r:
+            assert r.status == 200
+            assert "nerima-main" in await r.text()
+        async with http.get(f"{urls['hub']}/api/sites") as r:
+            assert r.status == 200
+
+
 async def _until_mail(http: aiohttp.ClientSession, mail: str) -> list[dict[str, Any]]:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -147,6 +179,9 @@ async def test_try_it(demo: Demo, tmp_path: Path, chromium_path: Path) -> None:
     assert "PIN 1234" in banner
     assert "模擬時刻" in banner
     assert "10:30" in banner
+    assert "/auth/login" in urls["login"]
+    assert "demo only" in banner  # the account is said to be a demo account
+    await _staff_sign_in(urls, *demo.staff_account())
     async with aiohttp.ClientSession() as http:
         async with http.get(f"{urls['screens']}/ui/") as r:
             assert r.status == 200
@@ -186,3 +221,5 @@ async def test_try_it(demo: Demo, tmp_path: Path, chromium_path: Path) -> None:
     out, _ = demo.proc.communicate(timeout=30)
     assert demo.proc.returncode == 0, out
     assert "demo stopped" in out
+    # the summary's hub part, read with the demo's staff session (not "ハブ hub: —")
+    assert re.search(r"ハブ hub: .*nerima-main online", out), out[-2000:]
