@@ -57,7 +57,7 @@ async def login_form(request: web.Request) -> web.Response:
 async def login_post(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     pre = request.cookies.get(PRE_COOKIE)
-    if not pre or not secrets.compare_digest(pre, str(form.get("csrf", ""))):
+    if not pre or not service.same_secret(pre, str(form.get("csrf", ""))):
         return refuse(request, 403, "csrf")
     login_id = str(form.get("login", ""))[:64]
     result = await service.login(request.app[STORE], request.app[SETTINGS], login_id,

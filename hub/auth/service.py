@@ -100,7 +100,15 @@ def csrf_token(sid: str) -> str:
 
 
 def csrf_ok(sid: str, token: str | None) -> bool:
-    return token is not None and hmac.compare_digest(csrf_token(sid), token)
+    """Compared as bytes: ``compare_digest`` refuses non-ASCII text with a TypeError, and a
+    forged token must get a 403, not a 500."""
+    return token is not None and same_secret(csrf_token(sid), token)
+
+
+def same_secret(expected: str, given: str) -> bool:
+    """Constant-time comparison of two texts of any characters."""
+    return hmac.compare_digest(expected.encode("utf-8", "surrogatepass"),
+                               given.encode("utf-8", "surrogatepass"))
 
 
 def parse_networks(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:

@@ -266,10 +266,6 @@ async def test_undecodable_forms_are_400_on_every_post(plain_hub: Hub) -> None:
     assert all(status < 500 for status in seen.values()), seen
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "hub/auth compares CSRF tokens as str: hmac/secrets.compare_digest raise TypeError on "
-    "non-ASCII text (service.csrf_ok, routes.login_post), so a forged token answers 500; "
-    "remove this mark with the fix in hub/auth"))
 async def test_non_ascii_csrf_tokens_are_refused_not_500(plain_hub: Hub) -> None:
     store, hub_settings = plain_hub.store, plain_hub.runner.app[SETTINGS]
     cookie = await staff_cookie(store, hub_settings, role="ward_staff", site="*")
