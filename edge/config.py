@@ -9,6 +9,8 @@ here. Locations use 0-based indices, e.g. ``counters[3]`` is the fourth ``[[coun
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as _dt
 import os
 import re
 import tomllib
@@ -26,9 +28,11 @@ from pydantic import (
     StringConstraints,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_core import ErrorDetails
 
+from edge.domain.calendar import Calendar
 from edge.domain.model import (
     Counter,
     DeviceSpec,
@@ -257,6 +261,45 @@ class _Voice(_Strict):
     zones: list[_Zone] = [_Zone(id="all")]
 
 
+_MMDD = Annotated[str, StringConstraints(pattern=r"^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")]
+
+
+class _Special(_Strict):
+    """``{ date = "2026-12-26", from = "09:00", to = "12:00" }``, or ``closed = true``."""
+
+    date: _dt.date
+    start: _HHMM | None = Field(None, alias="from")
+    end: _HHMM | None = Field(None, alias="to")
+    closed: bool = False
+
+    @model_validator(mode="after")
+    def _hours_or_closed(self) -> _Special:
+        if self.closed == (self.start is not None or self.end is not None):
+            raise ValueError("give either from and to, or closed = true")
+        if not self.closed and (self.start is None or self.end is None
+                                or self.start >= self.end):
+            raise ValueError("from must be before to")
+        return self
+
+
+class _Calendar(_Strict):
+    """The ward's calendar for this site (edge/domain/calendar.py): national holidays closed,
+    the year-end closure (``year_end = ["12-29", "01-03"]``, or ``[]`` for none), the ward's
+    closed days, and the site's special days."""
+
+    national_holidays: bool = True
+    year_end: Annotated[list[_MMDD], Field(max_length=2)] = ["12-29", "01-03"]
+    closed: list[_dt.date] = []
+    special: list[_Special] = []
+
+    @field_validator("year_end")
+    @classmethod
+    def _pair(cls, v: list[str]) -> list[str]:
+        if len(v) == 1:
+            raise ValueError('give two dates ("12-29", "01-03") or none')
+        return v
+
+
 class _Top(_Strict):
     """Top level only; the items are validated one by one so that one bad item hides nothing."""
 
@@ -268,6 +311,7 @@ class _Top(_Strict):
     voice: dict[str, Any] | None = None
     menus: list[Any] = []
     notices: list[Any] = []
+    calendar: dict[str, Any] | None = None
 
 
 # --- validation ----------------------------------------------------------------------------------
@@ -625,14 +669,30 @@ def parse_site_config(text: str, source: str = "<string>", *,
         else None
     menus = [c.model(_Menu, raw, ("menus", i)) for i, raw in _each(doc, "menus")]
     notices = [c.model(_Notice, raw, ("notices", i)) for i, raw in _each(doc, "notices")]
+    cal = c.model(_Calendar, doc["calendar"], ("calendar",)) \
+        if isinstance(doc.get("calendar"), dict) else _Calendar()
     _cross_check(c, doc)
     _check_devices(c, doc, profiles, base)
     _check_menus(c, doc)
-    if c.problems or top is None or site is None:
+    if c.problems or top is None or site is None or cal is None:
         raise ConfigError(source, c.problems)
-    return _build(top, site, [s for s in services if s], [k for k in counters if k],
-                  [d for d in devices if d], voice, base, [m for m in menus if m],
-                  [n for n in notices if n])
+    config = _build(top, site, [s for s in services if s], [k for k in counters if k],
+                    [d for d in devices if d], voice, base, [m for m in menus if m],
+                    [n for n in notices if n])
+    return dataclasses.replace(config, calendar=_build_calendar(cal))
+
+
+def _build_calendar(cal: _Calendar) -> Calendar:
+    def md(text: str) -> tuple[int, int]:
+        month, day_ = text.split("-")
+        return int(month), int(day_)
+
+    return Calendar(
+        national_holidays=cal.national_holidays,
+        year_end=(md(cal.year_end[0]), md(cal.year_end[1])) if cal.year_end else None,
+        closed=frozenset(cal.closed),
+        special={s.date: None if s.closed else (str(s.start), str(s.end)) for s in cal.special},
+    )
 
 
 def load_site_config(path: str | os.PathLike[str]) -> SiteConfig:

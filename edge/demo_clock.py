@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from edge.domain.calendar import open_at
 from edge.domain.model import SiteConfig
 
 TZ = ZoneInfo("Asia/Tokyo")
@@ -60,8 +61,8 @@ def closed_sites(configs: Sequence[SiteConfig], when: datetime) -> list[str]:
     for config in configs:
         local = when.astimezone(ZoneInfo(config.timezone))
         hhmm = local.strftime("%H:%M")
-        span = None if config.hours is None else config.hours.get(local.weekday())
-        site_open = config.hours is None or (span is not None and span[0] <= hhmm < span[1])
+        # the ward's calendar: a holiday or the year-end closure is closed whatever the hours
+        site_open = open_at(config.calendar, config.hours, local)
         web_open = all(s.web.start <= hhmm < s.web.end
                        for s in config.services.values() if s.web is not None)
         if not (site_open and web_open):

@@ -5,7 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from edge.domain.calendar import Calendar
 from edge.domain.model import Counter, Service, SiteConfig, Text, WebRules
+
+# no holidays or closures: the queue tests run on fixed dates, some of them holidays (11/23);
+# the calendar's own tests are in tests/edge/test_calendar.py
+NO_CLOSURES = Calendar(national_holidays=False, year_end=None)
 
 TZ = ZoneInfo("Asia/Tokyo")
 
@@ -31,7 +36,7 @@ def small_site(range_size: int = 50, wrap: bool = True, access: str = "open") ->
         "3": Counter("3", text("3番", "Counter 3"), ("C",)),
     }
     return SiteConfig("test-site", text("テスト", "Test"), "Asia/Tokyo", services, counters,
-                      access=access)
+                      access=access, calendar=NO_CLOSURES)
 
 
 def morning(day: int = 21) -> datetime:

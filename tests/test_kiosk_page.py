@@ -35,8 +35,8 @@ from edge.domain.commands import OpenCounter
 from edge.web.live import LIVE
 
 TZ = ZoneInfo("Asia/Tokyo")
-MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=TZ)
-MONDAY_1730 = datetime(2026, 11, 23, 17, 30, tzinfo=TZ)
+MONDAY_10 = datetime(2026, 11, 30, 10, 0, tzinfo=TZ)  # 11/23 is a holiday
+MONDAY_1730 = datetime(2026, 11, 30, 17, 30, tzinfo=TZ)
 SATURDAY_10 = datetime(2026, 11, 28, 10, 0, tzinfo=TZ)
 SATURDAY_18 = datetime(2026, 11, 28, 18, 0, tzinfo=TZ)
 SUNDAY_3 = datetime(2026, 11, 29, 3, 0, tzinfo=TZ)

@@ -83,9 +83,13 @@ def _pct(ordered: list[float], q: float) -> float:
 
 
 def _site_toml(template: str, site: str) -> str:
-    """The template site's TOML with another ``[site] id``."""
+    """The template site's TOML with another ``[site] id``, open every day: the benches run on
+    the wall clock and must not stop on a holiday (the calendar has its own tests)."""
     own = re.escape(parse_site_config(template).site)
-    return re.sub(rf'^id\s*=\s*"{own}"', f'id = "{site}"', template, count=1, flags=re.M)
+    text = re.sub(rf'^id\s*=\s*"{own}"', f'id = "{site}"', template, count=1, flags=re.M)
+    if not re.search(r"(?m)^\[calendar\]", text):
+        text += "\n[calendar]\nnational_holidays = false\nyear_end = []\n"
+    return text
 
 
 # --- (a) edge event -> visible in the hub's API --------------------------------------------------

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from edge.domain.calendar import closed_text, day
 from edge.domain.model import CHANNELS, Counter
 from edge.domain.state import State, Ticket
 from edge.domain.web import WebRefusal, check_issue, checkin_place, must_check_in, pass_over
@@ -339,6 +340,12 @@ def decide(state: State, cmd: Command, ctx: Context) -> list[EventData]:
         if svc.daily_limit is not None and sd is not None and sd.issued >= svc.daily_limit:
             raise Refused("service_full", f"{svc.name.get('en')} has reached today's limit",
                           f"{svc.name.get('ja')}は本日の受付を終了しました")
+        today = day(state.config.calendar, state.config.hours, ctx.now.date())
+        # a closed day (holiday, year end, ward closure) refuses every ticket; a weekday without
+        # hours refuses web tickets only (staff at the office may still hand out numbers)
+        if not today.open and (today.reason != "weekly" or cmd.channel == "web"):
+            en, ja = closed_text(today)
+            raise Refused("office_closed", en, ja)
         if cmd.channel == "web":
             try:
                 check_issue(state, svc, ctx.now)

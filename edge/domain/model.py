@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from edge.domain.calendar import Calendar
+
 TicketKind = Literal["single", "two-part"]
 Channel = Literal["kiosk", "web", "reservation"]
 CHANNELS: tuple[Channel, ...] = ("kiosk", "web", "reservation")
@@ -166,6 +168,7 @@ class SiteConfig:
     # who may use the edge's routes (edge/web/access.py): "staff" or "open"
     access: str = "staff"
     kiosk_networks: tuple[str, ...] = ()  # kiosk addresses; empty: any address on the LAN
+    calendar: Calendar = field(default_factory=Calendar)  # holidays and closures (calendar.py)
 
     def service_for_number(self, number: int) -> Service | None:
         for svc in self.services.values():

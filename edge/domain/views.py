@@ -15,6 +15,7 @@ import math
 from datetime import datetime
 from typing import Any
 
+from edge.domain.calendar import closed_text, day, open_at
 from edge.domain.menus import choose_menu
 from edge.domain.model import Service
 from edge.domain.state import State, Ticket
@@ -230,4 +231,17 @@ def snapshot(state: State, now: datetime) -> dict[str, Any]:
         ],
         "absent": by_state["absent"], "held": by_state["held"],
         "menu": active_menu(state, now), "menu_chosen": state.menu,
+        "today": today_view(state, now),
     }
+
+
+def today_view(state: State, now: datetime) -> dict[str, Any]:
+    """The ward's calendar for today (edge/domain/calendar.py): screens say closed with why."""
+    today = day(state.config.calendar, state.config.hours, now.date())
+    out: dict[str, Any] = {"open": today.open, "open_now": open_at(
+        state.config.calendar, state.config.hours, now),
+        "hours": None if today.hours is None else list(today.hours), "reason": today.reason,
+        "holiday": today.holiday}
+    if not today.open:
+        out["message"] = dict(zip(("en", "ja"), closed_text(today), strict=True))
+    return out
