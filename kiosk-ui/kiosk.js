@@ -6,7 +6,7 @@ import { live, api, param } from "./lib/live.js";
 import { loadLang, t, lang, translatePage } from "./lib/i18n.js";
 import {
   activeServices, printerIssue, renderHeader, renderGuidance, renderBanner, renderServices,
-  renderClock,
+  renderClock, closedByCalendar,
 } from "./kiosk/view.js";
 import { openDialog, closeDialog, isOpen } from "./kiosk/dialog.js";
 import { listenForScans, extractToken } from "./kiosk/scanner.js";
@@ -52,6 +52,9 @@ function render() {
 // Only a day that staff closed today is closed for visitors.
 function forToday(state) {
   const today = String(state.at || "").slice(0, 10);
+  if (closedByCalendar(state)) {  // a holiday or the year-end closure: every service closed
+    return { ...state, services: state.services.map((s) => ({ ...s, status: "closed" })) };
+  }
   if (!today || state.day === today) return state;
   return {
     ...state, day_open: true,

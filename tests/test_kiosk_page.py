@@ -12,6 +12,7 @@ offline. The full end-to-end suite (operator, monitors, axe) lives in test_scree
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -487,3 +488,33 @@ async def test_sample_kiosk_fits_its_screens(tmp_path: Path, chromium_path: Path
                 "el => parseFloat(getComputedStyle(el).fontSize)")
             assert help_px >= 0.03 * min(width, height), help_px  # about 4 mm per line or more
             await page.close()
+
+
+@pytest.mark.parametrize(("when", "ja", "en"), [
+    (datetime(2026, 11, 23, 10, 0, tzinfo=TZ), "祝日（勤労感謝の日）", "national holiday"),
+    (datetime(2026, 12, 31, 10, 0, tzinfo=TZ), "年末年始", "New Year holidays"),
+])
+async def test_a_holiday_or_the_year_end_closes_the_kiosk(
+        tmp_path: Path, chromium_path: Path, when: datetime, ja: str, en: str) -> None:
+    """The ward's calendar (issue 13): the kiosk says why it is closed, every service shows
+    closed, and a tap issues nothing; decided by the edge alone (no hub in this test)."""
+    path = tmp_path / "site.toml"
+    path.write_text(SITE, encoding="utf-8")
+    async with running(tmp_path, chromium_path, path, when) as k:
+        page = await k.open()
+        banner = page.get_by_test_id("day-closed")
+        await expect(banner).to_be_visible()
+        await expect(banner).to_contain_text(ja)
+        buttons = page.locator("#services > .svc")
+        await expect(buttons.first).to_be_visible()
+        for b in await buttons.all():
+            await expect(b).to_have_attribute("data-status", "closed")
+        await expect(buttons.first).to_be_disabled()
+        shots = Path("test-artifacts/kiosk")
+        await asyncio.to_thread(shots.mkdir, parents=True, exist_ok=True)
+        await page.screenshot(path=str(shots / f"closed-{when.date()}.png"))
+        async with k.http.post("/api/tickets", json={"service": "A"}) as r:  # as a tap would
+            assert (r.status, (await r.json())["error"]["code"]) == (409, "office_closed")
+        assert sum(k.issued(code) for code in "ABCDM") == 0
+        page_en = await k.open("kiosk=k1&lang=en")
+        await expect(page_en.get_by_test_id("day-closed")).to_contain_text(en)

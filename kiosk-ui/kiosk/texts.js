@@ -41,7 +41,7 @@ export function bannerKey(reason) {
 }
 
 const ISSUE_REFUSALS = new Set(["service_full", "day_closed", "not_issuable", "unknown_service",
-                                "offline"]);
+                                "offline", "office_closed"]);
 const CHECKIN_REFUSALS = new Set(["unknown_ticket", "not_remote", "already_checked_in",
                                   "bad_code", "offline"]);
 

@@ -63,12 +63,22 @@ export function renderHeader(config, current, onLang) {
 export function renderGuidance(config, state) {
   const menu = activeMenu(config, state);
   const text = (menu && menu.guidance) || config.guidance;
+  // the ward's calendar (a holiday, the year-end closure, …) first, then a day staff closed
+  const cal = closedByCalendar(state);
   putText($("guidance"), text);
-  $("guidance").hidden = !text;
-  const closed = !state.day_open;
+  $("guidance").hidden = !text || cal;  // "press a button" would contradict "closed today"
+  const closed = cal || !state.day_open;
+  const why = cal ? t(`kiosk.closed.${state.today.reason}`, { name: state.today.holiday || "" })
+    : t("kiosk.day_closed");
   $("day-banner").hidden = !closed;
-  $("day-banner").innerHTML = closed ? `${icon("closed")}<span>${esc(t("kiosk.day_closed"))}</span>`
-    : "";
+  $("day-banner").dataset.reason = cal ? state.today.reason : "";
+  $("day-banner").innerHTML = closed ? `${icon("closed")}<span>${esc(why)}</span>` : "";
+}
+
+// Closed today by the ward's calendar (edge/domain/calendar.py; "weekly" closes web tickets
+// only, staff at the office may still hand out numbers).
+export function closedByCalendar(state) {
+  return !!(state.today && !state.today.open && state.today.reason !== "weekly");
 }
 
 export function renderBanner(issue) {
