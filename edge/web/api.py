@@ -1,24 +1,27 @@
 """The edge HTTP API: one endpoint per queue command, the state as JSON, errors as JSON.
 
-Every route is declared once in ``ROUTES`` with its body model, which also produces the OpenAPI
-document, so the document cannot drift from what the server accepts.
+Every route is declared once in ``ROUTES`` with its body model and access level, which also
+produces the OpenAPI document, so the document cannot drift from what the server accepts. The
+errors, the body reading and the document come from the HTTP kit the hub uses too
+(``edge.httpkit``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from time import time
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from edge.domain import commands as c
 from edge.domain.views import snapshot, stats_view, ticket_view
+from edge.httpkit import ApiError, Handler, RouteSpec, json_response, read_json
+from edge.httpkit import errors_as_json as _errors_as_json
 from edge.store.store import StoreError
 from edge.store.writer import Outcome, Writer
 from edge.sync.staff import OPERATOR_ROLES, StaffBook
@@ -43,74 +46,18 @@ SESSIONS: web.AppKey[Sessions] = web.AppKey("sessions", Sessions)
 # staff allowed at this site, pushed by the hub (edge/sync/staff.py)
 STAFF: web.AppKey[StaffBook] = web.AppKey("staff", StaffBook)
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+__all__ = ["DEVICES", "ROUTES", "SESSIONS", "STAFF", "WRITER", "ApiError", "Route", "add_routes",
+           "errors_as_json", "json_response"]
 
-
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, message_ja: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.message_ja = status, code, message, message_ja
-
-
-def error_response(status: int, code: str, message: str, message_ja: str) -> web.Response:
-    return json_response(
-        {"error": {"code": code, "message": message, "message_ja": message_ja}}, status=status
-    )
-
-
-def json_response(data: Any, status: int = 200) -> web.Response:
-    """JSON as UTF-8 text (Japanese stays readable, and ~3x smaller than \\u escapes)."""
-    return web.Response(text=json.dumps(data, ensure_ascii=False), status=status,
-                        content_type="application/json")
-
-
-_HTTP_ERRORS = {
-    404: ("not_found", "ページまたはAPIが見つかりません"),
-    405: ("method_not_allowed", "このメソッドは使えません"),
-    413: ("too_large", "リクエストが大きすぎます"),
-}
-
-
-@web.middleware
-async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every failure becomes ``{"error": {code, message, message_ja}}``; never a bare 500."""
-    try:
-        return await handler(request)
-    except ApiError as exc:
-        return error_response(exc.status, exc.code, exc.message, exc.message_ja)
-    except StoreError:
-        _LOGGER.exception("storage failure")
-        return error_response(503, "storage_unavailable", "The local database cannot write now",
-                              "ローカルデータベースに書き込めません")
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        code, ja = _HTTP_ERRORS.get(exc.status, ("http_error", "リクエストを処理できません"))
-        response = error_response(exc.status, code, exc.reason, ja)
-        if "Allow" in exc.headers:  # a 405 must say which methods are allowed
-            response.headers["Allow"] = exc.headers["Allow"]
-        return response
-    except Exception:
-        _LOGGER.exception("unhandled error on %s %s", request.method, request.path)
-        return error_response(500, "internal", "Internal error; nothing was changed",
-                              "内部エラーです。変更は行われていません")
-
-
-async def _body(request: web.Request, model: type[BaseModel]) -> Any:
-    raw = await request.read()
-    try:
-        data = json.loads(raw) if raw.strip() else {}
-    except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
-        raise ApiError(400, "bad_json", f"Body is not valid JSON: {exc}",
-                       "本文が正しいJSONではありません") from exc
-    if not isinstance(data, dict):
-        raise ApiError(400, "bad_json", "Body must be a JSON object", "本文はJSONオブジェクトです")
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        parts = [f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors()]
-        raise ApiError(422, "invalid_input", "; ".join(parts),
-                       "入力が不正です: " + "; ".join(parts)) from exc
+# every failure as ``{"error": {code, message, message_ja}}``, never a bare 500; the local
+# database refusing a write is the one expected fault (503: retry later, nothing changed)
+errors_as_json = _errors_as_json(
+    internal=ApiError(500, "internal", "Internal error; nothing was changed",
+                      "内部エラーです。変更は行われていません"),
+    failures={(StoreError,): ApiError(503, "storage_unavailable",
+                                      "The local database cannot write now",
+                                      "ローカルデータベースに書き込めません")},
+    logger=_LOGGER)
 
 
 def _result(outcome: Outcome, created: bool = False,
@@ -139,16 +86,19 @@ async def _print_outcome(request: web.Request, cmd: c.Command, outcome: Outcome)
 
 
 @dataclass(frozen=True)
-class Route:
-    method: str
-    path: str
-    summary: str
-    body: type[BaseModel] | None
-    build: Callable[[web.Request, Any], c.Command] | None = None  # command routes
-    handler: Handler | None = None  # read routes
-    created: bool = False
+class Route(RouteSpec):
+    """An edge route: a queue command (``build`` makes it from the request and its body, the
+    writer runs it) or a read (``handler``). ``status=201``: the command creates a ticket."""
+
     # who may call it (edge/web/access.py): no default, every route says so
     access: Level = field(kw_only=True)
+    body: type[BaseModel] | None = field(default=None, kw_only=True)
+    build: Callable[[web.Request, Any], c.Command] | None = field(default=None, kw_only=True)
+    handler: Handler | None = field(default=None, kw_only=True)
+
+    @property
+    def created(self) -> bool:
+        return self.status == 201
 
 
 def authorize(request: web.Request, level: Level) -> Operator | None:
@@ -180,7 +130,7 @@ async def _run(route: Route, request: web.Request) -> web.Response:
         await request.read()  # enforces client_max_size (413) on body-less commands too
         body = None
     else:
-        body = await _body(request, route.body)
+        body = await read_json(request, route.body)
     assert route.build is not None
     cmd = route.build(request, body)
     level = _level(request, route, cmd)
@@ -246,7 +196,7 @@ async def login(request: web.Request) -> web.Response:
     """Open a counter's panel: staff ID and password (accounts pushed by the hub, checked here,
     so it works while the hub is down), or the counter's PIN (the fallback)."""
     cid = request.match_info["counter"]
-    body = await _body(request, LoginBody)
+    body = await read_json(request, LoginBody)
     config = request.app[WRITER].config
     counter = config.counters.get(cid)
     if counter is None:
@@ -296,57 +246,58 @@ def _counter_cmd(cls: Callable[[str], c.Command]) -> Callable[[web.Request, Any]
 
 
 ROUTES: tuple[Route, ...] = (
-    Route("GET", "/api/health", "Liveness and current seq", None, handler=get_health,
+    Route("GET", "/api/health", "Liveness and current seq", handler=get_health, access="public"),
+    Route("GET", "/api/state", "Whole queue state (what screens show)", handler=get_state,
           access="public"),
-    Route("GET", "/api/state", "Whole queue state (what screens show)", None, handler=get_state,
-          access="public"),
-    Route("GET", "/api/devices", "Every device's health (ok, degraded, offline, error)", None,
+    Route("GET", "/api/devices", "Every device's health (ok, degraded, offline, error)",
           handler=get_devices, access="public"),
-    Route("GET", "/api/stats", "Today's statistics (S1)", None, handler=get_stats, access="staff"),
-    Route("GET", "/api/tickets/{token}", "A ticket by its QR token", None, handler=get_ticket,
+    Route("GET", "/api/stats", "Today's statistics (S1)", handler=get_stats, access="staff"),
+    Route("GET", "/api/tickets/{token}", "A ticket by its QR token", handler=get_ticket,
           access="public"),
-    Route("POST", "/api/tickets", "Issue a ticket (kiosk, web, reservation)", IssueBody,
-          lambda r, b: c.Issue(b.service, b.channel, b.lang, b.priority, b.kiosk), created=True,
-          access="kiosk"),  # priority, reservation, web: "staff" (_escalated)
+    Route("POST", "/api/tickets", "Issue a ticket (kiosk, web, reservation)", body=IssueBody,
+          build=lambda r, b: c.Issue(b.service, b.channel, b.lang, b.priority, b.kiosk),
+          status=201, access="kiosk"),  # priority, reservation, web: "staff" (_escalated)
     Route("POST", "/api/tickets/check-in",
-          "Check in a web ticket or reservation by its scanned QR token", CheckInBody,
-          lambda r, b: c.CheckIn(b.token, b.kiosk), access="kiosk"),
+          "Check in a web ticket or reservation by its scanned QR token", body=CheckInBody,
+          build=lambda r, b: c.CheckIn(b.token, b.kiosk), access="kiosk"),
     Route("POST", "/api/kiosk/menu", "Switch the kiosk menu (null: back to the schedule)",
-          MenuBody, lambda r, b: c.SelectMenu(b.menu), access="staff"),
+          body=MenuBody, build=lambda r, b: c.SelectMenu(b.menu), access="staff"),
     Route("POST", "/api/counters/{counter}/login",
           "Open a counter's panel: staff ID and password, or its PIN",
-          LoginBody, handler=login, access="public"),
-    Route("POST", "/api/counters/{counter}/logout", "End an operator session", None,
+          body=LoginBody, handler=login, access="public"),
+    Route("POST", "/api/counters/{counter}/logout", "End an operator session",
           handler=logout, access="public"),
-    Route("POST", "/api/tickets/cancel", "Cancel a number not yet called", TicketRefBody,
-          lambda r, b: c.Cancel(b.number, b.token), access="staff"),
-    Route("POST", "/api/counters/{counter}/open", "Open a counter", None,
-          _counter_cmd(c.OpenCounter), access="operator"),
-    Route("POST", "/api/counters/{counter}/close", "Close a counter", None,
-          _counter_cmd(c.CloseCounter), access="operator"),
-    Route("POST", "/api/counters/{counter}/call-next", "Call the next ticket", None,
-          _counter_cmd(c.CallNext), access="operator"),
-    Route("POST", "/api/counters/{counter}/recall", "Call the current ticket again", None,
-          _counter_cmd(c.Recall), access="operator"),
-    Route("POST", "/api/counters/{counter}/call", "Call a given number", NumberBody,
-          lambda r, b: c.CallNumber(_cid(r), b.number), access="operator"),
-    Route("POST", "/api/counters/{counter}/hold", "Put the current ticket on hold", None,
-          _counter_cmd(c.Hold), access="operator"),
-    Route("POST", "/api/counters/{counter}/call-held", "Call a held number", NumberBody,
-          lambda r, b: c.CallHeld(_cid(r), b.number), access="operator"),
-    Route("POST", "/api/counters/{counter}/absent", "Mark the current ticket absent", None,
-          _counter_cmd(c.MarkAbsent), access="operator"),
+    Route("POST", "/api/tickets/cancel", "Cancel a number not yet called", body=TicketRefBody,
+          build=lambda r, b: c.Cancel(b.number, b.token), access="staff"),
+    Route("POST", "/api/counters/{counter}/open", "Open a counter",
+          build=_counter_cmd(c.OpenCounter), access="operator"),
+    Route("POST", "/api/counters/{counter}/close", "Close a counter",
+          build=_counter_cmd(c.CloseCounter), access="operator"),
+    Route("POST", "/api/counters/{counter}/call-next", "Call the next ticket",
+          build=_counter_cmd(c.CallNext), access="operator"),
+    Route("POST", "/api/counters/{counter}/recall", "Call the current ticket again",
+          build=_counter_cmd(c.Recall), access="operator"),
+    Route("POST", "/api/counters/{counter}/call", "Call a given number", body=NumberBody,
+          build=lambda r, b: c.CallNumber(_cid(r), b.number), access="operator"),
+    Route("POST", "/api/counters/{counter}/hold", "Put the current ticket on hold",
+          build=_counter_cmd(c.Hold), access="operator"),
+    Route("POST", "/api/counters/{counter}/call-held", "Call a held number", body=NumberBody,
+          build=lambda r, b: c.CallHeld(_cid(r), b.number), access="operator"),
+    Route("POST", "/api/counters/{counter}/absent", "Mark the current ticket absent",
+          build=_counter_cmd(c.MarkAbsent), access="operator"),
     Route("POST", "/api/counters/{counter}/clear-absence",
-          "Clear an absence by number or scanned token and call it again", TicketRefBody,
-          lambda r, b: c.ClearAbsence(_cid(r), b.number, b.token), access="operator"),
+          "Clear an absence by number or scanned token and call it again", body=TicketRefBody,
+          build=lambda r, b: c.ClearAbsence(_cid(r), b.number, b.token), access="operator"),
     Route("POST", "/api/counters/{counter}/cancel", "Cancel an uncalled number at a counter",
-          TicketRefBody, lambda r, b: c.Cancel(b.number, b.token, _cid(r)), access="operator"),
-    Route("POST", "/api/counters/{counter}/finish", "Finish the current ticket", None,
-          _counter_cmd(c.Finish), access="operator"),
+          body=TicketRefBody, build=lambda r, b: c.Cancel(b.number, b.token, _cid(r)),
+          access="operator"),
+    Route("POST", "/api/counters/{counter}/finish", "Finish the current ticket",
+          build=_counter_cmd(c.Finish), access="operator"),
     Route("POST", "/api/counters/{counter}/transfer",
           "Transfer the current ticket to a service or counter, keeping its number",
-          TransferBody, lambda r, b: c.Transfer(_cid(r), b.service, b.counter), access="operator"),
-    Route("POST", "/api/day/close", "Close the business day", None, lambda r, b: c.CloseDay(),
+          body=TransferBody, build=lambda r, b: c.Transfer(_cid(r), b.service, b.counter),
+          access="operator"),
+    Route("POST", "/api/day/close", "Close the business day", build=lambda r, b: c.CloseDay(),
           access="site_staff"),
 )
 

@@ -91,12 +91,3 @@ class LoginBody(_Body):
             raise ValueError("give 'login' and 'password', or 'pin'")
         return self
 
-
-class ErrorBody(BaseModel):
-    code: str
-    message: str
-    message_ja: str
-
-
-class ErrorResponse(BaseModel):
-    error: ErrorBody

@@ -1,14 +1,14 @@
 """The hub's JSON API: every site's state, one site's queues/counters/devices, its events.
 
-Routes are declared once in ``ROUTES`` (with their query parameters), which also produces the
-OpenAPI document. Errors are ``{"error": {code, message, message_ja}}``, never a bare 500.
+Routes are declared once in ``ROUTES`` (with their access level and query parameters), which
+also produces the OpenAPI document. Errors are ``{"error": {code, message, message_ja}}``, never
+a bare 500. The errors, route declarations and the document come from the HTTP kit the edge
+uses too (``edge.httpkit``); its names stay importable from here for the hub's modules.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +16,24 @@ from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
 from edge import __version__
+from edge.httpkit import (
+    BOOL,
+    ERROR_SCHEMA,
+    INT,
+    OPT_INT,
+    OPT_STR,
+    STR,
+    ApiError,
+    Handler,
+    Param,
+    RouteSpec,
+    array,
+    error_response,
+    json_response,
+    obj,
+)
+from edge.httpkit import errors_as_json as _errors_as_json
+from edge.httpkit import openapi as _openapi
 from hub.auth.access import Level
 from hub.ingest import Ingest
 from hub.settings import HubSettings
@@ -23,6 +41,14 @@ from hub.store import HubStore
 from hub.web.views import DEVICE_STATES, ConfigCache, all_sites, one_site, public_envelope
 
 _LOGGER = logging.getLogger(__name__)
+
+# the kit's names, importable from here as the hub's modules always have
+__all__ = [
+    "ACCESS_TABLE", "BOOL", "CONFIGS", "ERROR_SCHEMA", "INGEST", "INT", "NAMES", "OPT_INT",
+    "OPT_NAMES", "OPT_STR", "ROUTES", "SETTINGS", "STORE", "STR", "ApiError", "Handler", "Param",
+    "Route", "add_routes", "array", "declare", "error_response", "errors_as_json",
+    "json_response", "lang_param", "obj", "openapi",
+]
 
 STORE: web.AppKey[HubStore] = web.AppKey("store", HubStore)
 INGEST: web.AppKey[Ingest | None] = web.AppKey("ingest", object)  # type: ignore[arg-type]
@@ -32,79 +58,16 @@ SETTINGS: web.AppKey[HubSettings] = web.AppKey("settings", HubSettings)
 # enforces it and refuses, at startup and per request, any route missing from it
 ACCESS_TABLE: web.AppKey[dict[tuple[str, str], Level]] = web.AppKey("access_table", dict)
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_EVENTS = 1000
 
-
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, message_ja: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.message_ja = status, code, message, message_ja
-
-
-def json_response(data: Any, status: int = 200) -> web.Response:
-    return web.Response(text=json.dumps(data, ensure_ascii=False), status=status,
-                        content_type="application/json")
-
-
-def error_response(status: int, code: str, message: str, message_ja: str) -> web.Response:
-    return json_response(
-        {"error": {"code": code, "message": message, "message_ja": message_ja}}, status=status)
-
-
-_HTTP_ERRORS = {
-    404: ("not_found", "ページまたはAPIが見つかりません"),
-    405: ("method_not_allowed", "このメソッドは使えません"),
-    413: ("too_large", "リクエストが大きすぎます"),
-}
-
-
-FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
-
-
-@web.middleware
-async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        if request.method == "POST" and request.content_type in FORMS and \
-                request.match_info.http_exception is None:
-            await decode_form(request)
-        return await handler(request)
-    except ApiError as exc:
-        return error_response(exc.status, exc.code, exc.message, exc.message_ja)
-    except (SQLAlchemyError, OSError):
-        _LOGGER.exception("database failure on %s %s", request.method, _loggable(request))
-        return error_response(503, "storage_unavailable", "The hub database is not reachable",
-                              "ハブのデータベースに接続できません")
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        code, ja = _HTTP_ERRORS.get(exc.status, ("http_error", "リクエストを処理できません"))
-        response = error_response(exc.status, code, exc.reason, ja)
-        if "Allow" in exc.headers:
-            response.headers["Allow"] = exc.headers["Allow"]
-        return response
-    except Exception:
-        _LOGGER.exception("unhandled error on %s %s", request.method, _loggable(request))
-        return error_response(500, "internal", "Internal error", "内部エラーです")
-
-
-async def decode_form(request: web.Request) -> None:
-    """Decode a posted form once, before any middleware or handler reads it (aiohttp keeps
-    it for ``request.post()``), so none of them meets an undecodable one: an unknown charset,
-    bytes that are not UTF-8 or a multipart body without its boundary are the client's error
-    (400 ``bad_form``), never a 500 from whichever ``request.post()`` came first."""
-    try:
-        await request.post()
-    except (ValueError, LookupError):
-        raise ApiError(400, "bad_form", "The form could not be decoded (send UTF-8 form data)",
-                       "フォームの内容を読み取れません（UTF-8 で送ってください）") from None
-
-
-def _loggable(request: web.Request) -> str:
-    """The route's pattern rather than the path: a ticket's path holds its token (a
-    capability), which must never reach a log."""
-    info = request.match_info.route.resource
-    return info.canonical if info is not None else "(no route)"
+# every failure as ``{"error": {code, message, message_ja}}``, never a bare 500; posted forms
+# are decoded first (400 ``bad_form``); a database that cannot be reached is a 503
+errors_as_json = _errors_as_json(
+    internal=ApiError(500, "internal", "Internal error", "内部エラーです"),
+    failures={(SQLAlchemyError, OSError): ApiError(
+        503, "storage_unavailable", "The hub database is not reachable",
+        "ハブのデータベースに接続できません")},
+    forms=True, logger=_LOGGER)
 
 
 def _int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
@@ -162,24 +125,6 @@ async def get_events(request: web.Request) -> web.Response:
     })
 
 
-@dataclass(frozen=True)
-class Param:
-    """A query parameter: an integer in [minimum, maximum], or ``schema`` for any other."""
-
-    name: str
-    description: str
-    minimum: int = 0
-    maximum: int = 0
-    default: int = 0
-    schema: Mapping[str, Any] | None = None
-
-    def json_schema(self) -> dict[str, Any]:
-        if self.schema is not None:
-            return dict(self.schema)
-        return {"type": "integer", "minimum": self.minimum, "maximum": self.maximum,
-                "default": self.default}
-
-
 def lang_param(langs: tuple[str, ...]) -> Param:
     """``?lang=``: the page's language (anything else: the browser's, else Japanese)."""
     return Param("lang", "language of the page; others fall back to Accept-Language, then "
@@ -187,50 +132,20 @@ def lang_param(langs: tuple[str, ...]) -> Param:
 
 
 @dataclass(frozen=True)
-class Route:
-    """One route: who may use it, and what the OpenAPI document says it takes and answers.
+class Route(RouteSpec):
+    """A hub route: its handler, and (from ``RouteSpec``) who may use it and what the OpenAPI
+    document says it takes and answers (``body``: media type -> JSON schema, or a pydantic
+    model read with ``edge.httpkit.read_json``)."""
 
-    ``body``: the request body, media type -> JSON schema (none: the route reads no body).
-    ``response``: JSON schema of the success body (``status``, in ``content_type``).
-    ``also``: other answers the handler gives on purpose, status -> description (a 303 after
-    a form, a 304 for a matching ETag); errors (4XX/5XX) and, for pages, redirects (3XX) are
-    listed for every route by ``openapi``.
-    """
-
-    method: str
-    path: str
-    summary: str
     handler: Handler
-    access: Level  # no default: every route says who may use it (hub.auth.access)
-    query: tuple[Param, ...] = ()
-    content_type: str = "application/json"
-    body: Mapping[str, Mapping[str, Any]] | None = None
-    response: Mapping[str, Any] | None = None
-    status: int = 200
-    also: Mapping[int, str] = field(default_factory=dict)
+    # no default: every route says who may use it (hub.auth.access)
+    access: Level = field(kw_only=True)
 
 
-# JSON schema pieces for the response schemas below and in the modules' route tables
-STR: dict[str, Any] = {"type": "string"}
-INT: dict[str, Any] = {"type": "integer"}
-BOOL: dict[str, Any] = {"type": "boolean"}
-OPT_STR: dict[str, Any] = {"type": ["string", "null"]}
-OPT_INT: dict[str, Any] = {"type": ["integer", "null"]}
+# JSON schema pieces for the hub's response schemas (the generic ones come from the kit)
 NAMES: dict[str, Any] = {"type": "object", "additionalProperties": STR,
                          "description": "a name per language (ja, en, zh, ko)"}
 OPT_NAMES: dict[str, Any] = {"anyOf": [NAMES, {"type": "null"}]}
-
-
-def obj(required: Mapping[str, Any], optional: Mapping[str, Any] | None = None
-        ) -> dict[str, Any]:
-    """An object schema with these required (and optional) properties; others are allowed
-    (a client must ignore fields it does not know)."""
-    return {"type": "object", "required": list(required),
-            "properties": {**required, **(optional or {})}}
-
-
-def array(items: Mapping[str, Any]) -> dict[str, Any]:
-    return {"type": "array", "items": dict(items)}
 
 
 SITE_SUMMARY = obj({
@@ -278,62 +193,10 @@ ROUTES: tuple[Route, ...] = (
               Param("limit", "at most this many events", 1, MAX_EVENTS, 100))),
 )
 
-ERROR_SCHEMA: dict[str, Any] = {
-    "type": "object", "required": ["error"],
-    "properties": {"error": {"type": "object", "required": ["code", "message"],
-                             "properties": {"code": STR, "message": STR, "message_ja": STR}}},
-}
-
 
 def openapi(extra: tuple[Route, ...] = ()) -> dict[str, Any]:
-    """OpenAPI 3.1 from the route table (``extra``: the other modules' routes and pages).
-
-    Errors are ``Error`` JSON; a page (``text/html``) may answer them as a page instead, and may
-    redirect (3XX: to the sign-in page without a session, or where a form leads).
-    """
-    json_error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
-    paths: dict[str, dict[str, Any]] = {}
-    for route in (*ROUTES, *extra):
-        page = route.content_type == "text/html"
-        error = {"description": "refused or unavailable",
-                 "content": {**json_error, **({"text/html": {"schema": STR}} if page else {})}}
-        params: list[dict[str, Any]] = [
-            {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
-            for p in _path_params(route.path)]
-        params += [{"name": q.name, "in": "query", "required": False,
-                    "description": q.description, "schema": q.json_schema()}
-                   for q in route.query]
-        responses: dict[str, Any] = {str(route.status): {
-            "description": "ok",
-            "content": {route.content_type: {"schema": dict(route.response or {})}}}}
-        responses.update({str(code): {"description": text} for code, text in route.also.items()})
-        if page:
-            responses["3XX"] = {"description": "redirect: to the sign-in page without a "
-                                               "session, or where a form leads"}
-        responses.update({"4XX": error, "5XX": error})
-        op: dict[str, Any] = {
-            "summary": route.summary,
-            "operationId": route.method.lower() + route.path.replace("/", "_")
-            .replace("{", "").replace("}", ""),
-            "responses": responses,
-        }
-        if params:
-            op["parameters"] = params
-        if route.body:
-            op["requestBody"] = {"required": True, "content": {
-                media: {"schema": dict(schema)} for media, schema in route.body.items()}}
-        op["x-access"] = route.access
-        paths.setdefault(route.path, {})[route.method.lower()] = op
-    return {
-        "openapi": "3.1.0",
-        "info": {"title": "madoguchi hub API", "version": __version__},
-        "paths": paths,
-        "components": {"schemas": {"Error": ERROR_SCHEMA}},
-    }
-
-
-def _path_params(path: str) -> list[str]:
-    return [part[1:-1] for part in path.split("/") if part.startswith("{")]
+    """OpenAPI 3.1 from the route table (``extra``: the other modules' routes and pages)."""
+    return _openapi((*ROUTES, *extra), title="madoguchi hub API", version=__version__)
 
 
 def add_routes(app: web.Application, routes: tuple[Route, ...] = ROUTES) -> None:
