@@ -1,8 +1,8 @@
 """SyncClient: the edge's MQTT link to the hub (outbox relay, presence, config, commands).
 
-Everything runs on the event loop; paho's thread only forwards (``link.py``), database work runs
-on the relay's own thread and connection (``outbox.py``). The client never raises into the
-writer: with the broker or the hub down, the queue keeps working and the outbox grows.
+Everything runs on the event loop; paho's thread only forwards (``edge/mqtt.py``), database
+work runs on the relay's own thread and connection (``outbox.py``). The client never raises into
+the writer: with the broker or the hub down, the queue keeps working and the outbox grows.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.domain.model import SiteConfig
+from edge.mqtt import Handlers, Link, MqttSettings
 from edge.protocol import (
     DEFAULT_PREFIX,
     MAX_PAYLOAD,
@@ -35,7 +36,6 @@ from edge.store.store import EventStore
 from edge.store.writer import Writer
 from edge.sync import commands as cmds
 from edge.sync import presence, site_config
-from edge.sync.link import Handlers, Link, LinkOptions, parse_broker_url
 from edge.sync.outbox import Limits, SyncDb, counts, first_unacked, read_batch
 from edge.sync.replay import Replayer, wait_event
 from edge.sync.staff import StaffBook, StaffFollower
@@ -97,10 +97,13 @@ class SyncClient:
         self.settings = s = settings or SyncSettings()
         self.session = str(uuid.uuid4())
         self.stats = SyncStats()
-        self._url = parse_broker_url(mqtt_url)
-        self._opts = LinkOptions(client_id or f"madoguchi-edge-{config.site}", mqtt5,
-                                 s.session_expiry_s, s.keepalive_s, s.reconnect_min_s,
-                                 s.reconnect_max_s, username, password, ca_file)
+        self._mqtt = MqttSettings.from_url(  # arguments given here beat what the URL says
+            mqtt_url, username=username, password=password,
+            ca_file=None if ca_file is None else str(ca_file), client_id=client_id,
+            protocol=None if mqtt5 else "3.1.1", keepalive=s.keepalive_s,
+            reconnect_min_s=s.reconnect_min_s, reconnect_max_s=s.reconnect_max_s,
+        ).with_defaults(client_id=f"madoguchi-edge-{config.site}",
+                        session_expiry_s=s.session_expiry_s)
         self._devices = devices
         self._now = now
         self._limits = Limits(s.batch_events, s.batch_bytes)
@@ -146,12 +149,13 @@ class SyncClient:
         self._sent = self.floor
         s = self.settings
         self.desk.seen = cmds.Seen(seen, time.time(), ttl_s=s.commands_ttl_s, keep=s.commands_kept)
-        handlers = Handlers(self._connected, self._disconnected, self._on_message,
-                            self._published)
+        handlers = Handlers(self._on_message, connected=self._connected,
+                            disconnected=self._disconnected, published=self._published)
         will = dumps(presence.offline(self.site, self.session, None))
         self._loop = asyncio.get_running_loop()
-        self._link = Link(self._loop, self._url, self._opts, handlers,
-                          (self._topic("status"), will))
+        self._link = Link(self._mqtt, handlers, will=(self._topic("status"), will),
+                          subscriptions=[self._topic(k)
+                                         for k in ("ack", "config", "commands", "staff")])
         if not self._listening:
             self.writer.subscribe(self._on_commit)
             self._listening = True
@@ -159,8 +163,8 @@ class SyncClient:
         self._link.start()
         self._spawn(self._relay_loop())
         self._spawn(self._status_loop())
-        _LOGGER.info("sync for site %s: broker %s:%s, outbox from seq %d", self.site,
-                     self._url.host, self._url.port, self.floor + 1)
+        _LOGGER.info("sync for site %s: broker %s, outbox from seq %d", self.site,
+                     self._mqtt.describe(), self.floor + 1)
 
     async def stop(self) -> None:
         """Say goodbye (retained offline status), disconnect cleanly, close the database."""
@@ -173,7 +177,7 @@ class SyncClient:
         if self._link is not None:
             offline = presence.offline(self.site, self.session,
                                        self._now().isoformat(timespec="milliseconds"))
-            await self._link.stop((self._topic("status"), dumps(offline)))
+            await self._link.stop(final=[(self._topic("status"), dumps(offline))])
         await self._db.close()
 
     @property
@@ -222,9 +226,7 @@ class SyncClient:
             _LOGGER.exception("sync listener failed")
 
     def _connected(self, _session_present: bool) -> None:
-        assert self._link is not None
-        self._link.subscribe([self._topic(k) for k in ("ack", "config", "commands", "staff")])
-        self._restart_round()
+        self._restart_round()  # the link has subscribed already (``subscriptions``)
         self._status_wake.set()
         self._wake.set()
 

@@ -36,7 +36,7 @@ from edge.protocol import (
 from hub.ingest import integrity, validate
 from hub.ingest.commands import Commands, ReplayAsks
 from hub.ingest.listeners import Announcer, Change, ChangeListener
-from hub.ingest.mqtt import MqttLink, MqttSettings, stable_client_id
+from hub.ingest.mqtt import MqttSettings, hub_link
 from hub.ingest.projection import RowWriter, SiteFold, build_fold, pick_config
 from hub.store import HubStore, Tx
 from hub.store.store import now_utc
@@ -92,9 +92,9 @@ class Ingest:
         self._acks_task: asyncio.Task[None] | None = None
         self._config_wakeup = asyncio.Event()
         subs = [site_topic(prefix, "+", kind) for kind in ("events", "status", "replies", "config")]
-        self.link = MqttLink(
-            mqtt, mqtt.client_id or stable_client_id("hub", prefix),
-            subscriptions=subs, on_message=self._on_message, on_connect=self._on_connect,
+        self.link = hub_link(
+            mqtt, prefix, subscriptions=subs, on_message=self._on_message,
+            on_connect=self._on_connect,
             will=(hub_status_topic(prefix), dumps({"v": SYNC_VERSION, "online": False,
                                                    "at": None})),
         )
