@@ -32,12 +32,12 @@ from support import morning, small_site
 from edge.domain.clock import ManualClock
 from edge.domain.commands import CloseCounter, Issue, OpenCounter
 from edge.domain.model import SiteConfig
+from edge.mqtt import MqttSettings
 from edge.protocol import site_topic
 from edge.store.store import EventStore
 from edge.store.writer import Writer
 from edge.sync import SyncClient, SyncSettings, config_file, load_applied_config
 from edge.sync.commands import Seen
-from edge.sync.link import parse_broker_url
 from edge.sync.outbox import Limits, read_batch
 
 SITE = "test-site"
@@ -283,12 +283,12 @@ async def sync_factory(mqtt_broker_url: str, prefix: str) -> AsyncIterator[Calla
 
 
 def test_broker_url() -> None:
-    u = parse_broker_url("mqtts://site%2Fa:p%40ss@hub.example.jp")
+    u = MqttSettings.from_url("mqtts://site%2Fa:p%40ss@hub.example.jp")
     assert (u.host, u.port, u.tls, u.username, u.password) == \
         ("hub.example.jp", 8883, True, "site/a", "p@ss")
-    assert parse_broker_url("mqtt://127.0.0.1").port == 1883
+    assert MqttSettings.from_url("mqtt://127.0.0.1").port == 1883
     with pytest.raises(ValueError, match="not an MQTT URL"):
-        parse_broker_url("http://x")
+        MqttSettings.from_url("http://x")
 
 
 async def test_batches_respect_limits_and_never_span_a_gap(writer: Writer) -> None:
