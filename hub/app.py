@@ -19,6 +19,7 @@ from aiohttp import web
 from edge.protocol import DEFAULT_PREFIX
 from hub.configs import store_config
 from hub.ingest import Ingest, MqttSettings
+from hub.kit.runtime import RUNTIME
 from hub.notify.api import NOTIFIER
 from hub.notify.senders import Sender
 from hub.notify.service import Notifier
@@ -26,7 +27,6 @@ from hub.settings import HubSettings
 from hub.store import DEFAULT_URL, HubStore
 from hub.store.store import use_clock
 from hub.web import create_app
-from hub.web.api import SETTINGS
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -93,8 +93,10 @@ async def start_hub(db_url: str = DEFAULT_URL, mqtt_url: str | None = DEFAULT_MQ
             ingest = Ingest(store, link, prefix, replay_interval_s=replay_interval_s)
             await ingest.start()
         app = create_app(store, ingest, settings)
-        if ingest is not None:  # notices follow the live state that ingest folds
-            notifier = app[NOTIFIER] = Notifier(store, ingest, app[SETTINGS], senders=senders)
+        live = app[RUNTIME].live
+        if live is not None:  # notices follow the live state that ingest folds
+            notifier = app[NOTIFIER] = Notifier(store, live, app[RUNTIME].settings,
+                                                senders=senders)
             await notifier.start()
         if extra_routes is not None:
             extra_routes(app)

@@ -2,7 +2,7 @@
 
 Only the tables are imported here: ``hub.store.store`` imports this package for them, so
 importing the service (which needs ``hub.store``) or the routes (which need ``hub.web``) here
-would be circular; ``setup_audit`` imports the routes when the app is built.
+would be circular; ``module()`` imports the routes when the app is built.
 """
 
 from __future__ import annotations
@@ -12,13 +12,14 @@ from typing import TYPE_CHECKING
 from hub.audit import tables
 
 if TYPE_CHECKING:
-    from aiohttp import web
+    from hub.kit.module import Module
 
-__all__ = ["setup_audit", "tables"]
+__all__ = ["module", "tables"]
 
 
-def setup_audit(app: web.Application) -> None:
+def module() -> Module:
     """``/admin/audit``, ``/admin/audit.csv``, ``/admin/audit/verify`` (administrators)."""
-    from hub.audit.routes import setup
+    from hub.audit.routes import ROUTES, TEMPLATES
+    from hub.kit.module import Module
 
-    setup(app)
+    return Module("audit", ROUTES, templates=TEMPLATES)

@@ -2,9 +2,9 @@
 ``/admin/audit/verify`` (walk the chain now), all for administrators only.
 
 Thin handlers over ``viewer`` (filters, banner, verification) and ``search`` (pages, CSV).
-The page uses the staff pages' base template and navigation (``hub/auth/templates``) through a
-loader that looks in this module's templates first, so it looks like the other admin pages;
-its texts are this module's catalogue (``i18n/``), the frame's are hub/auth's.
+The page extends the staff pages' template and navigation (``hub/auth/templates``), found by
+the app's one Jinja environment, so it looks like the other admin pages; its texts are this
+module's catalogue (``i18n/``, the kit's loader), the frame's are hub/auth's.
 
 Everything that shows rows is audited: a page view as ``personal_data_viewed`` (audit rows
 hold staff ids and client addresses), an export as ``export``, a verification as
@@ -13,13 +13,11 @@ hold staff ids and client addresses), an export as ``export``, a verification as
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import jinja2
 from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -42,9 +40,10 @@ from hub.audit.viewer import (
 )
 from hub.auth import accounts
 from hub.auth.guard import SESSION_KEY, ip_of
-from hub.auth.texts import ENV as AUTH_ENV
+from hub.auth.texts import LANGS, pick_lang
 from hub.auth.texts import TEXTS as AUTH_TEXTS
-from hub.auth.texts import pick_lang
+from hub.kit.i18n import load_catalogue
+from hub.kit.runtime import runtime
 from hub.store.store import now_utc
 from hub.web.api import SETTINGS, STORE, ApiError, Route
 
@@ -52,16 +51,11 @@ _LOGGER = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
 PATH = "/admin/audit"
-TEXTS: dict[str, dict[str, Any]] = {
-    lang: json.loads((HERE / "i18n" / f"{lang}.json").read_text("utf-8")) for lang in AUTH_TEXTS}
-ENV = jinja2.Environment(
-    loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(HERE / "templates"),
-                                AUTH_ENV.loader or jinja2.BaseLoader()]),
-    autoescape=jinja2.select_autoescape(["html"]), undefined=jinja2.StrictUndefined)
-# the staff pages' headers (hub.auth.texts.page): no caching of a page of personal data
-HEADERS = {"Cache-Control": "no-store", "X-Frame-Options": "DENY",
-           "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; "
-           "img-src 'self' data:; frame-ancestors 'none'"}
+TEMPLATES = HERE / "templates"
+TEXTS: dict[str, dict[str, Any]] = load_catalogue(HERE / "i18n", LANGS)
+# as the staff pages (hub.auth.texts.page): no caching of a page of personal data; CSP and
+# framing come from the kit's security headers
+HEADERS = {"Cache-Control": "no-store"}
 _FORM_FIELDS = ("from", "to", "actor", "action", "target")
 
 
@@ -114,8 +108,8 @@ def _banner(check: Check, logins: dict[str, str], texts: dict[str, Any],
 
 def _render(request: web.Request, status: int = 200, **values: Any) -> web.Response:
     lang = pick_lang(request)
-    html = ENV.get_template("audit/audit.html").render(
-        lang=lang, t=AUTH_TEXTS[lang], a=TEXTS[lang], admin_nav=True, **values)
+    html = runtime(request).render(
+        "audit/audit.html", lang=lang, t=AUTH_TEXTS[lang], a=TEXTS[lang], admin_nav=True, **values)
     return web.Response(text=html, status=status, content_type="text/html", charset="utf-8",
                         headers={"Content-Language": lang, **HEADERS})
 
@@ -230,10 +224,3 @@ ROUTES: tuple[Route, ...] = (
           "(form {csrf}); 303 to the page", audit_verify, access="admin",
           content_type="text/html"),
 )
-
-
-def setup(app: web.Application) -> None:
-    """Register the routes (each declares its access level with it)."""
-    from hub.web.api import add_routes
-
-    add_routes(app, ROUTES)

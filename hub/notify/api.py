@@ -19,7 +19,7 @@ from aiohttp import web
 from edge.domain.model import LANGS
 from hub.notify import contacts
 from hub.notify.service import Notifier, ahead_n
-from hub.web.api import SETTINGS, Route, declare, error_response, json_response
+from hub.web.api import SETTINGS, Route, error_response, json_response
 from hub.web.ratelimit import RateLimiter, client_ip
 
 NOTIFIER: web.AppKey[Notifier | None] = web.AppKey("notifier", object)  # type: ignore[arg-type]
@@ -44,15 +44,14 @@ _ERRORS: dict[str, tuple[int, str, str]] = {
 }
 
 
-def add_notice_routes(app: web.Application) -> None:
-    """Register the route; the notifier (``NOTIFIER``) is set by the hub's composition root
-    when this process runs ingest (web-only processes answer ``unavailable``)."""
+def setup(app: web.Application, _runtime: object) -> None:
+    """Per-process limits; the notifier (``NOTIFIER``) is set by the hub's composition root
+    when this process runs ingest (web-only processes answer ``unavailable``). The route
+    itself is declared in ``notice_routes`` and registered by the kit (``hub.notify.module``)."""
     app[LIMITS] = (RateLimiter(rate=0.2, burst=10),  # per client address: 12/min, bursts of 10
                    RateLimiter(rate=1 / 60, burst=5))  # per ticket: 5, then one a minute
     if NOTIFIER not in app:
         app[NOTIFIER] = None
-    app.router.add_post("/t/{token}/notice", post_notice)
-    declare(app, "POST", "/t/{token}/notice", "ticket_token")
 
 
 # what post_notice reads, as a form (the ticket page) or as JSON: an e-mail address, or a

@@ -27,6 +27,7 @@ from edge.domain.views import ahead_of
 from edge.protocol import Envelope
 from hub.ingest import Ingest
 from hub.ingest.service import Change
+from hub.kit.live import LiveSites
 from hub.notify import crypto, subscriptions
 from hub.notify import texts as texts_mod
 from hub.notify.senders import (
@@ -98,11 +99,13 @@ def build_senders(settings: HubSettings) -> dict[str, Sender]:
 
 
 class Notifier:
-    def __init__(self, store: HubStore, ingest: Ingest, settings: HubSettings, *,
+    def __init__(self, store: HubStore, live: LiveSites | Ingest, settings: HubSettings, *,
                  senders: dict[str, Sender] | None = None,
                  retry_delays: Sequence[float] = RETRY_DELAYS_S,
                  sweep_interval_s: float = 300.0) -> None:
-        self.store, self.ingest, self.settings = store, ingest, settings
+        # live site state through the kit's one interface (an Ingest is wrapped in it)
+        self.live = live if isinstance(live, LiveSites) else LiveSites(live)
+        self.store, self.settings = store, settings
         self.senders = build_senders(settings) if senders is None else senders
         self.retry_delays = retry_delays
         self.sweep_interval_s = sweep_interval_s
@@ -119,13 +122,12 @@ class Notifier:
     # --- lifetime ------------------------------------------------------------------------------
     async def start(self) -> None:
         """Listen to ingest; erase what is stale and catch up with every site right away."""
-        self.ingest.listeners.append(self.on_change)
+        self.live.listen(self.on_change)
         await self.sweep()
         self._sweeper = asyncio.create_task(self._sweep_loop(), name="hub-notify-sweep")
 
     async def stop(self, grace_s: float = 5.0) -> None:
-        with contextlib.suppress(ValueError):
-            self.ingest.listeners.remove(self.on_change)
+        self.live.unlisten(self.on_change)
         if self._sweeper is not None:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -163,12 +165,12 @@ class Notifier:
     # --- registration --------------------------------------------------------------------------
     def find(self, token: str) -> tuple[str, State, Ticket] | None:
         """The site, state and ticket a token belongs to (today's, any state)."""
-        for site, fold in list(self.ingest.folds.items()):
-            state = fold.state
-            tid = state.tokens.get(token) if state is not None else None
-            if state is not None and tid is not None:
-                return site, state, state.tickets[tid]
-        return None
+        found = self.live.find_token(token)
+        if found is None or found[0].state is None:
+            return None
+        fold, ticket = found
+        state = fold.state
+        return None if state is None else (fold.site, state, ticket)
 
     async def register(self, site: str, ticket: Ticket, token: str, channel: str,
                        contact: str, lang: str, n: int) -> str:
@@ -207,8 +209,7 @@ class Notifier:
                                                                ev.data["counter"])
             plans: list[tuple[subscriptions.Sub, Action, Notice | None]] = []
             for sub in live:
-                fold = self.ingest.folds.get(sub.site)
-                state = fold.state if fold is not None else None
+                state = self.live.state(sub.site)
                 action = decide(sub, state, called.get(sub.site, {}))
                 if action is not None:
                     notice = (self._notice(sub, action, state)

@@ -1,60 +1,73 @@
-"""The hub's aiohttp application: JSON API, OpenAPI, staff pages."""
+"""The hub's aiohttp application: every module registered the same way on the kit.
+
+``modules()`` lists them (the JSON API, the staff overview, notices, web tickets, the resident
+pages, staff sign-in, the audit trail); ``create_app`` builds the one ``Runtime`` (store,
+settings, live sites, the one Jinja environment over every module's templates), registers each
+module's routes with their access level and runs its setup, installs the security headers and
+serves one OpenAPI document of all routes.
+"""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from hub.ingest import Ingest
+from hub.kit import headers
+from hub.kit.live import LiveSites
+from hub.kit.module import Module, environment, register
+from hub.kit.runtime import RUNTIME, Runtime
 from hub.settings import HubSettings
 from hub.store import HubStore
 from hub.web.api import (
     CONFIGS,
     INGEST,
+    ROUTES,
     SETTINGS,
     STORE,
-    add_routes,
     declare,
     errors_as_json,
     json_response,
     openapi,
 )
-from hub.web.residents import ROUTES as RESIDENT_ROUTES
-from hub.web.residents import setup_residents
-from hub.web.staff import PAGES
 from hub.web.views import ConfigCache
 
 MAX_BODY = 64 * 1024
+
+
+def modules() -> tuple[Module, ...]:
+    """Every hub module, in registration order. Imported here, not at the top: the modules'
+    web parts import ``hub.web.api``, which is imported with this package."""
+    from hub import audit, auth, notify, webticket
+    from hub.web import residents, staff
+
+    return (Module("api", ROUTES),  # /api/health, /api/sites, /api/sites/{site}[/events]
+            staff.module(),  # /staff/sites
+            notify.module(),  # POST /t/{token}/notice (W5)
+            webticket.module(),  # /w/{site}/{service}, /api/web-tickets (W4)
+            residents.module(),  # "/" is the residents' status page, /t/{token}
+            auth.module(),  # /auth/*, /admin/staff; refuses to start if a route declares no access
+            audit.module())  # /admin/audit, /admin/audit.csv, /admin/audit/verify (A3)
 
 
 def create_app(store: HubStore, ingest: Ingest | None = None,
                settings: HubSettings | None = None) -> web.Application:
     """``ingest``: the in-process consumer, if this process runs one (adds its counters to
     ``/api/health``; resident pages need its live site states); web-only processes pass None."""
-    from hub.audit import setup_audit  # here too: its routes import hub.web.api
-    from hub.audit.routes import ROUTES as AUDIT_ROUTES
-    from hub.auth import setup_auth  # here: hub.auth's web parts import hub.web.api
-    from hub.auth.guard import enforce_access
-    from hub.auth.routes import ROUTES as AUTH_ROUTES
+    from hub.auth.guard import enforce_access  # here: hub.auth's web parts import hub.web.api
 
+    mods = modules()
+    rt = Runtime(store=store, settings=settings or HubSettings.from_env(),
+                 jinja=environment(mods), ingest=ingest,
+                 live=LiveSites(ingest) if ingest is not None else None)
     app = web.Application(middlewares=[errors_as_json, enforce_access], client_max_size=MAX_BODY)
-    app[STORE] = store
+    app[RUNTIME] = rt
+    app[STORE] = store  # the older keys, same objects: handlers not yet moved to RUNTIME
     app[INGEST] = ingest
     app[CONFIGS] = ConfigCache()
-    app[SETTINGS] = settings or HubSettings.from_env()
-    add_routes(app)
-    add_routes(app, PAGES)
-    from hub.notify.api import add_notice_routes, notice_routes  # here: it imports hub.web.api
-
-    add_notice_routes(app)  # POST /t/{token}/notice (W5)
-    from hub.webticket import ROUTES as WEBTICKET_ROUTES
-    from hub.webticket import setup_webtickets
-
-    setup_webtickets(app, ingest)  # /w/{site}/{service}, /api/web-tickets (W4)
-    setup_residents(app, ingest)  # "/" is the residents' status page
-    setup_auth(app)  # /auth/*, /admin/staff; refuses to start if a route declares no access
-    setup_audit(app)  # /admin/audit, /admin/audit.csv, /admin/audit/verify (A3)
-    spec = openapi((*PAGES, *RESIDENT_ROUTES, *WEBTICKET_ROUTES, *notice_routes(),
-                    *AUTH_ROUTES, *AUDIT_ROUTES))
+    app[SETTINGS] = rt.settings
+    headers.install(app)
+    register(app, mods, rt)
+    spec = openapi(tuple(r for m in mods if m.name != "api" for r in m.routes))
 
     async def get_openapi(_request: web.Request) -> web.Response:
         return json_response(spec)

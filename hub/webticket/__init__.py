@@ -1,6 +1,6 @@
 """Web tickets (W4): the phone page, its JSON API, anti-bot proof of work, fairness rules.
 
-``setup_webtickets(app, ingest)`` is the one call ``hub/web/app.py`` makes.
+``module()`` declares it to ``hub/web/app.py`` (the kit's one shape). See README.md.
 """
 
 from __future__ import annotations
@@ -8,11 +8,12 @@ from __future__ import annotations
 from aiohttp import web
 
 from edge.domain.model import LANGS
-from hub.ingest import Ingest
-from hub.web.api import INT, SETTINGS, STORE, STR, Route, add_routes, lang_param, obj
+from hub.kit.live import SITE_ID
+from hub.kit.module import Module
+from hub.kit.runtime import Runtime
+from hub.web.api import INT, STR, Route, lang_param, obj
 from hub.webticket.api import (
     SERVICE,
-    SITE_ID,
     WEBTICKETS,
     build,
     get_challenge,
@@ -47,13 +48,17 @@ ROUTES: tuple[Route, ...] = (
           access="public", content_type="text/javascript"),
 )
 
-__all__ = ["ROUTES", "WEBTICKETS", "setup_webtickets"]
+__all__ = ["ROUTES", "WEBTICKETS", "module"]
 
 
-def setup_webtickets(app: web.Application, ingest: Ingest | None,
-                     options: Options | None = None) -> None:
-    """Routes, per-process state and (with ``ingest``) the listener that marks rows done."""
-    app[WEBTICKETS] = build(app[SETTINGS].key, options or Options.from_env())
-    add_routes(app, ROUTES)
-    if ingest is not None:
-        ingest.listeners.append(listener(app[STORE], ingest))
+def module(options: Options | None = None) -> Module:
+    """``/w/{site}/{service}`` and ``/api/web-tickets``; ``options`` (tests): instead of the
+    environment's."""
+
+    def setup(app: web.Application, rt: Runtime) -> None:
+        """Per-process state and (with live sites) the listener that marks rows done."""
+        app[WEBTICKETS] = build(rt.settings.key, options or Options.from_env())
+        if rt.live is not None:
+            rt.live.listen(listener(rt.store, rt.live))
+
+    return Module("webticket", ROUTES, setup=setup)

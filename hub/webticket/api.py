@@ -19,10 +19,12 @@ from aiohttp import web
 from edge.domain.model import LANGS, SiteConfig
 from hub.ingest import Ingest
 from hub.ingest.service import Change
+from hub.kit.live import SITE_ID, LiveSites
+from hub.kit.runtime import RUNTIME, runtime
 from hub.store import HubStore
 from hub.store.schema import web_tickets
 from hub.store.store import now_utc
-from hub.web.api import INGEST, SETTINGS, STORE, ApiError, json_response
+from hub.web.api import SETTINGS, ApiError, json_response
 from hub.web.ratelimit import client_ip
 from hub.webticket.pow import PowError, ProofOfWork, derive_key
 from hub.webticket.rules import (
@@ -39,7 +41,6 @@ from hub.webticket.rules import (
 
 _LOGGER = logging.getLogger(__name__)
 
-SITE_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,40}$")
 SERVICE = re.compile(r"^[A-Z][A-Z0-9]{0,3}$")
 FIELDS = {"site", "service", "lang", "contact", "challenge", "nonce"}
 DONE_EVENTS = ("TicketCalled", "TicketFinished", "TicketCancelled")
@@ -148,11 +149,12 @@ async def post_web_ticket(request: web.Request) -> web.Response:
             raise _bad("contact", "a mobile phone number or an e-mail address",
                        "携帯電話番号またはメールアドレスを入力してください") from None
         _limited(wt.limits.contact, chash, "for this contact", "この連絡先で")
-    ingest = app[INGEST]
-    if ingest is None:
+    rt = runtime(request)
+    live = rt.live
+    if live is None:
         raise ApiError(503, "no_ingest", "This hub process cannot reach the offices",
                        "このハブのプロセスは窓口と通信できません")
-    config = await site_config(ingest, site)
+    config = await live.config(site)
     if config is None:
         raise ApiError(404, "unknown_site", f"The hub knows no site {site!r}",
                        f"拠点 {site!r} はハブに登録されていません")
@@ -163,7 +165,7 @@ async def post_web_ticket(request: web.Request) -> web.Response:
     if svc.web is None:
         raise ApiError(409, "web_not_offered", f"{service} does not take tickets online",
                        f"{service} はインターネットでの発券を受け付けていません")
-    store = app[STORE]
+    store = rt.store
     async with store.read() as tx:
         row = await tx.site(site)
     if row is None or not row["online"]:
@@ -173,33 +175,30 @@ async def post_web_ticket(request: web.Request) -> web.Response:
                        "現在この窓口と通信できないため、インターネットで番号札を取れません。"
                        "窓口の発券機をご利用いただくか、しばらくしてからお試しください")
     if chash is not None:
-        if chash in wt.in_flight or await _has_active(store, ingest, chash):
+        if chash in wt.in_flight or await _has_active(store, live, chash):
             raise ApiError(409, "contact_active",
                            "This contact already holds a web ticket that has not been called",
                            "この連絡先では、まだ呼ばれていない番号札をすでにお持ちです")
         wt.in_flight.add(chash)
     try:
-        return await _issue(app, ingest, site, service, lang, chash)
+        return await _issue(app, live, site, service, lang, chash)
     finally:
         if chash is not None:
             wt.in_flight.discard(chash)
 
 
 async def site_config(ingest: Ingest, site: str) -> SiteConfig | None:
-    """The site's config as the hub folds it; a site that sent no event yet has no fold, so
-    one is built from its stored config (nothing happens for a site the hub does not know)."""
-    if ingest.folds.get(site) is None and SITE_ID.match(site):
-        await ingest.refold(site)
-    fold = ingest.folds.get(site)
-    return fold.config if fold is not None else None
+    """The site's config as ``LiveSites.config`` gives it; kept for tests/webticket_support.py
+    (which should ask ``LiveSites`` itself; then this goes)."""
+    return await LiveSites(ingest).config(site)
 
 
-async def _has_active(store: HubStore, ingest: Ingest, chash: str) -> bool:
+async def _has_active(store: HubStore, live: LiveSites, chash: str) -> bool:
     """An active row of today whose ticket is still live at its site; stale ones (an old day,
     or an event this hub missed before the row existed) are marked done on the way."""
     async with store.begin() as tx:
         for r in await active_rows(tx, chash):
-            fold = ingest.folds.get(r["site"])
+            fold = live.fold(r["site"])
             tz = fold.config.timezone if fold is not None and fold.config is not None else None
             state = fold.state if fold is not None else None
             t = state.tickets.get(r["id"]) if state is not None else None
@@ -210,11 +209,11 @@ async def _has_active(store: HubStore, ingest: Ingest, chash: str) -> bool:
     return False
 
 
-async def _issue(app: web.Application, ingest: Ingest, site: str, service: str, lang: str,
+async def _issue(app: web.Application, live: LiveSites, site: str, service: str, lang: str,
                  chash: str | None) -> web.Response:
     opts = app[WEBTICKETS].opts
-    reply = await ingest.commands.call(site, "issue", {"service": service, "lang": lang},
-                                       opts.command_ttl_s)
+    reply = await live.call(site, "issue", {"service": service, "lang": lang},
+                            opts.command_ttl_s)
     if reply is None or (not reply.get("ok") and
                          (reply.get("error") or {}).get("code") in ("expired", "interrupted")):
         raise ApiError(504, "site_no_reply",
@@ -234,7 +233,7 @@ async def _issue(app: web.Application, ingest: Ingest, site: str, service: str, 
         _LOGGER.error("site %s answered a web ticket without id/number/token/day", site)
         raise ApiError(502, "bad_site_reply", "The office's answer was not understood",
                        "窓口からの応答を解釈できませんでした") from None
-    async with app[STORE].begin() as tx:
+    async with app[RUNTIME].store.begin() as tx:
         await tx.conn.execute(web_tickets.insert().values(
             id=tid, site=site, service=service, day=day, number=number, token=token,
             contact_hash=chash, state="active", created_at=now_utc()))
@@ -243,7 +242,7 @@ async def _issue(app: web.Application, ingest: Ingest, site: str, service: str, 
                           "token": token, "url": f"/t/{token}"}, status=201)
 
 
-def listener(store: HubStore, ingest: Ingest) -> Any:
+def listener(store: HubStore, live: LiveSites) -> Any:
     """Rows done (contact erased) once their ticket is called, finished or cancelled, or its
     day is closed or over at the site.
 
@@ -253,8 +252,7 @@ def listener(store: HubStore, ingest: Ingest) -> Any:
     """
 
     def maybe_web(site: str, tid: str) -> bool:
-        fold = ingest.folds.get(site)
-        t = fold.state.tickets.get(tid) if fold is not None and fold.state is not None else None
+        t = live.ticket(site, tid)
         return t is None or t.channel == "web"
 
     async def on_change(change: Change) -> None:

@@ -1,4 +1,9 @@
-"""Resident-facing pages (W1-W3, W8, ticket page): ``setup_residents(app, ingest)``."""
+"""Resident-facing pages (W1-W3, W8, ticket page). ``module()`` declares them to the hub app.
+
+Routes in ``pages``, live state through the kit's ``LiveSites`` (``feed``), texts in
+``hub/web/i18n/{ja,en,zh,ko}.json``, templates and static files in ``hub/web/templates`` and
+``hub/web/static`` (the base template's folder: these pages came first). See README.md.
+"""
 
 from __future__ import annotations
 
@@ -7,25 +12,26 @@ from pathlib import Path
 
 from aiohttp import web
 
-from hub.ingest import Ingest
-from hub.web.api import STORE, add_routes, declare
+from hub.kit.module import Module
+from hub.kit.runtime import Runtime
+from hub.web.api import declare
 from hub.web.residents.access import AccessCounter
 from hub.web.residents.feed import LiveFeed
 from hub.web.residents.pages import ACCESS, FEED, GUARD, ROUTES
 from hub.web.residents.tickets import Guard
 
-STATIC = Path(__file__).resolve().parent.parent / "static"
+WEB = Path(__file__).resolve().parent.parent
+STATIC = WEB / "static"
 
-__all__ = ["ACCESS", "FEED", "GUARD", "ROUTES", "setup_residents"]
+__all__ = ["ACCESS", "FEED", "GUARD", "ROUTES", "module"]
 
 
-def setup_residents(app: web.Application, ingest: Ingest | None) -> None:
-    """Routes, static files and the live feed; without ``ingest`` (a web-only process) the
-    pages answer 503 with a bilingual message."""
-    app[FEED] = LiveFeed(ingest) if ingest is not None else None
-    app[ACCESS] = AccessCounter(app[STORE])
+def setup(app: web.Application, rt: Runtime) -> None:
+    """Static files and the live feed; without live sites (a web-only process) the pages
+    answer 503 with a bilingual message."""
+    app[FEED] = LiveFeed(rt.live) if rt.live is not None else None
+    app[ACCESS] = AccessCounter(rt.store)
     app[GUARD] = Guard()
-    add_routes(app, ROUTES)
     app.router.add_static("/static/", STATIC)
     declare(app, "GET", "/static", "public")
 
@@ -47,3 +53,8 @@ def setup_residents(app: web.Application, ingest: Ingest | None) -> None:
 
     app.cleanup_ctx.append(lifetime)
     app.on_shutdown.append(close_streams)
+
+
+def module() -> Module:
+    """"/" is the residents' status page."""
+    return Module("residents", ROUTES, templates=WEB / "templates", setup=setup)

@@ -1,4 +1,5 @@
-"""Keeps the status snapshot and the ticket streams current, told by the ingest what changed.
+"""Keeps the status snapshot and the ticket streams current, told by ingest (through the
+kit's ``LiveSites``) what changed.
 
 Why debounced: a busy hub handles many event groups a second; rebuilding after a short pause
 (``debounce_s``) folds a burst into one snapshot, and the pause is far below what a person
@@ -16,8 +17,8 @@ from datetime import datetime
 from typing import Any
 
 from edge.aio import wait_event
-from hub.ingest import Ingest
 from hub.ingest.service import Change
+from hub.kit.live import LiveSites
 from hub.store.store import now_utc
 from hub.web.residents.broadcast import Broadcast
 from hub.web.residents.snapshot import Snapshot, build_status, encode
@@ -27,9 +28,9 @@ _LOGGER = logging.getLogger(__name__)
 
 
 class LiveFeed:
-    def __init__(self, ingest: Ingest, *, debounce_s: float = 0.05, refresh_s: float = 30.0,
+    def __init__(self, live: LiveSites, *, debounce_s: float = 0.05, refresh_s: float = 30.0,
                  clock: Callable[[], datetime] = now_utc) -> None:
-        self.ingest = ingest
+        self.live = live
         self.debounce_s, self.refresh_s, self.clock = debounce_s, refresh_s, clock
         self.epoch = secrets.token_hex(4)  # ETags of another process (or run) never match
         self.status = Broadcast()
@@ -45,12 +46,11 @@ class LiveFeed:
 
     async def start(self) -> None:
         await self.rebuild()
-        self.ingest.listeners.append(self.on_change)
+        self.live.listen(self.on_change)
         self._task = asyncio.create_task(self._run(), name="residents-feed")
 
     async def stop(self) -> None:
-        with contextlib.suppress(ValueError):
-            self.ingest.listeners.remove(self.on_change)
+        self.live.unlisten(self.on_change)
         self.status.close()
         self.tickets.close()
         if self._task is not None:
@@ -70,13 +70,13 @@ class LiveFeed:
             sites, self._dirty = self._dirty, set()
             try:
                 await self.rebuild()
-                self.watchers.refresh(sites, self.ingest.folds)
+                self.watchers.refresh(sites, self.live.all())
             except Exception:
                 _LOGGER.exception("resident status rebuild failed; next change retries")
 
     async def _presence(self) -> dict[str, bool]:
         try:
-            async with self.ingest.store.read() as tx:
+            async with self.live.store.read() as tx:
                 self.online = {r["site"]: bool(r["online"]) for r in await tx.sites()}
         except Exception:  # keep the last known presence: the figures are still worth showing
             _LOGGER.warning("cannot read site presence; using the last known", exc_info=True)
@@ -84,7 +84,7 @@ class LiveFeed:
 
     async def rebuild(self) -> None:
         """A new snapshot if anything but its time changed; pushed to every status stream."""
-        data = build_status(self.ingest.folds, await self._presence(), self.clock())
+        data = build_status(self.live.all(), await self._presence(), self.clock())
         if self.snapshot.version and _same(data, self.snapshot.data):
             return
         self.snapshot = encode(self.snapshot.version + 1, data, self.epoch)

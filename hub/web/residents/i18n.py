@@ -1,12 +1,9 @@
-"""Resident page texts in ja/en/zh/ko (``hub/web/i18n/*.json``), and the language of a request.
-
-Why files of their own: staff and translators edit texts without touching code; every language
-must have every key (checked at load, so a missing translation fails at start, not on a phone).
+"""Resident page texts in ja/en/zh/ko (``hub/web/i18n/*.json``, read by the kit's one
+catalogue loader, which fails the start if a language lacks a key) and text helpers.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Container
 from pathlib import Path
@@ -14,37 +11,19 @@ from typing import Any
 
 from aiohttp import web
 
+from hub.kit import i18n
+
 I18N = Path(__file__).resolve().parent.parent / "i18n"
 LANGS: tuple[str, ...] = ("ja", "en", "zh", "ko")
-DEFAULT = "ja"
+DEFAULT = i18n.DEFAULT
 
-
-def load_texts() -> dict[str, dict[str, Any]]:
-    texts = {lang: json.loads((I18N / f"{lang}.json").read_text(encoding="utf-8"))
-             for lang in LANGS}
-    keys = set(texts[DEFAULT])
-    for lang, t in texts.items():
-        if set(t) != keys:
-            raise ValueError(f"i18n/{lang}.json: keys differ from {DEFAULT}.json: "
-                             f"{sorted(keys ^ set(t))}")
-    return texts
-
-
-TEXTS = load_texts()
+TEXTS = i18n.load_catalogue(I18N, LANGS)
 
 
 def pick_lang(request: web.Request, langs: Container[str] | None = None) -> str:
-    """``?lang=`` first, then the browser's Accept-Language (in its order), else Japanese;
-    among ``langs`` (default: the languages of these pages' texts)."""
-    known = TEXTS if langs is None else langs
-    asked = request.query.get("lang", "")
-    if asked in known:
-        return asked
-    for part in request.headers.get("Accept-Language", "").split(","):
-        code = part.split(";")[0].strip().lower()[:2]
-        if code in known:
-            return code
-    return DEFAULT
+    """The kit's choice (``?lang=``, then Accept-Language, else Japanese) among ``langs``
+    (default: the languages of these pages' texts)."""
+    return i18n.pick_lang(request, TEXTS if langs is None else langs)
 
 
 def minutes(low_s: int, high_s: int) -> tuple[int, int]:

@@ -8,13 +8,12 @@ from __future__ import annotations
 import logging
 import re
 from datetime import date
-from pathlib import Path
 from typing import Any
 
-import jinja2
 from aiohttp import web
 from sqlalchemy import select
 
+from hub.kit.runtime import runtime
 from hub.store.schema import web_tickets
 from hub.store.store import now_utc
 from hub.web.api import (
@@ -41,21 +40,15 @@ from hub.web.residents.access import TZ, AccessCounter
 from hub.web.residents.broadcast import Subscriber
 from hub.web.residents.feed import LiveFeed
 from hub.web.residents.i18n import LANGS, TEXTS, est_text, name, pick_lang
-from hub.web.residents.tickets import TOKEN, Guard, Watch, find, frame, pending_view, public_view
+from hub.web.residents.tickets import TOKEN, Guard, Watch, frame, pending_view, public_view
 
 _LOGGER = logging.getLogger(__name__)
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 FEED: web.AppKey[LiveFeed | None] = web.AppKey("residents_feed", object)  # type: ignore[arg-type]
 ACCESS: web.AppKey[AccessCounter] = web.AppKey("residents_access", AccessCounter)
 GUARD: web.AppKey[Guard] = web.AppKey("residents_guard", Guard)
 
 NOTICE_CODES = ("registered", "invalid_contact", "unavailable", "rate_limited", "closed")
-HTML_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; base-uri 'none'; "
-                               "form-action 'self'; frame-ancestors 'none'",
-    "X-Content-Type-Options": "nosniff",
-}
 PRIVATE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer",
            "X-Robots-Tag": "noindex"}  # a ticket page's URL is its holder's secret
 ERRORS: dict[str, tuple[int, str, str, str]] = {  # outcome -> status, code, en, ja
@@ -73,30 +66,26 @@ ERRORS: dict[str, tuple[int, str, str, str]] = {  # outcome -> status, code, en,
                     "待ち状況を表示できません。しばらくしてからお試しください。"),
 }
 
-_ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
-                          autoescape=jinja2.select_autoescape(["html"]),
-                          undefined=jinja2.StrictUndefined)
-
-
-def _render(template: str, lang: str, **ctx: Any) -> str:
+def _render(request: web.Request, template: str, lang: str, **ctx: Any) -> str:
     t = TEXTS[lang]
-    return _ENV.get_template(template).render(
-        lang=lang, t=t, langs=[(code, TEXTS[code]["lang_name"]) for code in LANGS],
+    return runtime(request).render(
+        template, lang=lang, t=t, langs=[(code, TEXTS[code]["lang_name"]) for code in LANGS],
         name=lambda values: name(values, lang), est=lambda e: est_text(t, e), **ctx)
 
 
 def _html(body: str | bytes, lang: str, status: int = 200,
           extra: dict[str, str] | None = None) -> web.Response:
     data = body.encode() if isinstance(body, str) else body
+    # CSP, nosniff and framing: the kit's security headers (hub.kit.headers), on every response
     return web.Response(body=data, status=status, content_type="text/html", charset="utf-8",
-                        headers={**HTML_HEADERS, "Content-Language": lang, **(extra or {})})
+                        headers={"Content-Language": lang, **(extra or {})})
 
 
-def _error_page(outcome: str, retry: int | None = None) -> web.Response:
+def _error_page(request: web.Request, outcome: str, retry: int | None = None) -> web.Response:
     status, code, en, ja = ERRORS[outcome]
     headers = {**PRIVATE, **({"Retry-After": str(retry)} if retry else {})}
-    return _html(_ENV.get_template("residents_error.html").render(
-        status=status, code=code, en=en, ja=ja), "ja", status, headers)
+    return _html(runtime(request).render("residents_error.html", status=status, code=code,
+                                         en=en, ja=ja), "ja", status, headers)
 
 
 def _error_json(outcome: str, retry: int | None = None) -> web.Response:
@@ -127,7 +116,7 @@ def _feed(request: web.Request) -> LiveFeed | None:
 async def status_page(request: web.Request) -> web.Response:
     feed = _feed(request)
     if feed is None:
-        return _error_page("unavailable")
+        return _error_page(request, "unavailable")
     lang = pick_lang(request)
     request.app[ACCESS].hit("status")
     snap = feed.snapshot
@@ -135,7 +124,7 @@ async def status_page(request: web.Request) -> web.Response:
     if body is None:
         at = snap.data["at"]
         body = feed.pages[(snap.version, lang)] = _render(
-            "residents_status.html", lang, snap=snap.data, version=snap.version,
+            request, "residents_status.html", lang, snap=snap.data, version=snap.version,
             updated=at[11:19] if at else "—",
             today=now_utc().astimezone(TZ).weekday(),
             quieter=lambda v: quieter_text(TEXTS[lang], lang, v, snap.data["site_names"])
@@ -194,12 +183,12 @@ async def resolve(request: web.Request) -> tuple[str, Any]:
     if not TOKEN.match(token):
         guard.missed(ip)
         return "bad", None
-    found = find(feed.ingest.folds, token)
+    found = feed.live.find_token(token)
     if found is not None:
         return "ok", (public_view(*found), found[0].site)
     row = await _web_ticket(request, token)
     if row is not None:
-        return "pending", (pending_view(row, feed.ingest.folds), str(row["site"]))
+        return "pending", (pending_view(row, feed.live.all()), str(row["site"]))
     guard.missed(ip)
     return "unknown", None
 
@@ -207,7 +196,7 @@ async def resolve(request: web.Request) -> tuple[str, Any]:
 async def ticket_page(request: web.Request) -> web.Response:
     outcome, detail = await resolve(request)
     if outcome not in ("ok", "pending"):
-        return _error_page(outcome, detail if outcome == "limited" else None)
+        return _error_page(request, outcome, detail if outcome == "limited" else None)
     request.app[ACCESS].hit("ticket")
     lang = pick_lang(request)
     view, site = detail
@@ -216,7 +205,7 @@ async def ticket_page(request: web.Request) -> web.Response:
     t = TEXTS[lang]
     payload = view["qr"]
     if outcome == "pending":  # not folded yet: the QR works already (the token is the key)
-        fold = request.app[FEED].ingest.folds.get(site)  # type: ignore[union-attr]
+        fold = request.app[FEED].live.fold(site)  # type: ignore[union-attr]
         config = fold.config if fold is not None else None
         payload = qr.payload(config.status_url if config is not None
                              else f"{request.scheme}://{request.host}/t/{{token}}", token)
@@ -229,7 +218,7 @@ async def ticket_page(request: web.Request) -> web.Response:
     except Exception:  # logged without the token
         _LOGGER.warning("notice lookup failed", exc_info=True)
         done = False
-    body = _render("residents_ticket.html", lang, v=view, token=token,
+    body = _render(request, "residents_ticket.html", lang, v=view, token=token,
                    notice=code if code in NOTICE_CODES else None,
                    message=page.message(t, view, lang), rule=page.rule(t, view),
                    qr_svg=page.qr_markup(t, view, payload),
