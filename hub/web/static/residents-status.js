@@ -42,6 +42,8 @@
         setText(open, s.open_now ? T.open_now : T.closed_now);
         open.className = "badge " + (s.open_now ? "ok" : "off");
       }
+      var pick = document.querySelector("[data-k=site-waiting][data-site='" + s.site + "']");
+      if (pick) setText(pick, fmt(T.people, { n: s.waiting }));
       s.services.forEach(function (v) {
         var li = sec.querySelector("li.svc[data-code='" + v.code + "']");
         if (!li) { location.reload(); return; }
