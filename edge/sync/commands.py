@@ -19,8 +19,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from edge import protocol
 from edge.domain.commands import Issue
-from edge.protocol import SYNC_VERSION
+from edge.protocol import SYNC_VERSION, WireError
 from edge.store.store import EventStore, StoreError
 from edge.store.writer import Writer
 from edge.web.schemas import IssueBody
@@ -28,7 +29,6 @@ from edge.web.schemas import IssueBody
 _LOGGER = logging.getLogger(__name__)
 
 META_SEEN = "sync.commands_seen"
-MAX_ID = 128
 
 _TEXTS = {
     "expired": ("The command expired before it reached the office",
@@ -50,38 +50,42 @@ class Command:
 
 
 def parse(raw: dict[str, Any]) -> Command | str | None:
-    """A command; a problem text when only its id is usable; None when it has no usable id."""
+    """A command; a problem text when only its id is usable; None when it has no usable id.
+
+    The shape is ``edge.protocol.Command`` (what the hub builds with); the problem text names
+    the field and rule only.
+    """
     cid = raw.get("id")
-    if not isinstance(cid, str) or not cid or len(cid) > MAX_ID:
+    if not isinstance(cid, str) or not protocol.WIRE_ID.match(cid):
         return None
-    kind, exp, data = raw.get("type"), raw.get("expires_at"), raw.get("data", {})
-    if not isinstance(kind, str):
-        return "type must be a string"
-    if not isinstance(data, dict):
-        return "data must be an object"
-    expires: datetime | None = None
-    if exp is not None:
-        try:
-            expires = datetime.fromisoformat(exp) if isinstance(exp, str) else None
-        except ValueError:
-            expires = None
-        if expires is None or expires.tzinfo is None:
-            return "expires_at must be an ISO 8601 time with an offset"
-    return Command(cid, kind, expires, data)
+    try:
+        msg = protocol.Command.from_raw(raw)
+    except WireError as exc:
+        return str(exc)
+    expires = None if msg.expires_at is None else datetime.fromisoformat(msg.expires_at)
+    return Command(msg.id, msg.type, expires, msg.data)
 
 
 def reply(site: str, command_id: str, *, data: dict[str, Any] | None = None,
           code: str | None = None, message: str | None = None,
           message_ja: str | None = None) -> dict[str, Any]:
-    """``{v, site, command_id, ok, data | error}``; an error when ``code`` is given."""
+    """``{v, site, command_id, ok, data | error}``; an error when ``code`` is given.
+
+    Built with ``edge.protocol.Reply``; should that refuse it (a bug), the hand-built reply is
+    sent and logged, so the hub still learns the command's outcome.
+    """
     out: dict[str, Any] = {"v": SYNC_VERSION, "site": site, "command_id": command_id}
     if code is None:
         out.update(ok=True, data=data or {})
+    else:
+        en, ja = _TEXTS.get(code, ("", ""))
+        out.update(ok=False, error={"code": code, "message": message or en,
+                                    "message_ja": message_ja or ja or en})
+    try:
+        return protocol.Reply.from_raw(out).to_wire()
+    except WireError as exc:
+        _LOGGER.error("reply to command %s does not fit the wire model: %s", command_id, exc)
         return out
-    en, ja = _TEXTS.get(code, ("", ""))
-    out.update(ok=False, error={"code": code, "message": message or en,
-                                "message_ja": message_ja or ja or en})
-    return out
 
 
 async def issue(writer: Writer, site: str, cmd: Command) -> dict[str, Any]:
@@ -207,11 +211,12 @@ class Desk:
         await self._run_db(lambda st: st.set_meta(META_SEEN, dump))
 
     async def _start_replay(self, cmd: Command) -> dict[str, Any]:
-        start = cmd.data.get("from_seq")
-        if not isinstance(start, int) or isinstance(start, bool) or start < 0:
+        try:
+            data = protocol.ReplayData.from_raw(cmd.data)
+        except WireError:
             return reply(self.site, cmd.id, code="bad_command",
                          message="from_seq must be a non-negative integer",
                          message_ja="from_seq は 0 以上の整数で指定してください")
-        start = max(start, 1)
+        start = max(data.from_seq, 1)
         upto = await self._replay(start)
         return reply(self.site, cmd.id, data={"from_seq": start, "to_seq": upto})

@@ -56,7 +56,10 @@ def read_batch(store: EventStore, after: int, limits: Limits, *, replay: bool = 
                upto: int | None = None) -> Batch | None:
     """The next batch after ``after``: from the outbox, or from the event log when replaying.
 
-    Stops at the size limits and at a hole in the seqs (a batch has no gaps inside).
+    Stops at the size limits and at a hole in the seqs (a batch has no gaps inside). Written as
+    text, not through ``edge.protocol.EventsBatch`` (a model per event would cost what the
+    row-to-JSON shortcut saves); the hub reads it with that model, and
+    ``tests/hub/test_wire_models.py`` checks that what this writes is what the model accepts.
     """
     if replay:
         rows = store.conn.execute(_FROM_LOG, (after, upto if upto is not None else after,

@@ -22,6 +22,7 @@ from typing import Any
 
 from edge.config import ConfigError, parse_site_config
 from edge.domain.model import SiteConfig
+from edge.protocol import ConfigMessage, WireError
 from edge.store.store import EventStore
 
 _LOGGER = logging.getLogger(__name__)
@@ -45,13 +46,13 @@ class Pushed:
 
 
 def parse_message(raw: dict[str, Any]) -> Pushed | str:
-    """The version and TOML of a ``config`` message, or what is wrong with it."""
-    version, toml = raw.get("version"), raw.get("toml")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
-        return "version must be a non-negative integer"
-    if not isinstance(toml, str):
-        return "toml must be a string"
-    return Pushed(version, toml)
+    """The version and TOML of a ``config`` message (``edge.protocol.ConfigMessage``, what the
+    hub builds with), or what is wrong with it."""
+    try:
+        msg = ConfigMessage.from_raw(raw)
+    except WireError as exc:
+        return str(exc)
+    return Pushed(msg.version, msg.toml)
 
 
 def check(pushed: Pushed, site: str, base: Path | None) -> SiteConfig | str:

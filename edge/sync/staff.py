@@ -23,6 +23,8 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from edge.protocol import MAX_STAFF as MAX_STAFF  # the list's limit, checked by StaffList
+from edge.protocol import StaffList, WireError
 from edge.store.store import EventStore
 
 _LOGGER = logging.getLogger(__name__)
@@ -31,7 +33,6 @@ META_STAFF = "sync.staff"
 # roles (hub/auth/access.py) that may operate a counter, and those that are "site staff"
 OPERATOR_ROLES = frozenset({"admin", "ward_staff", "counter_staff"})
 SITE_STAFF_ROLES = frozenset({"admin", "ward_staff"})
-MAX_STAFF = 5000
 _HASHER = PasswordHasher()
 # a fixed hash to verify against for unknown logins: the answer takes as long as for known ones
 _DUMMY = _HASHER.hash("madoguchi-no-such-account")
@@ -48,25 +49,14 @@ class Credential:
 
 def parse_message(raw: dict[str, Any]) -> tuple[str, list[Credential]] | str:
     """``(version, credentials)`` of a ``staff`` message, or what is wrong with it (never the
-    content: it holds hashes)."""
-    version, entries = raw.get("version"), raw.get("staff")
-    if not isinstance(version, str) or not 0 < len(version) <= 64:
-        return "version must be a short string"
-    if not isinstance(entries, list) or len(entries) > MAX_STAFF:
-        return f"staff must be a list of at most {MAX_STAFF}"
-    out: list[Credential] = []
-    for i, e in enumerate(entries):
-        if not isinstance(e, dict):
-            return f"staff[{i}] must be an object"
-        login, hash_, roles = e.get("login"), e.get("hash"), e.get("roles")
-        if not isinstance(login, str) or not 1 <= len(login) <= 64:
-            return f"staff[{i}].login must be a string of 1-64 characters"
-        if not isinstance(hash_, str) or not hash_.startswith("$argon2"):
-            return f"staff[{i}].hash must be an argon2 hash"
-        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
-            return f"staff[{i}].roles must be a list of strings"
-        out.append(Credential(login, hash_, frozenset(roles)))
-    return version, out
+    content: it holds hashes). The shape is ``edge.protocol.StaffList``: the hub builds the
+    message with ``StaffMessage`` (the same fields plus ``v`` and ``site``, which the relay
+    checks), and the copy kept in ``meta`` is the list alone."""
+    try:
+        msg = StaffList.from_raw(raw)
+    except WireError as exc:
+        return str(exc)
+    return msg.version, [Credential(e.login, e.hash, frozenset(e.roles)) for e in msg.staff]
 
 
 class StaffBook:
