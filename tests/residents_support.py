@@ -43,7 +43,9 @@ def site_text(site: str) -> str:
     text = (SITES_DIR / f"{site}.toml").read_text(encoding="utf-8")
     text = re.sub(r"(?m)^hours = .*$", ALL_WEEK, text)
     text = re.sub(r"(?ms)^\[\[devices\]\].*?(?=^\[|\Z)", "", text)  # queues only
-    return re.sub(r"(?ms)^\[voice\].*\Z", "", text)
+    text = re.sub(r"(?ms)^\[voice\].*\Z", "", text)
+    # the wall clock: open on holidays and at the year end too (the calendar has its own tests)
+    return text + "\n[calendar]\nnational_holidays = false\nyear_end = []\n"
 
 
 async def until(probe: Callable[[], Awaitable[Any]], what: str, timeout: float = WAIT_S,

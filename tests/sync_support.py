@@ -80,6 +80,10 @@ services = ["B", "A"]
 id = "3"
 name = {{ ja = "3番", en = "Counter 3" }}
 services = ["A", "B"]
+
+[calendar]  # the wall clock: open on holidays and at the year end too
+national_holidays = false
+year_end = []
 """
 
 

@@ -12,6 +12,7 @@ import logging
 import secrets
 from datetime import datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,6 +26,7 @@ from staff_support import staff_cookie
 
 from edge.config import parse_site_config
 from edge.domain import commands as c
+from edge.domain.state import State
 from edge.domain.views import service_rows
 from hub.app import start_hub
 from hub.store.schema import web_tickets
@@ -34,7 +36,7 @@ from hub.web.residents import ACCESS, FEED
 from hub.web.residents.broadcast import Subscriber
 from hub.web.residents.i18n import TEXTS, minutes
 from hub.web.residents.recommend import NOTABLE_EXTRA_S, Option, compare
-from hub.web.residents.snapshot import open_now
+from hub.web.residents.snapshot import build_status, open_now
 
 TZ = ZoneInfo("Asia/Tokyo")
 OPEN = {"nerima-main": ("1", "4"), "hikarigaoka": ("1", "4"), "oizumi": ("1",)}
@@ -78,6 +80,29 @@ def test_opening_hours_and_texts() -> None:
     assert open_now(config, datetime(2026, 12, 7, 8, 30, tzinfo=TZ)) is True  # Monday
     for lang in ("ja", "en", "zh", "ko"):
         assert TEXTS[lang]["est_range"].format(lo=1, hi=2)
+    # the ward's calendar (issue 13): a national holiday and the year end are closed all day
+    assert open_now(config, datetime(2026, 11, 23, 10, 0, tzinfo=TZ)) is False  # a Monday
+    assert open_now(config, datetime(2026, 12, 31, 10, 0, tzinfo=TZ)) is False
+
+
+def test_the_status_page_says_why_an_office_is_closed_and_offers_web_tickets() -> None:
+    """On a holiday the snapshot carries the reason (and the page renders it in every
+    language); services with web tickets carry a link to take one."""
+    text = (Path(__file__).resolve().parent.parent / "sites" / "nerima-main.toml").read_text()
+    config = parse_site_config(text)
+    holiday = datetime(2026, 11, 23, 10, 0, tzinfo=TZ)
+    state = State(config)
+    state.day, state.day_open = "2026-11-23", True
+    fold = SimpleNamespace(state=state, config=config)
+    snap = build_status({config.site: fold}, {config.site: True}, holiday)  # type: ignore[dict-item]
+    site = snap["sites"][0]
+    assert (site["open_now"], site["closed_reason"], site["holiday"]) == (
+        False, "national_holiday", "勤労感謝の日")
+    assert {v["code"] for v in site["services"] if v["web"]} == {
+        code for code, svc in config.services.items() if svc.web is not None} != set()
+    for lang, words in (("ja", "祝日（勤労感謝の日）"), ("en", "national holiday"),
+                        ("zh", "节假日"), ("ko", "공휴일")):
+        assert words in TEXTS[lang]["closed_national_holiday"].replace("{name}", "勤労感謝の日")
     assert minutes(0, 10) == (0, 1)
     assert minutes(300, 599) == (5, 10)
 

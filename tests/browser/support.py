@@ -145,8 +145,10 @@ addresses = { "1" = 1, "2" = 2, "3" = 3 }
 
 
 def site_toml() -> str:
+    # the wall clock: open on holidays and at the year end too (tests/edge/test_calendar.py)
     return (SITE.replace("{pin_hash}", hash_pin(PIN))
-            .replace("{printer_sim}", PRINTER_SIM))
+            .replace("{printer_sim}", PRINTER_SIM)
+            + "\n[calendar]\nnational_holidays = false\nyear_end = []\n")
 
 
 @dataclass

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from edge.domain.calendar import day, open_at
 from edge.domain.model import SiteConfig
 from edge.domain.views import service_rows
 from hub.ingest.projection import SiteFold
@@ -44,11 +45,12 @@ def encode(version: int, data: dict[str, Any], epoch: str) -> Snapshot:
 
 
 def open_now(config: SiteConfig, local: datetime) -> bool | None:
-    """Within today's opening hours (site time); None when the site configures no hours."""
-    if config.hours is None:
+    """Open at ``local`` (site time) by the ward's calendar and today's hours; None when the
+    site configures no hours and no calendar rule closes today."""
+    today = day(config.calendar, config.hours, local.date())
+    if today.open and config.hours is None and today.hours is None:
         return None
-    span = config.hours.get(local.weekday())
-    return span is not None and span[0] <= local.strftime("%H:%M") < span[1]
+    return open_at(config.calendar, config.hours, local)
 
 
 def _site(fold: SiteFold, online: bool, now: datetime) -> dict[str, Any] | None:
@@ -57,6 +59,7 @@ def _site(fold: SiteFold, online: bool, now: datetime) -> dict[str, Any] | None:
         return None
     local = now.astimezone(ZoneInfo(config.timezone))
     is_open = open_now(config, local)
+    today = day(config.calendar, config.hours, local.date())
     hours = None if config.hours is None else {
         DAY_KEYS[d]: list(span) for d, span in sorted(config.hours.items())}
     services = []
@@ -68,13 +71,15 @@ def _site(fold: SiteFold, online: bool, now: datetime) -> dict[str, Any] | None:
             "code": r["code"], "name": r["name"], "kiosk": svc.kiosk, "status": r["status"],
             "waiting": r["waiting"], "second_wait": r["second_wait"],
             "open_counters": r["open_counters"], "estimate": r["estimate"],
-            "available": available, "quieter": [],
+            "available": available, "quieter": [], "web": svc.web is not None,
         })
     return {
         "site": config.site, "name": config.name.values, "online": online,
         "open_now": is_open, "hours": hours,
-        "today": None if config.hours is None else
-        (list(config.hours[local.weekday()]) if local.weekday() in config.hours else None),
+        "today": None if today.hours is None else list(today.hours),
+        # closed by the ward's calendar (a holiday, the year end, a closed day): why, for texts
+        "closed_reason": today.reason if today.reason != "weekly" else None,
+        "holiday": today.holiday,
         "day_open": state.day_open, "services": services,
         "waiting": sum(s["waiting"] for s in services),
         "second_wait": sum(s["second_wait"] for s in services),
