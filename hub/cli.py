@@ -53,9 +53,20 @@ def _config_set(args: argparse.Namespace) -> int:
         return 1
 
     async def save() -> tuple[int, str]:
+        import getpass
+
+        from hub.audit.service import audit_key, record
+        from hub.settings import HubSettings
+
         store = await HubStore.open(args.db)
         try:
-            return await store_config(store, args.site, text, str(path))
+            version, body = await store_config(store, args.site, text, str(path))
+            key, key_id = audit_key(HubSettings.from_env())
+            # a setting change is an audited action (A3), also from the command line
+            await record(store, actor=f"cli:{getpass.getuser()}", action="setting_changed",
+                         target=args.site, detail={"version": version, "file": path.name},
+                         key=key, key_id=key_id)
+            return version, body
         finally:
             await store.close()
 

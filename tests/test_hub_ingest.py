@@ -560,7 +560,9 @@ def test_cli_config_set_stores_and_publishes(mqtt_broker_url: str, tmp_path: Pat
     assert run("hub", "config", "set", SITE, str(tmp_path / "missing.toml"), "--db", db) == 2
     with sqlite3.connect(tmp_path / "hub.db") as conn:
         rows = conn.execute("SELECT site, version FROM site_configs ORDER BY version").fetchall()
+        audited = conn.execute("SELECT action, target FROM audit_log ORDER BY id").fetchall()
     assert rows == [(SITE, 1), (SITE, 2)]
+    assert audited == [("setting_changed", SITE)] * 2  # refused files change nothing
     got: list[dict[str, Any]] = []
     done = threading.Event()
 
