@@ -13,7 +13,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from webticket_support import Rig, rig, until
+from webticket_support import Rig, rig, until, web_toml
 
 from edge.domain.commands import CallNext, CheckIn, OpenCounter
 from hub.webticket.pow import PowError, ProofOfWork, solve
@@ -221,3 +221,31 @@ async def test_oversized_and_malformed_bodies(mqtt_broker_url: str, tmp_path: Pa
         assert r.edge.writer.state.seq == seq
         status, ok = await post(r, r.body())
         assert status == 201, ok
+
+
+async def test_a_closed_day_is_said_on_the_page_and_refused_by_the_office(
+        mqtt_broker_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ward's calendar (issue 13): the office closes today (a special closed day pushed in
+    its config); the page says so before anyone solves the anti-bot check, the button stays
+    off, and a request anyway is refused by the office itself (office_closed), nothing stored."""
+    async with rig(mqtt_broker_url, tmp_path, monkeypatch=monkeypatch) as r:
+        today = r.clock.now().date().isoformat()
+        toml = web_toml(r.site).replace(
+            "[calendar]", f"[calendar]\nspecial = [{{ date = {today}, closed = true }}]", 1)
+        version = await r.hub.set_config(r.site, toml, "test")
+
+        async def page() -> str:
+            async with aiohttp.ClientSession() as s, \
+                    s.get(f"{r.hub.url}/w/{r.site}/B?lang=ja") as resp:
+                return await resp.text()
+
+        async def applied() -> bool:  # the edge runs it and the hub knows it does
+            return r.edge.writer.config.version == version \
+                and 'data-testid="closed"' in await page()
+        await until(applied, "the closed day reaches the edge and the hub's page")
+        html = await page()
+        assert "お休み" in html
+        assert 'data-offline="1"' in html
+        status, body = await post(r, r.body())
+        assert (status, body["error"]["code"]) == (409, "office_closed")
+        assert await r.rows() == []

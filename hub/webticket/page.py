@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from edge.domain.calendar import day
 from edge.domain.model import LANGS
 from hub.kit.i18n import load_catalogue, pick_lang
 from hub.kit.runtime import runtime
+from hub.store.store import now_utc
 from hub.webticket.api import SERVICE
 
 WEB = Path(__file__).resolve().parent.parent / "web"
@@ -30,6 +33,7 @@ def _lang(request: web.Request) -> str:
 
 
 async def get_page(request: web.Request) -> web.Response:
+    """The page for one service's web ticket; says up front when none can be taken today."""
     lang = _lang(request)
     t = TEXTS[lang]
     site, code = request.match_info["site"], request.match_info["service"]
@@ -45,7 +49,10 @@ async def get_page(request: web.Request) -> web.Response:
         async with rt.store.read() as tx:
             row = await tx.site(site)
         online = bool(row and row["online"])
-        if not online:
+        local = now_utc().astimezone(ZoneInfo(config.timezone))
+        if not day(config.calendar, config.hours, local.date()).open:
+            problem = "closed"  # the ward's calendar: a holiday, the year end (the edge agrees)
+        elif not online:
             problem = "offline"
     html = rt.render(
         "webticket.html", lang=lang, t=t, langs=LANG_NAMES.items(), problem=problem, online=online,
