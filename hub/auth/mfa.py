@@ -88,16 +88,26 @@ async def start_enrolment(store: HubStore, settings: HubSettings, current: Sessi
     return pyotp.TOTP(secret).provisioning_uri(name=current.login, issuer_name=ISSUER)
 
 
-async def pending_uri(store: HubStore, settings: HubSettings, current: Session) -> str | None:
+async def _pending_secret(store: HubStore, settings: HubSettings,
+                          current: Session) -> tuple[str, str] | None:
+    """(sealed, secret) of the TOTP secret shown at enrolment and not yet confirmed (None:
+    none, or unreadable)."""
     async with store.read() as tx:
         sealed = (await tx.conn.execute(select(staff.c.totp_pending).where(
             staff.c.id == current.staff_id))).scalar()
     if not sealed:
         return None
     try:
-        secret = open_sealed(settings.keys, _totp_row(current.staff_id), sealed)
+        return str(sealed), open_sealed(settings.keys, _totp_row(current.staff_id), sealed)
     except CryptoError:
         return None
+
+
+async def pending_uri(store: HubStore, settings: HubSettings, current: Session) -> str | None:
+    pending = await _pending_secret(store, settings, current)
+    if pending is None:
+        return None
+    secret = pending[1]
     return pyotp.TOTP(secret).provisioning_uri(name=current.login, issuer_name=ISSUER)
 
 
@@ -105,15 +115,10 @@ async def confirm_enrolment(store: HubStore, settings: HubSettings, current: Ses
                             ip: str) -> list[str] | None:
     """Check a code against the pending secret; on success make it the account's TOTP, issue
     fresh recovery codes (returned once, stored hashed) and finish the login."""
-    async with store.read() as tx:
-        sealed = (await tx.conn.execute(select(staff.c.totp_pending).where(
-            staff.c.id == current.staff_id))).scalar()
-    if not sealed:
+    pending = await _pending_secret(store, settings, current)
+    if pending is None:
         return None
-    try:
-        secret = open_sealed(settings.keys, _totp_row(current.staff_id), sealed)
-    except CryptoError:
-        return None
+    sealed, secret = pending
     if not pyotp.TOTP(secret).verify(code.strip().replace(" ", ""), for_time=now_utc(),
                                       valid_window=1):
         return None
