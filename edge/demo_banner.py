@@ -66,14 +66,14 @@ def known_pin(config: SiteConfig, counter: str) -> str | None:
 
 
 def _pin_text(config: SiteConfig, counter: str) -> str:
-    """How to sign in at the counter: the demo staff ID always works where sign-in is needed
+    """How to sign in at the counter: the demo login ID always works where sign-in is needed
     (the hub pushes it to every site), the sample PIN where the counter has one."""
     pin = known_pin(config, counter)
     if pin == "none":
-        return ("職員ID demo でログイン sign in with staff ID demo" if config.access == "staff"
+        return ("ログインID demo でログイン sign in with login ID demo" if config.access == "staff"
                 else "PIN なし none")
     shown = f"PIN {pin}" if pin else "PIN: サイト設定の値 the one set in the site config"
-    return f"{shown} または or staff ID demo" if config.access == "staff" else shown
+    return f"{shown} または or login ID demo" if config.access == "staff" else shown
 
 
 def _kiosk(config: SiteConfig) -> str:

@@ -56,7 +56,7 @@ function refused(r) {
 
 // --- views -----------------------------------------------------------------------------------
 
-// Sites with access "staff": everyone signs in (staff ID, or the counter's PIN as a fallback).
+// Sites with access "staff": everyone signs in (login ID, or the counter's PIN as a fallback).
 function staffLogin() { return !!(v.cfg && v.cfg.access === "staff"); }
 function needsLogin() { return staffLogin() || !!(v.counter && v.counter.pin); }
 

@@ -193,7 +193,7 @@ _TOO_MANY = ApiError(429, "too_many_attempts", "Too many failed sign-ins; wait a
 
 
 async def login(request: web.Request) -> web.Response:
-    """Open a counter's panel: staff ID and password (accounts pushed by the hub, checked here,
+    """Open a counter's panel: login ID and password (accounts pushed by the hub, checked here,
     so it works while the hub is down), or the counter's PIN (the fallback)."""
     cid = request.match_info["counter"]
     body = await read_json(request, LoginBody)
@@ -211,15 +211,15 @@ async def login(request: web.Request) -> web.Response:
         if found is None or not found.roles & OPERATOR_ROLES:
             sessions.failed(cid)
             _LOGGER.info("counter %s: failed staff sign-in", cid)  # never the ID or password
-            raise ApiError(403, "wrong_login", "Wrong staff ID or password, or not allowed here",
-                           "職員IDかパスワードが違うか、この窓口を使う権限がありません")
+            raise ApiError(403, "wrong_login", "Wrong login ID or password, or not allowed here",
+                           "ログインIDかパスワードが違うか、この窓口を使う権限がありません")
         token, end = sessions.open(cid, found.login, found.roles)
         staff: str | None = found.login
     elif counter.pin_hash is None:
         if config.access != "open":
             raise ApiError(403, "staff_login_required",
-                           "This counter has no PIN: sign in with your staff ID",
-                           "この窓口には暗証番号がありません。職員IDでログインしてください")
+                           "This counter has no PIN: sign in with your login ID",
+                           "この窓口には暗証番号がありません。ログインIDでログインしてください")
         token, end = sessions.open(cid)  # an open site: the panel is open to the LAN
         staff = None
     else:
@@ -263,7 +263,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/api/kiosk/menu", "Switch the kiosk menu (null: back to the schedule)",
           body=MenuBody, build=lambda r, b: c.SelectMenu(b.menu), access="staff"),
     Route("POST", "/api/counters/{counter}/login",
-          "Open a counter's panel: staff ID and password, or its PIN",
+          "Open a counter's panel: login ID and password, or its PIN",
           body=LoginBody, handler=login, access="public"),
     Route("POST", "/api/counters/{counter}/logout", "End an operator session",
           handler=logout, access="public"),

@@ -1,4 +1,4 @@
-"""Operator sessions: staff open a counter's panel with their own staff ID and password, or
+"""Operator sessions: staff open a counter's panel with their own login ID and password, or
 with the counter's PIN (the documented fallback, e.g. before the hub has pushed any account).
 
 Staff credentials come from the hub (``edge/sync/staff.py``: argon2id hashes and roles of the

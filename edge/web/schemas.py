@@ -73,13 +73,13 @@ class MenuBody(_Body):
 
 
 class LoginBody(_Body):
-    """A staff ID with its password, or the counter's PIN (exactly one way)."""
+    """A login ID with its password, or the counter's PIN (exactly one way)."""
 
     model_config = ConfigDict(json_schema_extra={"oneOf": [
         {"required": ["login", "password"]}, {"required": ["pin"]}]})
 
     login: str | None = Field(default=None, min_length=1, max_length=64,
-                              description="staff ID (the hub's account)")
+                              description="login ID (the hub's account)")
     password: str | None = Field(default=None, min_length=1, max_length=256)
     pin: str | None = Field(default=None, min_length=4, max_length=12, pattern=r"^[0-9]+$")
 

@@ -1,7 +1,7 @@
 // Operator session of one counter, kept in sessionStorage (per browser tab; closing the tab or
 // the browser ends it on this PC; the edge forgets all sessions when it restarts).
 //
-// Sites with access "staff" (the default): staff ID and password (accounts pushed by the hub to
+// Sites with access "staff" (the default): login ID and password (accounts pushed by the hub to
 // the edge, so this works while the hub is down), or the counter's PIN where it has one ->
 // POST /api/counters/{id}/login -> a bearer token sent with every command. Sites with access
 // "open": counters without a PIN need no login and no header; a later 401 login_required brings

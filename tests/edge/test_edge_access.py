@@ -2,7 +2,7 @@
 a route x caller matrix over a real socket checks that each caller is let in exactly where the
 level says. Callers: nobody (not a kiosk address), a kiosk address, an operator of counter 1
 signed in with the counter PIN, contracted counter staff at counter 1 and ward staff at counter
-2 (both with staff IDs pushed from the hub), and a statistics viewer (who may not sign in)."""
+2 (both with login IDs pushed from the hub), and a statistics viewer (who may not sign in)."""
 
 from __future__ import annotations
 
@@ -147,9 +147,9 @@ async def test_a_kiosk_address_issues_plain_tickets_but_not_priority(edge: Edge)
 async def test_sign_in_rules(edge: Edge) -> None:
     assert await _login(edge.http, "2", {"login": "viewer", "password": PASSWORD}) == (
         403, {"error": {"code": "wrong_login",
-                        "message": "Wrong staff ID or password, or not allowed here",
+                        "message": "Wrong login ID or password, or not allowed here",
                         "message_ja":
-                            "職員IDかパスワードが違うか、この窓口を使う権限がありません"}})
+                            "ログインIDかパスワードが違うか、この窓口を使う権限がありません"}})
     status, body = await _login(edge.http, "2", {"login": "nobody", "password": PASSWORD})
     assert (status, body["error"]["code"]) == (403, "wrong_login")
     status, body = await _login(edge.http, "2", {"pin": PIN})  # counter 2 has no PIN

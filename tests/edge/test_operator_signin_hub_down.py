@@ -1,4 +1,4 @@
-"""An operator signs in at a counter panel with their own staff ID while the hub is down
+"""An operator signs in at a counter panel with their own login ID while the hub is down
 (issue 12 item 5): the hub pushes the site's staff list over a real mosquitto, the hub stops,
 the edge restarts (the list survives in its database), and in Chromium the operator signs in at
 a counter without a PIN, opens it and calls; the events name them. A contracted operator whose
@@ -91,14 +91,14 @@ async def test_operator_signs_in_with_the_hub_down(tmp_path: Path, chromium_path
             await expect(page.get_by_test_id("staff-id")).to_be_visible()
             await expect(page.get_by_test_id("pin")).to_be_hidden()  # counter 1 has no PIN
             await expect(page.locator("#login-h")).to_have_text(
-                "職員IDとパスワードでログインしてください")
+                "ログインIDとパスワードでログインしてください")
             await asyncio.to_thread(SCREENSHOTS.mkdir, parents=True, exist_ok=True)
             await page.screenshot(path=str(SCREENSHOTS / "login-1366.png"))
             for who in ("gone", "elsewhere"):  # role removed; another site's account
                 await page.get_by_test_id("staff-id").fill(who)
                 await page.get_by_test_id("staff-password").fill(PASSWORD)
                 await page.get_by_test_id("staff-login").click()
-                await expect(page.get_by_test_id("message")).to_contain_text("職員IDかパスワード")
+                await expect(page.get_by_test_id("message")).to_contain_text("ログインIDかパスワード")
                 await expect(page.get_by_test_id("open")).to_be_hidden()
             await page.get_by_test_id("staff-id").fill("sato-k")
             await page.get_by_test_id("staff-password").fill(PASSWORD)
