@@ -98,7 +98,8 @@ async def test_operator_signs_in_with_the_hub_down(tmp_path: Path, chromium_path
                 await page.get_by_test_id("staff-id").fill(who)
                 await page.get_by_test_id("staff-password").fill(PASSWORD)
                 await page.get_by_test_id("staff-login").click()
-                await expect(page.get_by_test_id("message")).to_contain_text("ログインIDかパスワード")
+                await expect(page.get_by_test_id("message")).to_contain_text(
+                    "ログインIDかパスワード")
                 await expect(page.get_by_test_id("open")).to_be_hidden()
             await page.get_by_test_id("staff-id").fill("sato-k")
             await page.get_by_test_id("staff-password").fill(PASSWORD)
