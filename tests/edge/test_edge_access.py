@@ -16,6 +16,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from argon2 import PasswordHasher
 from conftest import free_port
 from support import morning, small_site
@@ -187,7 +188,10 @@ def test_deny_by_default_a_route_without_a_level_stops_the_edge(tmp_path: Path) 
     assert all(route.access in LEVELS for route in ROUTES)
     assert ("GET", "/api/ws") in built.app[ACCESS]
     check_declared(built.app)  # as built: every route declared
-    built.app.router.add_get("/api/undeclared", lambda _r: None)  # type: ignore[arg-type,return-value]
+    async def undeclared(_r: web.Request) -> web.Response:
+        return web.Response()
+
+    built.app.router.add_get("/api/undeclared", undeclared)
     with pytest.raises(RuntimeError, match="/api/undeclared"):
         check_declared(built.app)
     built.writer.close()
