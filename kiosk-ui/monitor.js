@@ -157,6 +157,19 @@ function flash(li) {
   li.flashTimer = setTimeout(() => li.classList.remove("flash"), FLASH_MS);
 }
 
+// Closed today by the ward's calendar (a holiday, the year end, a ward closed day): the empty
+// calling area says why, with the holiday's name, in the main language and the subtitle.
+function renderClosed(state) {
+  const today = state.today;
+  const closed = !!(today && !today.open && today.reason && today.reason !== "weekly");
+  const box = $("closed-today");
+  box.hidden = !closed;
+  if (!closed) { box.replaceChildren(); return; }
+  box.dataset.reason = today.reason;
+  $("calling-empty").hidden = true;  // "nobody is called" says less than why
+  box.replaceChildren(pair(`monitor.closed.${today.reason}`, { name: today.holiday || "" }));
+}
+
 // The rows: a fixed number (ROWS), each "number -> counter" with the counter's name as tall as
 // the number; the rows keep their size however many counters call, so a busy hall reads like a
 // quiet one. Calls beyond the rows move to the "earlier calls" list of the side band.
@@ -165,6 +178,7 @@ function renderCalling(state) {
   const calls = currentCalls(state).slice(0, rows);
   list.style.setProperty("--rows", rows);
   $("calling-empty").hidden = calls.length > 0;
+  renderClosed(state);
 
   const keep = new Set();
   calls.forEach((c, i) => {

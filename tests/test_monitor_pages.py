@@ -13,10 +13,12 @@ reasons are shown in the chosen language; discovered edges are listed. Screens a
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,7 @@ import pytest
 from aiohttp import web
 from conftest import free_port
 from playwright.async_api import Browser, Locator, Page, async_playwright, expect
-from support import morning
+from support import TZ, morning
 
 from edge.app import Edge, build_edge, start_edge
 from edge.config import load_site_config
@@ -483,3 +485,19 @@ async def test_screens_say_offline_when_the_edge_goes_away(site: Site) -> None:
         await expect(tab.by("offline")).to_contain_text(shared["common.offline"])
         assert tab.loads == 1  # no reload: the page keeps its last state and retries
     await expect(disp.by("current-number")).to_have_text(texts("counter", "ja")["counter.closed"])
+
+
+async def test_monitor_says_the_office_is_closed_for_the_year_end(site: Site) -> None:
+    """The ward's calendar (issue 13): on 12/31 the guide monitor says why nobody is called,
+    in the main language with the subtitle, from the edge's own state (no hub)."""
+    mon = await site.open("/ui/monitor.html", wait_for="waiting-A")
+    closed = mon.by("closed-today")
+    await expect(closed).to_be_hidden()
+    site.clock.set(datetime(2026, 12, 31, 10, 0, tzinfo=TZ))
+    site.edge.app[LIVE].poke()
+    await expect(closed).to_be_visible()
+    await expect(closed).to_contain_text("年末年始")
+    await expect(closed).to_have_attribute("data-reason", "year_end")
+    shots = Path("test-artifacts/monitor-pages")
+    await asyncio.to_thread(shots.mkdir, parents=True, exist_ok=True)
+    await mon.page.screenshot(path=str(shots / "closed-year-end.png"))
