@@ -18,8 +18,10 @@ __all__ = ["module", "tables"]
 
 
 def module() -> Module:
-    """``/admin/audit``, ``/admin/audit.csv``, ``/admin/audit/verify`` (administrators)."""
+    """``/admin/audit`` and its CSV, verify and retention routes (administrators), and the
+    nightly pruning of rows past the retention period (``job.py``)."""
+    from hub.audit.job import setup
     from hub.audit.routes import ROUTES, TEMPLATES
     from hub.kit.module import Module
 
-    return Module("audit", ROUTES, templates=TEMPLATES)
+    return Module("audit", ROUTES, templates=TEMPLATES, setup=setup)

@@ -23,7 +23,15 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from hub.audit.chain import Row
 from hub.audit.search import export_csv, search
-from hub.audit.service import ACTIONS, audit_key
+from hub.audit.service import (
+    ACTIONS,
+    MAX_RETENTION_DAYS,
+    MIN_RETENTION_DAYS,
+    AuditError,
+    audit_key,
+    retention_days,
+    set_retention_days,
+)
 from hub.audit.viewer import (
     JST,
     PAGE_SIZE,
@@ -129,7 +137,11 @@ async def audit_page(request: web.Request) -> web.Response:
                *((code, code) for code in sorted(ACTIONS - texts["actions"].keys()))]
     common: dict[str, Any] = {
         "csrf": current.csrf, "logins": sorted(logins.values()), "actions": choices,
-        "banner": _banner(await last_check(store, settings), logins, texts, lang)}
+        "banner": _banner(await last_check(store, settings), logins, texts, lang),
+        "retention": {"days": await retention_days(store), "min": MIN_RETENTION_DAYS,
+                      "max": MAX_RETENTION_DAYS, "url": _url(f"{PATH}/retention", lang),
+                      "saved": request.query.get("retention") == "saved",
+                      "error": request.query.get("retention") == "out_of_range"}}
     try:
         filters = parse_filters(request.query)
     except FilterError as exc:
@@ -179,6 +191,23 @@ async def audit_verify(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(_url(PATH, pick_lang(request), **params) + "#chain")
 
 
+async def audit_retention(request: web.Request) -> web.StreamResponse:
+    """Staff set how long the trail is kept (3-10 years; A3); the change is audited with the
+    old and new values. 303 back to the page, which says saved or shows the allowed range."""
+    current = request[SESSION_KEY]
+    form = await request.post()
+    lang = pick_lang(request)
+    try:
+        days = int(str(form.get("days", "")).strip())
+        key, key_id = audit_key(request.app[SETTINGS])
+        await set_retention_days(request.app[STORE], days, actor=current.staff_id,
+                                 ip=ip_of(request), key=key, key_id=key_id)
+    except (ValueError, AuditError):
+        raise web.HTTPSeeOther(_url(PATH, lang, retention="out_of_range") + "#retention") \
+            from None
+    raise web.HTTPSeeOther(_url(PATH, lang, retention="saved") + "#retention")
+
+
 async def audit_csv(request: web.Request) -> web.StreamResponse:
     """The filtered rows as CSV (oldest first, UTF-8 with BOM), streamed chunk by chunk; the
     export is recorded before the first row is read (``search.export_csv``)."""
@@ -222,5 +251,8 @@ ROUTES: tuple[Route, ...] = (
           "the export is audited", audit_csv, access="admin", content_type="text/csv"),
     Route("POST", f"{PATH}/verify", "Verify the whole chain now and record the result "
           "(form {csrf}); 303 to the page", audit_verify, access="admin",
+          content_type="text/html"),
+    Route("POST", f"{PATH}/retention", "Set how long the trail is kept, in days (form {csrf, "
+          "days}: 1096-3653); audited; 303 to the page", audit_retention, access="admin",
           content_type="text/html"),
 )

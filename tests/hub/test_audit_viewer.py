@@ -24,13 +24,15 @@ from urllib.parse import parse_qs, urlparse
 
 import aiohttp
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from playwright.async_api import async_playwright
 from sqlalchemy import select, text
 from staff_support import staff_cookie
 
 from hub.app import Hub, start_hub
 from hub.audit.search import BOM, COLUMNS
-from hub.audit.service import append, audit_key
+from hub.audit.service import append, audit_key, audit_keys, verify
 from hub.audit.tables import audit_log
 from hub.auth import service
 from hub.auth.guard import COOKIE
@@ -411,3 +413,54 @@ async def test_the_page_fits_1366_by_768_in_chromium(hub: Hub, chromium_path: Pa
             await fits(f"audit-{lang}-broken")
         finally:
             await browser.close()
+
+
+async def test_staff_set_the_retention_and_the_nightly_job_prunes_past_it(hub: Hub) -> None:
+    """A3: the deletion period is set on the page (3-10 years, refused outside with the range
+    shown, nothing changed), the change is audited with old and new values; the nightly job
+    deletes rows past the period and chains a checkpoint, so the rest still verifies."""
+    sid, boss = await admin(hub)
+    page = await call(hub, "GET", "/admin/audit?lang=ja", sid)
+    assert 'id="retention-days"' in page.body
+    assert 'value="1096"' in page.body
+    token = csrf_of(page.body)
+    for bad in ("abc", "100", "99999"):
+        r = await call(hub, "POST", "/admin/audit/retention?lang=ja", sid,
+                       data={"csrf": token, "days": bad})
+        assert r.status == 303
+        assert "retention=out_of_range" in r.headers["Location"]
+    shown = await call(hub, "GET", "/admin/audit?lang=ja&retention=out_of_range", sid)
+    assert 'data-testid="retention-error"' in shown.body
+    assert "1096" in shown.body
+    assert await trail(hub, "setting_changed") == []
+    r = await call(hub, "POST", "/admin/audit/retention?lang=ja", sid,
+                   data={"csrf": token, "days": "1200"})
+    assert (r.status, "retention=saved" in r.headers["Location"]) == (303, True)
+    changed = await trail(hub, "setting_changed")
+    assert [(c.actor, json.loads(c.detail)["old"], json.loads(c.detail)["new"])
+            for c in changed] == [(boss, 1096, 1200)]
+    r = await call(hub, "POST", "/admin/audit/retention", sid, data={"days": "1500"})
+    assert r.status == 403  # no CSRF token: refused by the guard
+
+    from hub.audit.job import run_once
+    from hub.kit.runtime import RUNTIME
+
+    rt = hub.runner.app[RUNTIME]
+    now = datetime.now(UTC)
+    assert await run_once(rt, now=now) == 0  # nothing is 1200 days old yet
+    later = now + timedelta(days=1300)  # every row is past the period then
+    deleted = await run_once(rt, now=later)
+    assert deleted > 0
+    checkpoints = await trail(hub, "checkpoint")
+    assert [json.loads(c.detail)["rows"] for c in checkpoints] == [deleted]
+    assert (await verify(hub.store, audit_keys(SETTINGS))).ok  # the rest still verifies
+
+
+@given(st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2030, 12, 31),
+                    timezones=st.just(UTC)))
+def test_the_nightly_job_runs_at_three_in_the_morning_japan_time(now: datetime) -> None:
+    from hub.audit.job import JST, next_run
+
+    at = next_run(now)
+    assert now < at <= now + timedelta(days=1)
+    assert (at.astimezone(JST).hour, at.astimezone(JST).minute) == (3, 0)
