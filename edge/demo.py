@@ -147,6 +147,7 @@ def _hub_settings(public_url: str) -> HubSettings:
     env = dict(os.environ)
     if not env.get("MADOGUCHI_HUB_KEYS"):
         env["MADOGUCHI_HUB_KEYS"] = "demo:" + base64.b64encode(secrets.token_bytes(32)).decode()
+    env.setdefault("MADOGUCHI_MAIN_SITE", "nerima-main")  # the main office, listed first
     return replace(HubSettings.from_env(env), public_url=public_url)
 
 

@@ -43,6 +43,7 @@ class HubSettings:
     session_absolute_s: int = 12 * 3600
     login_message: str = ""  # shown on the login page (e.g. "authorised staff only")
     cookie_secure: bool | None = None  # None: Secure when public_url is https
+    main_site: str | None = None  # listed first on the residents' status page (the main office)
 
     @property
     def key(self) -> bytes:
@@ -72,6 +73,7 @@ class HubSettings:
             session_idle_s=_int(env, "MADOGUCHI_SESSION_IDLE_S", cls.session_idle_s),
             session_absolute_s=_int(env, "MADOGUCHI_SESSION_ABSOLUTE_S", cls.session_absolute_s),
             login_message=env.get("MADOGUCHI_LOGIN_MESSAGE", ""),
+            main_site=env.get("MADOGUCHI_MAIN_SITE") or None,
             cookie_secure=({"1": True, "true": True, "0": False, "false": False}
                            .get(env.get("MADOGUCHI_COOKIE_SECURE", "").lower())),
         )

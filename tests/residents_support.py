@@ -140,7 +140,8 @@ async def ward(broker_url: str, tmp: Path, sites: tuple[str, ...] = SITES,
     """The hub and ``sites`` synced and folded, with ``open_counters`` opened per site."""
     prefix = f"test/{uuid.uuid4().hex}"
     hub = await start_hub(f"sqlite:///{tmp}/hub.db", f"{broker_url}?session_expiry=30", prefix,
-                          port=0, settings=replace(HubSettings.from_env({}), trust_proxy=True))
+                          port=0, settings=replace(HubSettings.from_env({}), trust_proxy=True,
+                                                   main_site="hikarigaoka"))
     writers: dict[str, Writer] = {}
     syncs: list[SyncClient] = []
     try:

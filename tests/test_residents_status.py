@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import secrets
 from datetime import datetime
 from pathlib import Path
@@ -137,6 +138,21 @@ async def status_where(w: Ward, pred: Any, what: str) -> dict[str, Any]:
         return st if pred(st) else None
     found: dict[str, Any] = await until(probe, what)
     return found
+
+
+async def test_the_main_office_set_at_the_hub_is_listed_first(w: Ward) -> None:
+    """MADOGUCHI_MAIN_SITE (here hikarigaoka, not the first id) comes first in the picker and
+    the page; the others follow in id order."""
+    await until(lambda: _all_sites(w), "every office in the snapshot")
+    status, _h, page = await w.get("/?lang=ja")
+    assert status == 200
+    order = re.findall(r'<section class="office site"[^>]*data-site="([a-z-]+)"', page)
+    assert order == ["hikarigaoka", "nerima-main", "oizumi"]
+    assert (await w.status())["main"] == "hikarigaoka"
+
+
+async def _all_sites(w: Ward) -> bool:
+    return len((await w.status())["sites"]) == 3
 
 
 async def test_snapshot_says_what_the_edges_say_with_etag(w: Ward) -> None:

@@ -29,7 +29,7 @@ __all__ = ["ACCESS", "FEED", "GUARD", "ROUTES", "module"]
 def setup(app: web.Application, rt: Runtime) -> None:
     """Static files and the live feed; without live sites (a web-only process) the pages
     answer 503 with a bilingual message."""
-    app[FEED] = LiveFeed(rt.live) if rt.live is not None else None
+    app[FEED] = LiveFeed(rt.live, main=rt.settings.main_site) if rt.live is not None else None
     app[ACCESS] = AccessCounter(rt.store)
     app[GUARD] = Guard()
     app.router.add_static("/static/", STATIC)

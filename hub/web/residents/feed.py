@@ -29,8 +29,9 @@ _LOGGER = logging.getLogger(__name__)
 
 class LiveFeed:
     def __init__(self, live: LiveSites, *, debounce_s: float = 0.05, refresh_s: float = 30.0,
-                 clock: Callable[[], datetime] = now_utc) -> None:
+                 clock: Callable[[], datetime] = now_utc, main: str | None = None) -> None:
         self.live = live
+        self.main = main  # the main office, listed first (HubSettings.main_site)
         self.debounce_s, self.refresh_s, self.clock = debounce_s, refresh_s, clock
         self.epoch = secrets.token_hex(4)  # ETags of another process (or run) never match
         self.status = Broadcast()
@@ -84,7 +85,8 @@ class LiveFeed:
 
     async def rebuild(self) -> None:
         """A new snapshot if anything but its time changed; pushed to every status stream."""
-        data = build_status(self.live.all(), await self._presence(), self.clock())
+        data = build_status(self.live.all(), await self._presence(), self.clock(),
+                            main=self.main)
         if self.snapshot.version and _same(data, self.snapshot.data):
             return
         self.snapshot = encode(self.snapshot.version + 1, data, self.epoch)

@@ -87,8 +87,9 @@ def _site(fold: SiteFold, online: bool, now: datetime) -> dict[str, Any] | None:
 
 
 def build_status(folds: Mapping[str, SiteFold], online: Mapping[str, bool],
-                 now: datetime) -> dict[str, Any]:
-    """Every site with a folded state, its services, and the W2 comparison (no ``version``)."""
+                 now: datetime, main: str | None = None) -> dict[str, Any]:
+    """Every site with a folded state, its services, and the W2 comparison (no ``version``);
+    ``main``: the main office, which the page lists first (a hub setting)."""
     sites = [s for site in sorted(folds)
              if (s := _site(folds[site], online.get(site, False), now)) is not None]
     options = [Option(s["site"], v["code"], v["estimate"]["low_s"], v["estimate"]["high_s"],
@@ -108,5 +109,6 @@ def build_status(folds: Mapping[str, SiteFold], online: Mapping[str, bool],
         "sites": [{"site": o.site, "low_s": o.low_s, "high_s": o.high_s, "waiting": o.waiting,
                    "crowded": o.site in cmp.quieter} for o in cmp.ranking],
     } for code, cmp in sorted(comparisons.items())]
-    return {"at": now.astimezone(DISPLAY_TZ).isoformat(timespec="seconds"), "sites": sites,
+    return {"at": now.astimezone(DISPLAY_TZ).isoformat(timespec="seconds"), "main": main,
+            "sites": sites,
             "compare": compare_rows, "site_names": {s["site"]: s["name"] for s in sites}}
