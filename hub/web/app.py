@@ -37,7 +37,7 @@ MAX_BODY = 64 * 1024
 def modules() -> tuple[Module, ...]:
     """Every hub module, in registration order. Imported here, not at the top: the modules'
     web parts import ``hub.web.api``, which is imported with this package."""
-    from hub import audit, auth, notify, webticket
+    from hub import audit, auth, fleet, notify, siteconfig, webticket
     from hub.web import residents, staff
 
     return (Module("api", ROUTES),  # /api/health, /api/sites, /api/sites/{site}[/events]
@@ -46,7 +46,9 @@ def modules() -> tuple[Module, ...]:
             webticket.module(),  # /w/{site}/{service}, /api/web-tickets (W4)
             residents.module(),  # "/" is the residents' status page, /t/{token}
             auth.module(),  # /auth/*, /admin/staff; refuses to start if a route declares no access
-            audit.module())  # /admin/audit, /admin/audit.csv, /admin/audit/verify (A3)
+            audit.module(),  # /admin/audit, /admin/audit.csv, /admin/audit/verify (A3)
+            siteconfig.module(),  # /admin/settings: edit, check, publish, roll back (S4)
+            fleet.module())  # /admin/fleet, /metrics, the alert watcher (O2)
 
 
 def create_app(store: HubStore, ingest: Ingest | None = None,
