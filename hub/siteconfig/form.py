@@ -175,7 +175,7 @@ def show(spec: Spec, value: Any) -> str | list[str] | bool:
         pair = list(value) if isinstance(value, list) else []
         return [str(pair[0]) if len(pair) > 0 else "", str(pair[1]) if len(pair) > 1 else ""]
     if value is None:
-        return ""
+        return spec.options[0] if spec.kind == "select" else ""
     if spec.kind == "codes":
         return ", ".join(str(v) for v in value) if isinstance(value, list) else str(value)
     if spec.kind == "dates":
@@ -414,7 +414,10 @@ def _apply_row(table: Any, part: Part, values: Mapping[str, str | list[str]]) ->
             # an unticked box whose key is absent stays absent (the default applies)
             put(table, path, ticked if ticked or old is not None else _MISSING)
             continue
-        put(table, path, parse(spec, values[spec.key]))
+        value = parse(spec, values[spec.key])
+        if spec.kind == "select" and value == spec.options[0] and get(table, path) is None:
+            continue  # the default shown as chosen stays implicit: an untouched form is a no-op
+        put(table, path, value)
 
 
 def apply(text: str, submitted: Submitted) -> str:
