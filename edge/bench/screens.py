@@ -68,6 +68,8 @@ from edge.bench.load import BenchError, EdgeProcess
 from edge.bench.monitor15 import AT_LEAST as MONITOR15_AT_LEAST
 from edge.bench.monitor15 import TARGETS as MONITOR15_TARGETS
 from edge.bench.monitor15 import measure_monitor15
+from edge.bench.settings_publish import TARGETS as SETTINGS_TARGETS
+from edge.bench.settings_publish import measure_settings_publish
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, Page
@@ -76,7 +78,7 @@ TARGETS: dict[str, float] = {
     "call_to_monitor_p95_ms": 150.0, "kiosk_tap_to_number_p95_ms": 300.0,
     "clients30_call_to_monitor_p95_ms": 150.0,
     "monitors30_call_to_monitor_p95_ms": 150.0, "monitors30_kiosk_tap_to_number_p95_ms": 300.0,
-    **MONITOR15_TARGETS,
+    **MONITOR15_TARGETS, **SETTINGS_TARGETS,
 }
 MONITORS = 30
 SERVICE = "B"  # in every menu of the sample site, no daily limit, 999 numbers
@@ -164,7 +166,7 @@ def _pct(ordered: list[float], q: float) -> float:
     return ordered[int(rank) - 1]
 
 
-def _figures(name: str, values: list[float]) -> dict[str, Any]:
+def figures(name: str, values: list[float]) -> dict[str, Any]:
     if not values:
         raise BenchError(f"no {name} sample was measured")
     v = sorted(values)
@@ -334,10 +336,10 @@ async def _measure(server: EdgeProcess, quick: bool, workdir: Path) -> dict[str,
                 await bench.calls(one, 3)  # warm-up
                 got = await bench.calls(one, n_calls)
                 for key, name in (("dom", ""), ("frame", "_frame"), ("ws", "_ws_message")):
-                    out.update(_figures(f"call_to_monitor{name}", got[key]))
+                    out.update(figures(f"call_to_monitor{name}", got[key]))
                 taps = await bench.taps(n_taps)
-                out.update(_figures("kiosk_tap_to_number", taps["shown"]))
-                out.update(_figures("kiosk_tap_to_response", taps["response"]))
+                out.update(figures("kiosk_tap_to_number", taps["shown"]))
+                out.update(figures("kiosk_tap_to_response", taps["response"]))
 
                 # the edge's side of 30 monitors: 1 Chromium monitor + 29 websocket clients
                 counts = [0]
@@ -348,7 +350,7 @@ async def _measure(server: EdgeProcess, quick: bool, workdir: Path) -> dict[str,
                 await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), TIMEOUT_S)
                 got = await bench.calls(one, n_clients30)
                 for key, name in (("dom", ""), ("ws", "_ws_message")):
-                    out.update(_figures(f"clients30_call_to_monitor{name}", got[key]))
+                    out.update(figures(f"clients30_call_to_monitor{name}", got[key]))
                 for task in clients:
                     task.cancel()
                 await asyncio.gather(*clients, return_exceptions=True)
@@ -364,17 +366,19 @@ async def _measure(server: EdgeProcess, quick: bool, workdir: Path) -> dict[str,
                 await bench.calls(one, 2)  # warm-up
                 got = await bench.calls(one, n_calls30)
                 for key, name in (("dom", ""), ("frame", "_frame"), ("ws", "_ws_message")):
-                    out.update(_figures(f"monitors30_call_to_monitor{name}", got[key]))
-                out.update(_figures("monitors30_call_to_last_monitor", got["last"]))
+                    out.update(figures(f"monitors30_call_to_monitor{name}", got[key]))
+                out.update(figures("monitors30_call_to_last_monitor", got["last"]))
                 taps = await bench.taps(n_taps30)
-                out.update(_figures("monitors30_kiosk_tap_to_number", taps["shown"]))
-                out.update(_figures("monitors30_kiosk_tap_to_response", taps["response"]))
+                out.update(figures("monitors30_kiosk_tap_to_number", taps["shown"]))
+                out.update(figures("monitors30_kiosk_tap_to_response", taps["response"]))
                 out["edge_cpu_s"] = round(_cpu_s(server.proc.pid) - cpu0, 2)
                 out["counters"] = len(bench.counters)
                 out["clock_offset_uncertainty_ms"] = round(bench.uncertainty_ms, 3)
                 await ctx.close()
                 # legibility in a 15-counter hall: its own edge and site (edge/bench/monitor15.py)
                 out.update(await measure_monitor15(browser, workdir))
+                # publish in the settings editor -> live kiosk (edge/bench/settings_publish.py)
+                out.update(await measure_settings_publish(browser, workdir, 5 if quick else 20))
             finally:
                 await browser.close()
     return out
