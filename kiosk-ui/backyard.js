@@ -226,6 +226,17 @@ function renderDevices(state) {
   $("devices").replaceChildren(...items);
 }
 
+// Closed today by the ward's calendar: staff see why no ticket is issued (as the guide monitor).
+function renderClosed(state) {
+  const today = state.today;
+  const closed = !!(today && !today.open && today.reason && today.reason !== "weekly");
+  const box = $("closed-today");
+  box.hidden = !closed;
+  if (!closed) { box.textContent = ""; return; }
+  box.dataset.reason = today.reason;
+  box.textContent = t(`backyard.closed.${today.reason}`, { name: today.holiday || "" });
+}
+
 function render(state) {
   lastState = state;
   receivedAt = performance.now();
@@ -235,6 +246,7 @@ function render(state) {
   renderServices(state);
   renderCounters(state);
   renderDevices(state);
+  renderClosed(state);
   $("updated").textContent = t("backyard.updated", { time: siteTime(siteNow(), true) });
   tickWaits();
 }

@@ -98,12 +98,16 @@ function render(state) {
   }
   prev = cur ? { id: cur.id, calls: cur.calls } : { id: null, calls: 0 };
 
+  // closed today by the ward's calendar (a holiday, the year end, a ward closed day): say so
+  const today = state.today;
+  const dayClosed = !!(today && !today.open && today.reason && today.reason !== "weekly");
   if (!c.open) {
     document.body.dataset.state = "closed";
-    number.textContent = t("counter.closed");
-    sub.replaceChildren(el("span", { lang: subLang, text: st("counter.closed") }));
+    const key = dayClosed ? "counter.day_closed" : "counter.closed";
+    number.textContent = t(key);
+    sub.replaceChildren(el("span", { lang: subLang, text: st(key) }));
     label.replaceChildren(el("span", { class: "icon", "aria-hidden": "true", text: "■ " }),
-                          pair("counter.label_closed"));
+                          pair(dayClosed ? "counter.label_day_closed" : "counter.label_closed"));
   } else if (!cur) {
     document.body.dataset.state = "idle";
     number.textContent = "—";

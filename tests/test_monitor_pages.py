@@ -489,15 +489,23 @@ async def test_screens_say_offline_when_the_edge_goes_away(site: Site) -> None:
 
 async def test_monitor_says_the_office_is_closed_for_the_year_end(site: Site) -> None:
     """The ward's calendar (issue 13): on 12/31 the guide monitor says why nobody is called,
-    in the main language with the subtitle, from the edge's own state (no hub)."""
+    in the main language with the subtitle, from the edge's own state (no hub); the backyard
+    monitor and the counter display say closed today as well."""
     mon = await site.open("/ui/monitor.html", wait_for="waiting-A")
+    by = await site.open("/ui/backyard.html", wait_for="service-A")
+    disp = await site.open("/ui/counter.html?counter=1", (800, 480), wait_for="current-number")
     closed = mon.by("closed-today")
     await expect(closed).to_be_hidden()
+    await expect(by.by("closed-today")).to_be_hidden()
     site.clock.set(datetime(2026, 12, 31, 10, 0, tzinfo=TZ))
     site.edge.app[LIVE].poke()
     await expect(closed).to_be_visible()
     await expect(closed).to_contain_text("年末年始")
     await expect(closed).to_have_attribute("data-reason", "year_end")
+    # the staff room's backyard monitor and the counter's display say it too
+    await expect(by.by("closed-today")).to_contain_text("年末年始")
+    await expect(disp.by("counter-label")).to_contain_text(
+        texts("counter", "ja")["counter.label_day_closed"])
     shots = Path("test-artifacts/monitor-pages")
     await asyncio.to_thread(shots.mkdir, parents=True, exist_ok=True)
     await mon.page.screenshot(path=str(shots / "closed-year-end.png"))
