@@ -25,7 +25,7 @@ from hub.auth.texts import LANGS, pick_lang
 from hub.auth.texts import TEXTS as AUTH_TEXTS
 from hub.kit.i18n import load_catalogue
 from hub.kit.runtime import runtime
-from hub.siteconfig import service
+from hub.siteconfig import service, ward
 from hub.siteconfig.form import PART, PARTS, apply, read_form
 from hub.siteconfig.view import (
     Placed,
@@ -40,6 +40,7 @@ from hub.siteconfig.view import (
     place,
     preview,
 )
+from hub.store.store import now_utc
 from hub.web.api import Route
 
 _LOGGER = logging.getLogger(__name__)
@@ -261,9 +262,63 @@ async def rollback(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(_url(back, lang, m="rolled_back", show=version))
 
 
+WARD = "/admin/ward-calendar"
+
+
+def _all_sites(grants: tuple[tuple[str, str], ...]) -> bool:
+    return any(role == "admin" or (role == "ward_staff" and s == ANY_SITE) for s, role in grants)
+
+
+async def _ward_page(request: web.Request, status: int = 200, *, text: str | None = None,
+                     bad: list[str] | None = None,
+                     results: list[ward.Outcome] | None = None) -> web.Response:
+    rt = runtime(request)
+    async with rt.store.read() as tx:
+        known = sorted((await tx.config_versions()).keys())
+    sites = await ward.current(rt.store, known)
+    union = sorted({d for s in sites for d in s.closed})
+    today = now_utc().astimezone(JST).date()
+    return _render(
+        request, "ward.html", status, sites=sites, union=union,
+        differ=[s.site for s in sites if list(s.closed) != union],
+        text=text if text is not None else "\n".join(d.isoformat() for d in union if d >= today),
+        bad=bad or [], results=results, automatic=ward.automatic(today),
+        action=_url(WARD, pick_lang(request)))
+
+
+async def ward_calendar(request: web.Request) -> web.Response:
+    if not _all_sites(request[SESSION_KEY].grants):
+        raise web.HTTPForbidden(text=TEXTS[pick_lang(request)]["ward_only"])
+    return await _ward_page(request)
+
+
+async def ward_calendar_post(request: web.Request) -> web.Response:
+    """Set the ward's closed days of every site (form {csrf, days}); each site whose list
+    differs gets a new version (audited); the page lists what happened per site."""
+    if not _all_sites(request[SESSION_KEY].grants):
+        raise web.HTTPForbidden(text=TEXTS[pick_lang(request)]["ward_only"])
+    rt = runtime(request)
+    text = str((await request.post()).get("days", ""))[:5000]
+    days, bad = ward.parse_days(text, now_utc().astimezone(JST).date())
+    if bad:
+        return await _ward_page(request, 422, text=text, bad=bad)
+    async with rt.store.read() as tx:
+        known = sorted((await tx.config_versions()).keys())
+    sites = await ward.current(rt.store, known)
+    results = await ward.apply_all(rt.store, rt.ingest, rt.settings, sites, days,
+                                   actor=request[SESSION_KEY].staff_id, ip=ip_of(request))
+    return await _ward_page(request, results=results)
+
+
 ROUTES: tuple[Route, ...] = (
     Route("GET", PATH, "Settings editor: the sites this staff member may edit",
           sites_page, access="ward_staff", content_type="text/html"),
+    Route("GET", WARD, "The ward's closed days of every site, and the automatic closures "
+          "(national holidays, year end) of the next 12 months (staff for every site)",
+          ward_calendar, access="ward_staff", content_type="text/html"),
+    Route("POST", WARD, "Set the ward's closed days of every site (form {csrf, days}: one date "
+          "per line); each site whose list differs gets a new version; audited",
+          ward_calendar_post, access="ward_staff", content_type="text/html"),
     Route("GET", f"{PATH}/{{site}}", "Settings editor of one site (?part=site|services|"
           "counters|menus|notices|voice|calendar|devices)", edit_page, access="ward_staff",
           content_type="text/html"),

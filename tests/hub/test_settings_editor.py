@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import AsyncIterator
+from datetime import date
 from pathlib import Path
 
 import aiohttp
@@ -41,6 +42,7 @@ from hub.siteconfig.view import (
     part_rows,
     place,
 )
+from hub.siteconfig.ward import automatic, parse_days, with_closed
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = sorted((REPO / "sites").glob("*.toml"))
@@ -300,3 +302,54 @@ async def test_a_forged_draft_is_refused_without_a_500(hub: Hub) -> None:
     assert (await hub.store.config("nerima-main") or (0, ""))[0] == 1
     with pytest.raises(ConfigError):
         parse_site_config(other.replace('id = "oizumi"', 'id = "-"'))
+
+
+# --- the ward's closed days, once for every site ------------------------------------------------
+
+@settings(max_examples=30, deadline=None)
+@given(st.sets(st.dates(min_value=date(2027, 1, 1), max_value=date(2030, 12, 31)), max_size=6))
+def test_closed_days_are_written_into_each_site_and_nothing_else(days: set[date]) -> None:
+    new = with_closed(MAIN, days)
+    cal = tomllib.loads(new).get("calendar", {})
+    assert cal.get("closed", []) == sorted(days)
+    # the sample has no [calendar] table: the days are appended, every line before stays
+    assert new.startswith(MAIN) if days else new == MAIN
+    assert with_closed(new, days) == new  # idempotent
+    parse_site_config(new)
+
+
+def test_closed_day_lines_are_read_and_past_or_bad_ones_named() -> None:
+    days, bad = parse_days("2027-01-04\n２０２７／２／８\n\nelection day\n2026-01-05",
+                           date(2026, 12, 5))
+    assert days == [date(2027, 1, 4), date(2027, 2, 8)]
+    assert bad == ["election day", "2026-01-05"]
+    auto = dict(automatic(date(2026, 12, 5)))
+    assert auto[date(2027, 1, 1)] == "元日"
+    assert auto[date(2026, 12, 29)] == "年末年始"
+
+
+async def test_ward_closed_days_are_published_to_every_site(hub: Hub) -> None:
+    await hub.set_config("oizumi", (REPO / "sites" / "oizumi.toml").read_text("utf-8"))
+    url = f"{hub.url}/admin/ward-calendar?lang=ja"
+    scoped = await staff_cookie(hub.store, SETTINGS, site="oizumi")
+    async with aiohttp.ClientSession(cookies=scoped) as http, http.get(url) as r:
+        assert r.status == 403  # a closed day for every site needs a role at every site
+    ward_wide = await staff_cookie(hub.store, SETTINGS, site="*")
+    async with aiohttp.ClientSession(cookies=ward_wide) as http:
+        page = await _page(http, url)
+        csrf = dict(editor_fields(page.replace('class="ward-form"', 'class="editor"')))["csrf"]
+        status, page, _ = await _post(http, url, [("csrf", csrf), ("days", "2027-13-01")])
+        assert status == 422
+        assert "2027-13-01" in page
+        assert (await hub.store.config("oizumi") or (0, ""))[0] == 1
+        status, page, _ = await _post(http, url, [("csrf", csrf),
+                                                  ("days", "2027-02-08\n2027-01-04")])
+        assert status == 200
+        assert page.count("を公開しました") == 2
+    for site in ("nerima-main", "oizumi"):
+        live = await hub.store.config(site)
+        assert live is not None
+        assert live[0] == 2
+        closed = tomllib.loads(live[1])["calendar"]["closed"]
+        assert closed == [date(2027, 1, 4), date(2027, 2, 8)]
+    assert [a for a, _ in await _actions(hub, "oizumi")] == ["config_published"]
