@@ -37,6 +37,8 @@ from edge.domain.model import (
     Counter,
     DeviceSpec,
     Menu,
+    Monitor,
+    Section,
     Service,
     SiteConfig,
     Text,
@@ -192,6 +194,7 @@ class _Counter(_Strict):
     services: Annotated[list[str], Field(min_length=1)]
     pin: Annotated[str, StringConstraints(
         pattern=r"^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$")] | None = None
+    section: str | None = None
 
 
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -211,6 +214,7 @@ class _Menu(_Strict):
     guidance: Names | None = None
     schedule: list[_Window] = []
     default: bool = False  # shown outside every schedule (edge/domain/menus.py)
+    kiosks: Annotated[list[str], Field(min_length=1)] | None = None  # default: every kiosk
 
 
 class _Notice(_Strict):
@@ -221,6 +225,16 @@ DeviceId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$"
 _URL = r"^(usb://[0-9a-fA-F]{4}:[0-9a-fA-F]{4}(\?.*)?|serial:.+|evdev:///.+|tcp://[^/:]+(:\d+)?|file:///.+|sim://.+)$"
 
 
+def _heads(v: object) -> object:
+    """A display's bus address for a counter, or a list of them (the counter on several
+    heads)."""
+    heads = v if isinstance(v, list) else [v]
+    if not heads or any(type(a) is not int or not 0 <= a <= 255 for a in heads):
+        raise ValueError(f"give a bus address 0-255 or a list of them (e.g. 3 or [3, 4]), "
+                         f"got {v!r} / アドレスは 0-255 の数またはそのリストです")
+    return v
+
+
 class _Device(_Strict):
     id: DeviceId
     kind: Literal["printer", "scanner", "keypad", "display"]
@@ -228,7 +242,31 @@ class _Device(_Strict):
     url: Annotated[str, StringConstraints(pattern=_URL)]
     kiosk: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{1,16}$")] | None = None
     counter: str | None = None
-    addresses: dict[str, Annotated[int, Field(ge=0, le=255)]] | None = None
+    counters: Annotated[list[str], Field(min_length=1)] | None = None
+    addresses: dict[str, Annotated[Any, AfterValidator(_heads)]] | None = None
+    section: str | None = None
+
+
+SectionId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")]
+
+
+class _Section(_Strict):
+    """``[[sections]]``: a 係・所 sharing the site (counters, devices, monitors name it)."""
+
+    id: SectionId
+    name: Names
+    admin_pcs: Annotated[int, Field(ge=0, le=99)] = 0
+
+
+class _Monitor(_Strict):
+    """``[[monitors]]``: a guide (案内用) or backyard screen; what it shows may be limited."""
+
+    id: DeviceId
+    kind: Literal["guide", "backyard"]
+    name: Names | None = None
+    section: str | None = None
+    services: list[str] = []
+    counters: list[str] = []
 
 
 def _output(v: str) -> str:
@@ -248,6 +286,7 @@ class _Zone(_Strict):
     output: Annotated[str, StringConstraints(pattern=r"^(null|file:///.+|command:.+)$"),
                       AfterValidator(_output)] = "null"
     counters: list[str] | None = None
+    volume: Annotated[float, Field(ge=0, le=1)] | None = None  # default: [voice] volume
 
 
 class _Voice(_Strict):
@@ -312,6 +351,8 @@ class _Top(_Strict):
     menus: list[Any] = []
     notices: list[Any] = []
     calendar: dict[str, Any] | None = None
+    sections: list[Any] = []
+    monitors: list[Any] = []
 
 
 # --- validation ----------------------------------------------------------------------------------
@@ -453,23 +494,43 @@ def _check_devices(c: _Checker, doc: dict[str, Any], profiles: Mapping[str, Any]
     for i, d in devices:
         kind, at = d.get("kind"), ("devices", i)
         need = _NEEDS.get(kind) if isinstance(kind, str) else None
-        if need is not None and d.get(need) is None:
+        allowed: set[str] = set() if need is None else \
+            {need, "counters"} if need == "counter" else {need}
+        if need == "counter" and "counter" in d and "counters" in d:
+            c.add((*at, "counters"), "give either 'counter' or 'counters', not both / "
+                  "counter と counters のどちらか一方を指定してください")
+        elif need is not None and not any(d.get(k) is not None for k in allowed):
             c.add(at, f"a {kind} needs '{need}' (what it serves)")
-        for key in ("kiosk", "counter", "addresses"):
-            if key in d and need is not None and key != need:
+        for key in ("kiosk", "counter", "counters", "addresses"):
+            if key in d and need is not None and key not in allowed:
                 c.add((*at, key), f"'{key}' does not apply to a {kind}")
         if isinstance(d.get("counter"), str) and d["counter"] not in counters:
             c.add((*at, "counter"), f"unknown counter {d['counter']!r}")
+        several = d.get("counters")
+        ops = [(j, x) for j, x in enumerate(several if isinstance(several, list) else [])
+               if isinstance(x, str)]
+        for j, cid in ops:
+            if cid not in counters:
+                c.add((*at, "counters", j), f"unknown counter {cid!r}")
+        _duplicates(c, ops, "counter", (*at, "counters"))
         addrs = d.get("addresses")
-        for cid, addr in (addrs.items() if isinstance(addrs, dict) else ()):
+        for cid, raw in (addrs.items() if isinstance(addrs, dict) else ()):
             if cid not in counters:
                 c.add((*at, "addresses", cid), f"unknown counter {cid!r}")
-            slot = (str(d.get("url")), addr) if isinstance(addr, int) else None
-            if slot is not None and slot in bus:
-                c.add((*at, "addresses", cid), f"address {addr} on {slot[0]} is already used "
-                      f"by devices[{bus[slot]}]")
-            elif slot is not None:
-                bus[slot] = i
+            heads = [raw] if isinstance(raw, int) else raw if isinstance(raw, list) else []
+            ints = [a for a in heads if type(a) is int]
+            for addr in sorted({a for a in ints if ints.count(a) > 1}):
+                c.add((*at, "addresses", cid), f"address {addr} is listed twice / "
+                      f"アドレス {addr} が重複しています")
+            for addr in dict.fromkeys(ints):
+                # the same address twice on one device is one head shared by several counters
+                # (it shows the latest call); on another device of the same line it is a clash
+                slot = (str(d.get("url")), addr)
+                if slot in bus and bus[slot] != i:
+                    c.add((*at, "addresses", cid), f"address {addr} on {slot[0]} is already "
+                          f"used by devices[{bus[slot]}]")
+                else:
+                    bus.setdefault(slot, i)
         if kind == "printer" and isinstance(d.get("kiosk"), str):
             if d["kiosk"] in printers:
                 c.add((*at, "kiosk"), f"kiosk {d['kiosk']!r} already has a printer "
@@ -489,10 +550,12 @@ def _check_devices(c: _Checker, doc: dict[str, Any], profiles: Mapping[str, Any]
             elif isinstance(kind, str) and p.kind != kind:
                 c.add((*at, "profile"), f"{prof!r} is a {p.kind} profile, not a {kind}")
             elif kind == "display" and isinstance(addrs, dict):
-                for cid, addr in addrs.items():
-                    if isinstance(addr, int) and not p.address_min <= addr <= p.address_max:
-                        c.add((*at, "addresses", cid), f"address {addr} is outside "
-                              f"{p.address_min}-{p.address_max} of {prof!r}")
+                for cid, raw in addrs.items():
+                    for addr in [raw] if isinstance(raw, int) else \
+                            raw if isinstance(raw, list) else []:
+                        if type(addr) is int and not p.address_min <= addr <= p.address_max:
+                            c.add((*at, "addresses", cid), f"address {addr} is outside "
+                                  f"{p.address_min}-{p.address_max} of {prof!r}")
     voice = doc.get("voice")
     templates = voice.get("templates") if isinstance(voice, dict) else None
     if isinstance(templates, str) and base is not None:
@@ -505,6 +568,57 @@ def _check_devices(c: _Checker, doc: dict[str, Any], profiles: Mapping[str, Any]
         for j, cid in enumerate(refs if isinstance(refs, list) else []):
             if isinstance(cid, str) and cid not in counters:
                 c.add(("voice", "zones", i, "counters", j), f"unknown counter {cid!r}")
+
+
+def _check_sections(c: _Checker, doc: dict[str, Any]) -> None:
+    """Sections (係・所): unique ids; once a file has any, every counter, device and monitor
+    names one (so each piece of hardware is counted for exactly one section), and it names a
+    known one. A keypad or scanner operates counters of its own section only. Monitors show
+    known services and counters; their ids are unique."""
+    sections = _strings(doc, "sections", "id")
+    _duplicates(c, sections, "section id", ("sections",), ("id",))
+    known = list(dict.fromkeys(sid for _, sid in sections))
+    has_sections = bool(_each(doc, "sections"))
+    counter_section = {x["id"]: x.get("section") for _, x in _items(doc, "counters")
+                       if isinstance(x.get("id"), str)}
+    for table in ("counters", "devices", "monitors"):
+        for i, item in _items(doc, table):
+            sid = item.get("section")
+            if sid is None and has_sections:
+                c.add((table, i), "missing 'section': this file has [[sections]], so every "
+                      f"{table[:-1]} names its section / [[sections]] があるため section の指定が"
+                      "必要です")
+            elif isinstance(sid, str) and sid not in known:
+                c.add((table, i, "section"), f"unknown section {sid!r} (known: "
+                      f"{', '.join(known) or 'none, add [[sections]]'}) / 未定義の係・所です")
+    for i, d in _items(doc, "devices"):
+        if d.get("kind") not in ("keypad", "scanner") or not isinstance(d.get("section"), str):
+            continue
+        raw = d.get("counters")
+        ops: list[object] = raw if isinstance(raw, list) else [d.get("counter")]
+        for j, cid in enumerate(ops):
+            other = counter_section.get(cid) if isinstance(cid, str) else None
+            if other is not None and other != d["section"]:
+                where: Loc = ("devices", i, "counters", j) if isinstance(raw, list) \
+                    else ("devices", i, "counter")
+                c.add(where, f"counter {cid!r} belongs to section {other!r}, this device to "
+                      f"{d['section']!r} / 別の係・所の窓口は操作できません")
+    _duplicates(c, _strings(doc, "monitors", "id"), "monitor id", ("monitors",), ("id",))
+    codes = {x for _, x in _strings(doc, "services", "code")}
+    for i, m in _items(doc, "monitors"):
+        for name, valid, what in (("services", codes, "service"),
+                                  ("counters", set(counter_section), "counter")):
+            lst = m.get(name)
+            for j, ref in enumerate(lst if isinstance(lst, list) else []):
+                if isinstance(ref, str) and ref not in valid:
+                    c.add(("monitors", i, name, j), f"unknown {what} {ref!r}")
+
+
+def _kiosk_ids(doc: dict[str, Any]) -> list[str]:
+    """The site's kiosks: the ``kiosk`` of its printers, in file order."""
+    return list(dict.fromkeys(
+        d["kiosk"] for _, d in _items(doc, "devices")
+        if d.get("kind") == "printer" and isinstance(d.get("kiosk"), str)))
 
 
 def _window(raw: object) -> Window | None:
@@ -526,24 +640,43 @@ def _check_menu_choice(c: _Checker, doc: dict[str, Any]) -> None:
     (shown outside every schedule), and no minute scheduled for two menus."""
     from edge.domain.menus import overlap
 
-    menus = _items(doc, "menus")
-    marked = [i for i, m in menus if m.get("default") is True]
-    for i in marked[1:]:
-        c.add(("menus", i, "default"), f"menus[{marked[0]}] is already the default menu; "
-              "only one menu can be shown outside the schedules")
-    if not marked and len(menus) > 1:
-        c.add(("menus", menus[0][0]), f"{len(menus)} menus and none is the default: add "
-              "default = true to the one shown outside every schedule (nights, closed days)")
-    windows = [(i, j, w, m.get("id")) for i, m in menus
-               for j, raw in enumerate(m.get("schedule") or [])
-               if isinstance(m.get("schedule"), list) and (w := _window(raw)) is not None]
-    for k, (i, j, w, _) in enumerate(windows):
-        for oi, oj, ow, oid in windows[:k]:
-            if oi != i and overlap(w, ow):
-                days = ", ".join(_DAYS[d] for d in sorted(set(w.days) & set(ow.days)))
-                c.add(("menus", i, "schedule", j),
-                      f"{w.start}-{w.end} overlaps menus[{oi}].schedule[{oj}] {oid!r} "
-                      f"({ow.start}-{ow.end}) on {days}: a moment can show only one menu")
+    everything = _items(doc, "menus")
+    kiosks = _kiosk_ids(doc)
+    per_kiosk = any(isinstance(m.get("kiosks"), list) for _, m in everything)
+    groups: list[tuple[str | None, list[tuple[int, dict[str, Any]]]]] = [(None, everything)]
+    if per_kiosk:  # the rules hold for each kiosk's own menus (a menu without kiosks: all)
+        groups = [(k, [(i, m) for i, m in everything
+                       if not isinstance(m.get("kiosks"), list) or k in m["kiosks"]])
+                  for k in kiosks]
+    reported: set[Loc] = set()
+
+    def add(loc: Loc, message: str) -> None:
+        if loc not in reported:  # a menu shared by several kiosks is reported once
+            reported.add(loc)
+            c.add(loc, message)
+
+    for kiosk, menus in groups:
+        at = "" if kiosk is None else f" at kiosk {kiosk!r}"
+        marked = [i for i, m in menus if m.get("default") is True]
+        for i in marked[1:]:
+            add(("menus", i, "default"), f"menus[{marked[0]}] is already the default menu{at}; "
+                "only one menu can be shown outside the schedules")
+        if not marked and len(menus) > 1:
+            add(("menus", menus[0][0]), f"{len(menus)} menus{at} and none is the default: add "
+                "default = true to the one shown outside every schedule (nights, closed days)")
+        if kiosk is not None and not menus:
+            add(("menus",), f"kiosk {kiosk!r} has no menu: list it in some menu's kiosks, or "
+                "leave kiosks out of one menu / この発券機のメニューがありません")
+        windows = [(i, j, w, m.get("id")) for i, m in menus
+                   for j, raw in enumerate(m.get("schedule") or [])
+                   if isinstance(m.get("schedule"), list) and (w := _window(raw)) is not None]
+        for k, (i, j, w, _) in enumerate(windows):
+            for oi, oj, ow, oid in windows[:k]:
+                if oi != i and overlap(w, ow):
+                    days = ", ".join(_DAYS[d] for d in sorted(set(w.days) & set(ow.days)))
+                    add(("menus", i, "schedule", j),
+                        f"{w.start}-{w.end} overlaps menus[{oi}].schedule[{oj}] {oid!r} "
+                        f"({ow.start}-{ow.end}) on {days}{at}: a moment can show only one menu")
 
 
 def _check_menus(c: _Checker, doc: dict[str, Any]) -> None:
@@ -551,7 +684,17 @@ def _check_menus(c: _Checker, doc: dict[str, Any]) -> None:
     _duplicates(c, _strings(doc, "menus", "id"), "menu id", ("menus",), ("id",))
     _check_menu_choice(c, doc)
     issuable = {x.get("code") for _, x in _items(doc, "services") if x.get("kiosk", True)}
+    kiosks = _kiosk_ids(doc)
     for i, menu in _items(doc, "menus"):
+        listed = menu.get("kiosks")
+        refs = [(j, x) for j, x in enumerate(listed if isinstance(listed, list) else [])
+                if isinstance(x, str)]
+        for j, k in refs:
+            if k not in kiosks:
+                c.add(("menus", i, "kiosks", j), f"unknown kiosk {k!r} (known: "
+                      f"{', '.join(kiosks) or 'none: no printer names a kiosk'}) / "
+                      "未定義の発券機です")
+        _duplicates(c, refs, "kiosk", ("menus", i, "kiosks"))
         lst = menu.get("services")
         for j, code in enumerate(lst if isinstance(lst, list) else []):
             if isinstance(code, str) and code not in issuable:
@@ -571,13 +714,23 @@ def _build_menus(menus: list[_Menu]) -> dict[str, Menu]:
         None if m.guidance is None else Text(dict(m.guidance)),
         tuple(Window(tuple(_DAYS.index(d) for d in w.days), w.start, w.end) for w in m.schedule),
         default=m.default or len(menus) == 1,
+        kiosks=None if m.kiosks is None else tuple(m.kiosks),
     ) for m in menus}
+
+
+def _pairs(addresses: dict[str, int | list[int]] | None) -> tuple[tuple[str, int], ...]:
+    """``{"1" = [1, 2], "2" = 2}`` -> ``(("1", 1), ("1", 2), ("2", 2))``, by address."""
+    flat = [(cid, a) for cid, raw in (addresses or {}).items()
+            for a in dict.fromkeys([raw] if isinstance(raw, int) else raw)]
+    return tuple(sorted(flat, key=lambda kv: kv[1]))
 
 
 def _build_devices(devices: list[_Device]) -> tuple[DeviceSpec, ...]:
     return tuple(
-        DeviceSpec(d.id, d.kind, d.profile, d.url, kiosk=d.kiosk, counter=d.counter,
-                   addresses=tuple(sorted((d.addresses or {}).items(), key=lambda kv: kv[1])))
+        DeviceSpec(d.id, d.kind, d.profile, d.url, kiosk=d.kiosk,
+                   counter=d.counter if d.counters is None else d.counters[0],
+                   addresses=_pairs(d.addresses), section=d.section,
+                   counters=() if d.counters is None else tuple(d.counters))
         for d in devices
     )
 
@@ -591,15 +744,16 @@ def _build_voice(v: _Voice | None, base: Path | None) -> VoiceSpec | None:
     return VoiceSpec(
         engine=v.engine, gender=v.gender, volume=v.volume, chime=v.chime,
         languages=tuple(v.languages), recall_repeats=v.recall_repeats, templates=templates,
-        zones=tuple(VoiceZone(z.id, z.output, None if z.counters is None else tuple(z.counters))
-                    for z in v.zones),
+        zones=tuple(VoiceZone(z.id, z.output, None if z.counters is None else tuple(z.counters),
+                              z.volume) for z in v.zones),
     )
 
 
 def _build(
     top: _Top, site: _Site, services: list[_Service], counters: list[_Counter],
     devices: list[_Device], voice: _Voice | None, base: Path | None,
-    menus: list[_Menu], notices: list[_Notice],
+    menus: list[_Menu], notices: list[_Notice], sections: list[_Section],
+    monitors: list[_Monitor],
 ) -> SiteConfig:
     extra: dict[str, Any] = {}
     if site.status_url is not None:
@@ -636,8 +790,12 @@ def _build(
             )
             for s in services
         },
-        counters={k.id: Counter(k.id, Text(dict(k.name)), tuple(k.services), k.pin)
+        counters={k.id: Counter(k.id, Text(dict(k.name)), tuple(k.services), k.pin, k.section)
                   for k in counters},
+        sections={s.id: Section(s.id, Text(dict(s.name)), s.admin_pcs) for s in sections},
+        monitors=tuple(Monitor(m.id, m.kind, m.section,
+                               None if m.name is None else Text(dict(m.name)),
+                               tuple(m.services), tuple(m.counters)) for m in monitors),
         version=top.version,
     )
 
@@ -669,16 +827,20 @@ def parse_site_config(text: str, source: str = "<string>", *,
         else None
     menus = [c.model(_Menu, raw, ("menus", i)) for i, raw in _each(doc, "menus")]
     notices = [c.model(_Notice, raw, ("notices", i)) for i, raw in _each(doc, "notices")]
+    sections = [c.model(_Section, raw, ("sections", i)) for i, raw in _each(doc, "sections")]
+    monitors = [c.model(_Monitor, raw, ("monitors", i)) for i, raw in _each(doc, "monitors")]
     cal = c.model(_Calendar, doc["calendar"], ("calendar",)) \
         if isinstance(doc.get("calendar"), dict) else _Calendar()
     _cross_check(c, doc)
     _check_devices(c, doc, profiles, base)
     _check_menus(c, doc)
+    _check_sections(c, doc)
     if c.problems or top is None or site is None or cal is None:
         raise ConfigError(source, c.problems)
     config = _build(top, site, [s for s in services if s], [k for k in counters if k],
                     [d for d in devices if d], voice, base, [m for m in menus if m],
-                    [n for n in notices if n])
+                    [n for n in notices if n], [s for s in sections if s],
+                    [m for m in monitors if m])
     return dataclasses.replace(config, calendar=_build_calendar(cal))
 
 

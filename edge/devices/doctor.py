@@ -20,6 +20,7 @@ from edge.devices.profile_store import ProfileError, load_profiles
 from edge.devices.usb_detect import by_usb_id, detect_usb
 from edge.domain.model import SiteConfig
 from edge.store.writer import Writer
+from edge.sync.site_config import load_applied_config
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +55,8 @@ async def probe_configured(config: SiteConfig, profiles: dict[str, Any],
     rows = []
     for spec in config.devices:
         h = health.get(spec.id)
-        bound = spec.kiosk or spec.counter or ",".join(c for c, _ in spec.addresses)
+        bound = spec.kiosk or ",".join(spec.operated) \
+            or ",".join(dict.fromkeys(c for c, _ in spec.addresses))
         rows.append(Row(spec.id, spec.kind, spec.profile, spec.url,
                         h.state if h else "offline", h.reason if h else "not_found",
                         f"serves {bound}" + (f" — {h.detail}" if h and h.detail else "")))
@@ -100,6 +102,13 @@ def run(args: argparse.Namespace) -> int:
     except (ConfigError, ProfileError) as exc:
         print(exc, file=sys.stderr)
         return 2
+    db = getattr(args, "db", None)
+    if db is not None:  # what the daemon runs: the hub's pushed version wins over the file
+        applied = load_applied_config(db, config.site)
+        if applied is not None:
+            config = applied
+            print(f"configuration applied from the hub: version {applied.version} / "
+                  f"ハブから適用された設定（版 {applied.version}）", file=sys.stderr)
     configured = asyncio.run(probe_configured(config, profiles, args.probe_s))
     detected = detected_usb(config, profiles)
     if args.json:

@@ -83,7 +83,8 @@ class DeviceManager:
                 _BUILDERS[spec.kind](self, spec, self.profiles[spec.profile])
             except Exception as exc:  # one bad device must not keep the site from opening
                 _LOGGER.exception("device %s cannot be set up", spec.id)
-                self.board.register(spec.id, spec.kind, spec.kiosk or spec.counter)
+                self.board.register(spec.id, spec.kind,
+                                    spec.kiosk or ",".join(spec.operated) or None)
                 self.board.report(spec.id, "error", "bad_config", f"{type(exc).__name__}: {exc}")
         if self.config.voice is not None:
             try:
@@ -247,7 +248,7 @@ def _build_printer(m: DeviceManager, spec: DeviceSpec, profile: PrinterProfile) 
 def _build_display(m: DeviceManager, spec: DeviceSpec, profile: DisplayProfile) -> None:
     from edge.devices.display.service import DisplayService
 
-    d = DisplayService(spec.id, profile, spec.url, m.board, dict(spec.addresses))
+    d = DisplayService(spec.id, profile, spec.url, m.board, spec.addresses)
     m.displays.append((d, frozenset(cid for cid, _ in spec.addresses)))
     m.services.append(d)
 
@@ -255,37 +256,51 @@ def _build_display(m: DeviceManager, spec: DeviceSpec, profile: DisplayProfile) 
 def _build_scanner(m: DeviceManager, spec: DeviceSpec, profile: Any) -> None:
     from edge.devices.input.scanner import ScannerService
 
-    cid = spec.counter
-    assert cid is not None
+    route = _router(m, spec)
     s = ScannerService(spec.id, profile, spec.url, m.board,
-                       lambda text: m.on_scan(cid, text), cid)
+                       lambda text: m.on_scan(route("scan"), text), ",".join(spec.operated))
     m.services.append(s)
 
 
 def _build_keypad(m: DeviceManager, spec: DeviceSpec, profile: Any) -> None:
     from edge.devices.input.keypad import KeypadService
 
-    cid = spec.counter
-    assert cid is not None
+    route = _router(m, spec)
     k = KeypadService(spec.id, profile, spec.url, m.board,
-                      lambda a: m.on_keypad(cid, a.action, a.number), cid)
+                      lambda a: m.on_keypad(route(a.action), a.action, a.number),
+                      ",".join(spec.operated))
     m.services.append(k)
 
 
+def _router(m: DeviceManager, spec: DeviceSpec) -> Callable[[str], str]:
+    """Action -> counter for a keypad or scanner (edge/devices/input/router.py); a device
+    with one counter always acts there."""
+    from edge.devices.input.router import CounterRouter
+
+    assert spec.operated, spec.id
+    router = CounterRouter(spec.operated)
+
+    def busy(cid: str) -> bool:
+        return m.writer.read(lambda s: s.current_ticket(cid) is not None)
+
+    return lambda action: router.target(action, busy)
+
+
 def _build_voice(m: DeviceManager) -> None:
-    from edge.devices.voice.service import VoiceService, VoiceSettings, VoiceZone
+    from edge.devices.voice.service import VoiceService, VoiceSettings, VoiceZone, zone_gains
 
     spec = m.config.voice
     assert spec is not None
     services = m.config.services.values()
+    volume, gains = zone_gains(spec.volume, [z.volume for z in spec.zones])
     settings = VoiceSettings(
-        engine=spec.engine, gender=spec.gender, volume=spec.volume,  # type: ignore[arg-type]
+        engine=spec.engine, gender=spec.gender, volume=volume,  # type: ignore[arg-type]
         chime=spec.chime, languages=spec.languages, recall_repeats=spec.recall_repeats,
         templates_path=None if spec.templates is None else Path(spec.templates),
         number_range=(min(s.first for s in services), max(s.last for s in services)),
         cache_dir=m.voice_cache)
-    zones = [VoiceZone(z.id, None if z.counters is None else set(z.counters), _sink(z.output))
-             for z in spec.zones]
+    zones = [VoiceZone(z.id, None if z.counters is None else set(z.counters), _sink(z.output),
+                       gain) for z, gain in zip(spec.zones, gains, strict=True)]
     m.voice = VoiceService(settings, zones, board=m.board, device_id="voice")
 
 

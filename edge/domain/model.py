@@ -79,6 +79,7 @@ class Counter:
     name: Text
     services: tuple[str, ...]
     pin_hash: str | None = None  # staff open it with this PIN (scrypt hash, never the PIN)
+    section: str | None = None  # the 係・所 it belongs to (``SiteConfig.sections``), if any
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +106,8 @@ class Menu:
     # when it is the default
     schedule: tuple[Window, ...] = ()
     default: bool = False  # shown outside every schedule (edge/domain/menus.py)
+    # the kiosks (printer ``kiosk`` ids) that offer this menu; None: every kiosk of the site
+    kiosks: tuple[str, ...] | None = None
 
 
 DeviceKind = Literal["printer", "scanner", "keypad", "display"]
@@ -121,7 +124,18 @@ class DeviceSpec:
     url: str  # usb://, serial://, tcp://, file://, sim://
     kiosk: str | None = None  # printers: the kiosk whose tickets it prints
     counter: str | None = None  # scanners, keypads: the counter they operate
-    addresses: tuple[tuple[str, int], ...] = ()  # displays: (counter id, bus address)
+    # displays: (counter id, bus address) pairs; a counter shown on two heads has two pairs,
+    # a head shared by several counters appears once per counter (it shows the latest call)
+    addresses: tuple[tuple[str, int], ...] = ()
+    section: str | None = None  # the 係・所 it belongs to, if the site has sections
+    # keypads, scanners driving several counters (``counter`` is then the first of them); the
+    # runtime rule is in edge/devices/manager.py (``MultiCounter``)
+    counters: tuple[str, ...] = ()
+
+    @property
+    def operated(self) -> tuple[str, ...]:
+        """The counters a keypad or scanner operates: ``counters``, else ``counter``."""
+        return self.counters or ((self.counter,) if self.counter is not None else ())
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +145,37 @@ class VoiceZone:
     id: str
     output: str  # "null", "file:///dir", or "command:aplay -q {file}"
     counters: tuple[str, ...] | None = None
+    volume: float | None = None  # 0.0-1.0; None: the site-wide ``VoiceSpec.volume``
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """A 係・所 (section) sharing a site: counters, devices and monitors belong to one.
+
+    ``admin_pcs`` counts its management PCs (the ward's device table); they run the admin web
+    in a browser, so the edge only records the number.
+    """
+
+    id: str
+    name: Text
+    admin_pcs: int = 0
+
+
+MonitorKind = Literal["guide", "backyard"]
+
+
+@dataclass(frozen=True, slots=True)
+class Monitor:
+    """A screen in a browser: ``guide`` (案内用, visitors: calls and waits, /ui/monitor.html) or
+    ``backyard`` (staff: queue lengths, /ui/backyard.html). ``services``/``counters`` limit
+    what it shows (empty: everything of its section, or of the site without sections)."""
+
+    id: str
+    kind: MonitorKind
+    section: str | None = None
+    name: Text | None = None
+    services: tuple[str, ...] = ()
+    counters: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +214,16 @@ class SiteConfig:
     access: str = "staff"
     kiosk_networks: tuple[str, ...] = ()  # kiosk addresses; empty: any address on the LAN
     calendar: Calendar = field(default_factory=Calendar)  # holidays and closures (calendar.py)
+    sections: dict[str, Section] = field(default_factory=dict)  # 係・所 in file order
+    monitors: tuple[Monitor, ...] = ()  # guide and backyard screens
+
+    def menus_for(self, kiosk: str | None) -> dict[str, Menu]:
+        """The menus one kiosk offers (``Menu.kiosks``; None: every menu). For each kiosk the
+        config check guarantees one default and no overlapping windows, so the menu rule of
+        edge/domain/menus.py applies to this subset unchanged."""
+        if kiosk is None:
+            return dict(self.menus)
+        return {k: m for k, m in self.menus.items() if m.kiosks is None or kiosk in m.kiosks}
 
     def service_for_number(self, number: int) -> Service | None:
         for svc in self.services.values():

@@ -4,6 +4,10 @@ Why a buffer: the clerk types a ticket number and then presses what to do with i
 "42 came back: clear absence"); keys without a typed number act on the queue ("call next").
 ``KeypadBuffer`` is that state machine alone, so it is tested without any device; the service
 adds the evdev device (grabbed, so the keys do not reach the browser) and reconnects.
+
+A ``sim://name`` keypad (the demo, the ward's simulated sites) reads lines of key names from
+the simulator instead, e.g. ``sim_device(name).feed(b"KEY_KP4 KEY_KP2 KEY_KPENTER\n")``: one
+press per name, so everything after the device (key map, buffer, routing) is the real path.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from edge.devices.input.keys import KEY_DOWN
 from edge.devices.input.scanner import (
     BACKOFF_MAX_S,
     BACKOFF_MIN_S,
+    MAX_LINE_BYTES,
+    SERIAL_READ_S,
     DeviceOpener,
     HidReader,
     call_back,
@@ -107,13 +113,15 @@ class KeypadService:
         self.keymap = compile_keymap(profile)
         self.buffer = KeypadBuffer()
         board.register(device_id, "keypad", bound_to=counter_id)
+        self.sim = source if isinstance(source, str) and source.startswith("sim://") else None
         self.hid = HidReader(device_id, source, board, self._on_key, on_lost=self._on_lost,
                              backoff_min_s=backoff_min_s, backoff_max_s=backoff_max_s)
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         if self._task is None:
-            self._task = asyncio.create_task(self.hid.run(), name=f"keypad-{self.id}")
+            run = self.hid.run() if self.sim is None else self._run_sim(self.sim)
+            self._task = asyncio.create_task(run, name=f"keypad-{self.id}")
 
     async def stop(self) -> None:
         task, self._task = self._task, None
@@ -121,6 +129,33 @@ class KeypadService:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+    async def _run_sim(self, url: str) -> None:
+        """Lines of key names from a simulator; an unknown name is ignored like a key the
+        profile does not map."""
+        from edge.devices.transport import TransportError, make_transport
+
+        t = make_transport(url)
+        while True:
+            try:
+                await t.open()
+                self.board.report(self.id, "ok")
+                buf = b""
+                while True:
+                    buf += await t.read(256, SERIAL_READ_S)
+                    while b"\n" in buf:
+                        line, buf = buf.split(b"\n", 1)
+                        for name in line.decode("ascii", errors="replace").split():
+                            code = ecodes.ecodes.get(name)
+                            if isinstance(code, int):
+                                await self._on_key(code, KEY_DOWN)
+                    buf = buf[-MAX_LINE_BYTES:]
+            except TransportError as exc:
+                self.board.report(self.id, "offline", exc.reason, exc.detail)
+                self._on_lost()
+                with contextlib.suppress(TransportError):
+                    await t.close()
+                await asyncio.sleep(self.hid.backoff_min)
 
     async def _on_key(self, code: int, value: int) -> None:
         if value != KEY_DOWN:  # repeats would turn a held "call next" into several calls

@@ -74,11 +74,16 @@ class VoiceSettings:
 
 @dataclass(frozen=True, slots=True)
 class VoiceZone:
-    """Loudspeakers for some counters (``None`` = all), e.g. one floor of the office."""
+    """Loudspeakers for some counters (``None`` = all), e.g. one floor of the office.
+
+    ``gain`` (0.0-1.0) scales the clip for this zone only: a zone set quieter than the site
+    (a bereavement corner) gets the same clip, built once at the loudest zone's volume, scaled
+    down (``zone_gains``)."""
 
     id: str
     counters: Set[str] | None
     sink: Sink
+    gain: float = 1.0
 
     def serves(self, counter_id: str) -> bool:
         return self.counters is None or counter_id in self.counters
@@ -229,7 +234,8 @@ class VoiceService:
                 label = f"{counter}-{a.number:05d}{'-recall' if a.recall else ''}"
                 for z in zones:
                     assert clip is not None
-                    z.queue.put_nowait(_Job(clip, label, announced))
+                    mine = clip if z.zone.gain == 1.0 else audio.scale(clip, z.zone.gain)
+                    z.queue.put_nowait(_Job(mine, label, announced))
                 self._prepare_numbers(range(a.number + 1, a.number + 1 + self.settings.lookahead))
             except Exception:
                 _LOGGER.exception("voice: could not build the announcement of %s", a.number)
@@ -395,3 +401,12 @@ class VoiceService:
             code = "write_failed"
             detail = "; ".join(f"zone {z.zone.id}: {z.failure}" for z in failing)
         self.board.report(self.device_id, state, code or None, detail)
+
+
+def zone_gains(site_volume: float, zones: Sequence[float | None]) -> tuple[float, list[float]]:
+    """The volume to build clips at and each zone's gain, for zones with their own volume
+    (None: the site's). Clips are built once, at the loudest zone's volume, so no zone ever
+    needs a gain above 1 (which would clip the samples)."""
+    volumes = [site_volume if v is None else v for v in zones]
+    top = max(volumes, default=site_volume)
+    return top, [1.0 if top == 0 else v / top for v in volumes]
