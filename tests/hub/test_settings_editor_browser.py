@@ -12,6 +12,7 @@ Screenshots at 1366x768 go to test-artifacts/settings-editor/.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +94,7 @@ async def _actions(hub: Hub, site: str) -> list[str]:
 
 async def test_edit_preview_publish_conflict_rollback_live_on_the_kiosk(
         tmp_path: Path, chromium_path: Path) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(SHOTS.mkdir, parents=True, exist_ok=True)
     broker = Mosquitto(tmp_path).start()
     site, prefix = unique_site("editor"), "mdg-editor"
     text = site_toml(site)
