@@ -17,7 +17,8 @@ from edge.config import load_site_config
 from edge.devices.manager import DeviceManager
 from edge.domain.clock import Clock, SystemClock
 from edge.domain.model import SiteConfig
-from edge.domain.views import active_menu
+from edge.domain.state import State
+from edge.domain.views import active_menu, menus_by_kiosk
 from edge.protocol import DEFAULT_PREFIX
 from edge.store.store import EventStore
 from edge.store.writer import Writer
@@ -138,12 +139,16 @@ def _devices(writer: Writer, config: SiteConfig, app: web.Application,
 async def _rollover_loop(writer: Writer, app: web.Application) -> None:
     """Open the new business day at midnight even if nobody presses anything, and push the
     state when the kiosk menu's schedule switches (nothing is committed then)."""
-    menu = writer.read(lambda s: active_menu(s, writer.clock.now()))
+    def menus(s: State) -> tuple[str | None, dict[str, str | None]]:
+        now = writer.clock.now()
+        return active_menu(s, now), menus_by_kiosk(s, now)
+
+    menu = writer.read(menus)
     while True:
         await asyncio.sleep(ROLLOVER_CHECK_S)
         if writer.needs_rollover():
             await writer.execute(None)
-        now_menu = writer.read(lambda s: active_menu(s, writer.clock.now()))
+        now_menu = writer.read(menus)
         if now_menu != menu:
             menu = now_menu
             app[LIVE].poke()

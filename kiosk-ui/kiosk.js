@@ -42,9 +42,9 @@ function render() {
   renderHeader(K.config, lang(), (code) => { touch(); setLang(code); });
   renderClock(K.skewMs, K.offsetMin);
   if (!K.state) return;
-  renderGuidance(K.config, K.state);
+  renderGuidance(K.config, K.state, kiosk);
   renderBanner(printerIssue(K.config, K.state, kiosk));
-  renderServices(activeServices(K.config, K.state), tap);
+  renderServices(activeServices(K.config, K.state, kiosk), tap);
 }
 
 // Before the edge has opened today's business day (a fresh database, or just after midnight)

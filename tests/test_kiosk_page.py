@@ -518,3 +518,16 @@ async def test_a_holiday_or_the_year_end_closes_the_kiosk(
         assert sum(k.issued(code) for code in "ABCDM") == 0
         page_en = await k.open("kiosk=k1&lang=en")
         await expect(page_en.get_by_test_id("day-closed")).to_contain_text(en)
+
+
+async def test_two_kiosks_of_one_site_offer_their_own_menus(tmp_path: Path,
+                                                           chromium_path: Path) -> None:
+    """Per-kiosk menus (issue 13, the ward's 2nd floor): 戸籍第一係's kiosk offers its
+    services, the bereavement corner's kiosk only its own, from one edge."""
+    site = SITES / "ward" / "honcho-2f-koseki1.toml"
+    async with running(tmp_path, chromium_path, site, MONDAY_10) as k:
+        first = await k.open("kiosk=k1")
+        corner = await k.open("kiosk=k2")
+        await shows(first, "DK")
+        await shows(corner, "O")
+        await expect(corner.get_by_test_id("service-O")).to_contain_text("おくやみ")

@@ -200,6 +200,18 @@ def stats_view(state: State) -> dict[str, Any]:
     }
 
 
+def menus_by_kiosk(state: State, now: datetime) -> dict[str, str | None]:
+    """Each kiosk's menu now, where menus are bound to kiosks (``[[menus]] kiosks``): the same
+    rule as ``active_menu`` over the menus that kiosk offers. Empty when no menu is bound
+    (every kiosk shows the site's menu)."""
+    menus = state.config.menus
+    bound = {k for m in menus.values() if m.kiosks is not None for k in m.kiosks}
+    if not bound:
+        return {}
+    kiosks = bound | {d.kiosk for d in state.config.devices if d.kiosk is not None}
+    return {k: choose_menu(state.config.menus_for(k), state.menu, now) for k in sorted(kiosks)}
+
+
 def active_menu(state: State, now: datetime) -> str | None:
     """The kiosk menu now (Q5): staff's choice, else the scheduled one, else the default
     (the rule: edge/domain/menus.py); None when the site has no menus."""
@@ -231,6 +243,7 @@ def snapshot(state: State, now: datetime) -> dict[str, Any]:
         ],
         "absent": by_state["absent"], "held": by_state["held"],
         "menu": active_menu(state, now), "menu_chosen": state.menu,
+        "menus_by_kiosk": menus_by_kiosk(state, now),
         "today": today_view(state, now),
     }
 

@@ -5,15 +5,18 @@ import { estimateText, bannerKey, icon, esc, siteText } from "./texts.js";
 const $ = (id) => document.getElementById(id);
 
 // The services shown now: the active menu's (state.menu), else every kiosk service.
-export function activeServices(config, state) {
+export function activeServices(config, state, kiosk) {
   const rows = new Map(state.services.map((s) => [s.code, s]));
-  const menu = activeMenu(config, state);
+  const menu = activeMenu(config, state, kiosk);
   const codes = menu ? menu.services : state.services.filter((s) => s.kiosk).map((s) => s.code);
   return codes.map((c) => rows.get(c)).filter((r) => r && r.kiosk);
 }
 
-export function activeMenu(config, state) {
-  return (config.menus || []).find((m) => m.id === state.menu) || null;
+// This kiosk's menu where menus are bound to kiosks (state.menus_by_kiosk), else the site's.
+export function activeMenu(config, state, kiosk) {
+  const byKiosk = state.menus_by_kiosk || {};
+  const id = kiosk && Object.hasOwn(byKiosk, kiosk) ? byKiosk[kiosk] : state.menu;
+  return (config.menus || []).find((m) => m.id === id) || null;
 }
 
 // What is wrong with this kiosk's printer, if anything: {reason, level: "stop"|"warn"|"note"}.
@@ -60,8 +63,8 @@ export function renderHeader(config, current, onLang) {
 }
 
 // The menu's guidance (else the site's). The menu's name is for staff and never shown here.
-export function renderGuidance(config, state) {
-  const menu = activeMenu(config, state);
+export function renderGuidance(config, state, kiosk) {
+  const menu = activeMenu(config, state, kiosk);
   const text = (menu && menu.guidance) || config.guidance;
   // the ward's calendar (a holiday, the year-end closure, …) first, then a day staff closed
   const cal = closedByCalendar(state);
