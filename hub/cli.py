@@ -151,6 +151,9 @@ def add_parsers(subparsers: Any) -> None:
     kr.set_defaults(func=_keys_rotate)
     _add_audit_parsers(sub)
     _add_admin_parsers(sub)
+    from hub.reservations.commands import add_parsers as add_reservation_parsers
+
+    add_reservation_parsers(sub)
 
 
 def _audit(args: argparse.Namespace) -> int:
