@@ -66,6 +66,14 @@ def _bench(args: argparse.Namespace) -> int:
     return status
 
 
+def _bench_sync(args: argparse.Namespace) -> int:
+    """``bench sync``: its ``--ward`` folder reaches the ward run (``edge.bench.ward``)."""
+    from edge.bench.ward import ward_folder
+
+    with ward_folder(args.ward):
+        return _bench(args)
+
+
 def _profiles_check(args: argparse.Namespace) -> int:
     from edge.devices.profiles_cli import cli_check
 
@@ -177,6 +185,11 @@ def build_parser() -> argparse.ArgumentParser:
                       help="folder for PNG previews of printed tickets (default: %(default)s)")
     demo.add_argument("--voice", action="store_true",
                       help="render spoken calls to WAV files next to the tickets folder")
+    demo.add_argument("--ward", nargs="?", const="", default=None, metavar="FOLDER",
+                      help="every site of the ward instead: the *.toml of FOLDER (default "
+                           "folder: sites/ward) as simulated edges with lighter traffic (at most "
+                           "3 counters per site, no voice, no ticket previews; --config, --db, "
+                           "--tickets and --voice are not used); prints its CPU and memory cost")
     demo.add_argument("-v", "--verbose", action="store_true")
     demo.set_defaults(func=_demo)
 
@@ -206,6 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     doc = sub.add_parser("doctor", help="configured and detected devices, and their state")
     _site_arg(doc)
+    doc.add_argument("--db", default=None,
+                     help="the edge's database: check the configuration it applied from the "
+                          "hub (after a device swap in the settings editor), if it has one")
     doc.add_argument("--json", action="store_true", help="print JSON instead of a table")
     doc.add_argument("--probe-s", type=_probe_seconds, default=3.0,
                      help="how long to wait for devices to answer (default: %(default)s)")
@@ -237,7 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
     bsy.add_argument("--out", default=None, help="also write the JSON here")
     bsy.add_argument("--pg", default=None, help="PostgreSQL URL for the hub (a schema is made "
                                                 "and dropped; default: the local test database)")
-    bsy.set_defaults(func=_bench)
+    bsy.add_argument("--ward", default=None, metavar="FOLDER",
+                     help="the ward's site TOMLs for the ward18_* run (default: sites/ward)")
+    bsy.set_defaults(func=_bench_sync)
     bh = bsub.add_parser("hub", help="status JSON req/s (wrk), live fan-out to 5,000 streams, "
                                      "web ticket round trip, 50 staff sign-ins at once "
                                      "(mosquitto, PostgreSQL)")

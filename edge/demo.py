@@ -9,7 +9,8 @@ the real engine; ``--speed`` compresses the service's handling times and arrival
 and the hub share one clock: the real one, or a simulated one from ``--at`` (see ``demo_clock``).
 
 Modules: ``demo_clock`` (``--at``, the simulated clock), ``demo_banner`` (URLs, PINs, counters),
-``demo_screen`` (the terminal), ``demo_mail`` (the notice sink at ``/demo/mail`` on the hub).
+``demo_screen`` (the terminal), ``demo_mail`` (the notice sink at ``/demo/mail`` on the hub),
+``demo_ward`` and ``demo_ward_plan`` (``--ward``: every site of the ward, lighter traffic).
 
 Staff pages on the hub need a sign-in (deny by default): the demo makes a ward-staff account
 ``demo`` with a password new on every run, printed in the banner, in the hub's temporary
@@ -141,13 +142,15 @@ async def _demo_staff(hub: Hub, settings: HubSettings) -> tuple[tuple[str, str],
     return (DEMO_LOGIN, password), HubPoll(hub.url, sign_in)
 
 
-def _hub_settings(public_url: str) -> HubSettings:
+def _hub_settings(public_url: str, main_site: str = "nerima-main") -> HubSettings:
     """The environment's settings with the demo's own hub as the base of links; a key for this
-    process only when none is set (contacts need not outlive the demo)."""
+    process only when none is set (contacts need not outlive the demo); ``main_site``: listed
+    first on the status page unless the environment names one ("": none, the ward demo)."""
     env = dict(os.environ)
     if not env.get("MADOGUCHI_HUB_KEYS"):
         env["MADOGUCHI_HUB_KEYS"] = "demo:" + base64.b64encode(secrets.token_bytes(32)).decode()
-    env.setdefault("MADOGUCHI_MAIN_SITE", "nerima-main")  # the main office, listed first
+    if main_site:  # the main office, listed first ("": every office in id order)
+        env.setdefault("MADOGUCHI_MAIN_SITE", main_site)
     return replace(HubSettings.from_env(env), public_url=public_url)
 
 
@@ -248,6 +251,10 @@ def _load(args: argparse.Namespace, configs: list[SiteConfig], sync: SyncOptions
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    if getattr(args, "ward", None) is not None:  # every site of the ward (``demo_ward``)
+        from edge.demo_ward import run_ward_demo
+
+        return run_ward_demo(args)
     workdir = Path(tempfile.mkdtemp(prefix="madoguchi-demo-"))
     tickets = Path(args.tickets).resolve()
     args.broker_port = args.broker_port or _free_port()

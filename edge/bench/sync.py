@@ -21,6 +21,10 @@ of the CPUs (``cpus``): in production they are separate machines.
 * ingest: 20 sites' logs (a real writer's events, re-identified per site) published by one light
   publisher paced like the edge (its window of 200-event batches ahead of each site's ack); the
   rate at which the hub's acks advance, overall and over the slowest 5 s.
+* ward (last): every site of ``sites/ward/`` (``--ward FOLDER``), each with its own config
+  (stored in the hub only now, so that the runs above see the hub as before), all producing
+  events at once at a rush rate with a margin (``bench.ward``); the same latency
+  measure as the first run, its figures named ``ward18_*`` (``ward18_sites``: how many).
 
 Figures include everything else running on the machine: ``load_average_1m`` says how busy it was.
 """
@@ -47,6 +51,7 @@ import aiohttp
 from edge.bench.judge import judge
 from edge.bench.load import BenchError, kiosk_plan
 from edge.bench.sync_rig import Infra, Publisher, Tap, min_window_rate
+from edge.bench.ward import WARD_SITE_RATE, default_folder, step_plan, ward_tomls
 from edge.config import parse_site_config
 from edge.domain import commands as c
 from edge.domain.clock import SystemClock
@@ -58,7 +63,8 @@ from edge.sync import SyncClient, SyncSettings
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
 TARGETS: dict[str, float] = {"event_to_hub_api_p99_ms": 500.0, "backlog_20k_acked_s": 30.0,
-                             "hub_ingest_events_per_s": 2000.0}
+                             "hub_ingest_events_per_s": 2000.0,
+                             "ward18_event_to_hub_api_p99_ms": 500.0}
 _AT_LEAST = frozenset({"hub_ingest_events_per_s"})
 SITES = 20
 SITE_RATE = 50.0  # events per second per site
@@ -110,20 +116,27 @@ class SimSite:
         self.events += [(e.seq, datetime.fromisoformat(e.at).timestamp()) for e in out.events]
 
 
-async def _sim_sites(infra: Infra, workdir: Path, template: str,
-                     sites: list[str]) -> list[SimSite]:
+def _first_kiosk_counters(cfg: SiteConfig) -> list[tuple[str, str]]:
+    """The sample site's counters that serve a kiosk service first (the 20-site run)."""
+    _services, counters = kiosk_plan(cfg)
+    return list(counters.items())
+
+
+async def _sim_sites(infra: Infra, workdir: Path, tomls: dict[str, str],
+                     plan: Callable[[SiteConfig], list[tuple[str, str]]]) -> list[SimSite]:
+    """A writer and a sync client per site; ``plan``: the (counter, service) pairs it steps."""
     out = []
-    for site in sites:
-        cfg = parse_site_config(_site_toml(template, site))
-        _services, counters = kiosk_plan(cfg)
+    for site, toml in tomls.items():
+        cfg = parse_site_config(toml)
+        counters = plan(cfg)
         writer = Writer(EventStore(workdir / f"{site}.db", site, durable=False), cfg,
                         SystemClock(cfg.timezone))
         sync = SyncClient(writer, cfg, infra.mqtt, prefix=infra.prefix,
                           client_id=f"bench-{site}", settings=SyncSettings(session_expiry_s=60))
         await sync.start()
-        for cid in counters:
+        for cid, _svc in counters:
             await writer.execute(c.OpenCounter(cid))
-        out.append(SimSite(site, writer, sync, list(counters.items())))
+        out.append(SimSite(site, writer, sync, counters))
     return out
 
 
@@ -187,7 +200,37 @@ async def _received_latencies(infra: Infra, sims: list[SimSite]) -> list[float]:
 
 async def latency_figures(infra: Infra, workdir: Path, template: str,
                           sites: list[str], seconds: float) -> dict[str, Any]:
-    sims = await _sim_sites(infra, workdir, template, sites)
+    """The 20-site run: copies of the sample site at ``SITE_RATE`` each."""
+    tomls = {site: _site_toml(template, site) for site in sites}
+    raw = await _latency(infra, workdir, tomls, _first_kiosk_counters, seconds, SITE_RATE)
+    return {"latency_sites": raw["sites"], "latency_events": raw["events"],
+            "latency_offered_events_per_s": raw["offered_events_per_s"],
+            **{k: v for k, v in raw.items() if k.endswith("_ms")}}
+
+
+async def ward_figures(infra: Infra, workdir: Path, tomls: dict[str, str],
+                       seconds: float) -> dict[str, Any]:
+    """The ward run (``bench.ward``): every ward site with its own config, all at once at
+    ``WARD_SITE_RATE``; its figures named ``ward18_*``."""
+    # stored only now, so that the runs before see the hub as they did before this run existed;
+    # the hub folds each site with its stored config from its first event on (it publishes the
+    # same version back within its 10 s config poll, which the sites then ignore)
+    await infra.store_configs(tomls)
+    raw = await _latency(infra, workdir, tomls, step_plan, seconds, WARD_SITE_RATE)
+    keep = ("event_to_hub_api_p50_ms", "event_to_hub_api_p99_ms", "event_to_hub_api_max_ms",
+            "event_to_broker_p99_ms", "event_to_hub_received_p99_ms", "hub_api_poll_mean_ms")
+    return {"ward18_sites": raw["sites"], "ward18_sites_producing": raw["producing"],
+            "ward18_site_rate_events_per_s": WARD_SITE_RATE, "ward18_events": raw["events"],
+            "ward18_offered_events_per_s": raw["offered_events_per_s"],
+            **{f"ward18_{k}": raw[k] for k in keep}}
+
+
+async def _latency(infra: Infra, workdir: Path, tomls: dict[str, str],
+                   plan: Callable[[SiteConfig], list[tuple[str, str]]], seconds: float,
+                   rate: float) -> dict[str, Any]:
+    """Every site of ``tomls`` producing ``rate`` events/s at once; event -> hub API latency
+    (see the module doc)."""
+    sims = await _sim_sites(infra, workdir, tomls, plan)
     tap = await asyncio.to_thread(Tap, infra)
     latencies: list[float] = []
     polls: list[float] = []
@@ -195,10 +238,10 @@ async def latency_figures(infra: Infra, workdir: Path, template: str,
 
     async def drive(sim: SimSite) -> None:
         start, i = time.monotonic(), 0
-        while running:
+        while running and sim.counters:  # a site with no kiosk service makes no events
             await sim.step(i)
             i += 1
-            await asyncio.sleep(max(0.0, start + i / SITE_RATE - time.monotonic()))
+            await asyncio.sleep(max(0.0, start + i / rate - time.monotonic()))
 
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10),
@@ -243,8 +286,8 @@ async def latency_figures(infra: Infra, workdir: Path, template: str,
         raise BenchError(f"only {len(latencies)} of {total} events became visible at the hub")
     latencies.sort()
     received = await _received_latencies(infra, sims)
-    return {"latency_sites": len(sims), "latency_events": total,
-            "latency_offered_events_per_s": round(total / seconds, 1),
+    return {"sites": len(sims), "producing": sum(1 for s in sims if s.counters),
+            "events": total, "offered_events_per_s": round(total / seconds, 1),
             "event_to_hub_api_p50_ms": round(_pct(latencies, 50) * 1000, 1),
             "event_to_hub_api_p99_ms": round(_pct(latencies, 99) * 1000, 1),
             "event_to_hub_api_max_ms": round(latencies[-1] * 1000, 1),
@@ -346,8 +389,10 @@ async def ingest_figures(infra: Infra, template: list[dict[str, Any]],
 
 # --- the whole bench -----------------------------------------------------------------------------
 
-async def _run(quick: bool, toml: str, pg_url: str, workdir: Path) -> dict[str, Any]:
-    """``toml``: the sample site; every simulated site is a copy of it with its own id."""
+async def _run(quick: bool, toml: str, pg_url: str, workdir: Path,
+               ward: dict[str, str]) -> dict[str, Any]:
+    """``toml``: the sample site; every simulated site of the first three runs is a copy of it
+    with its own id. ``ward``: the ward's sites (site id -> TOML) for the last run."""
     plan = Plan.of(quick)
     config = parse_site_config(toml)
     run = uuid.uuid4().hex[:6]
@@ -370,6 +415,8 @@ async def _run(quick: bool, toml: str, pg_url: str, workdir: Path) -> dict[str, 
         result.update(await latency_figures(infra, workdir, toml, lat_sites, plan.latency_s))
         result.update(await backlog_figures(infra, workdir, toml, backlog_site, plan.backlog))
         result.update(await ingest_figures(infra, template, ing_sites))
+        # last, so that the figures above are measured as before the ward run existed
+        result.update(await ward_figures(infra, workdir, ward, plan.latency_s))
     finally:
         await infra.close()
     return result
@@ -379,7 +426,8 @@ def measure(quick: bool, config_path: Path, pg_url: str | None = None) -> dict[s
     workdir = Path(tempfile.mkdtemp(prefix="madoguchi-bench-sync-"))
     try:
         toml = config_path.read_text(encoding="utf-8")
-        result = asyncio.run(_run(quick, toml, pg_url or DEFAULT_PG, workdir))
+        ward = ward_tomls(default_folder())
+        result = asyncio.run(_run(quick, toml, pg_url or DEFAULT_PG, workdir, ward))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     judge(result, TARGETS, _AT_LEAST)
