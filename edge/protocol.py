@@ -363,9 +363,24 @@ class ConfigProblem(Wire):
     message: str
 
 
+class HostStats(Wire):
+    """``status.host``: the mini-PC itself (issue 13 item 4), measured when the status is built.
+    ``disk_pct``: use of the file system holding the edge database; ``mem_pct``: memory in use
+    (total less available); ``load1``: the 1-minute load average and ``cpus`` the logical CPUs
+    (load per CPU above 1 means work waits). No clock offset: the edge cannot know its own; the
+    hub compares ``at`` with the time it receives the status (hub/fleet/README.md). Other keys
+    are kept as sent."""
+
+    model_config = ConfigDict(extra="allow")
+    disk_pct: Annotated[float, Field(ge=0, le=100)] | None = None
+    mem_pct: Annotated[float, Field(ge=0, le=100)] | None = None
+    load1: Annotated[float, Field(ge=0, lt=1e6)] | None = None
+    cpus: Annotated[int, Strict(), Field(ge=1, lt=100_000)] | None = None
+
+
 class Status(SiteMessage):
     """``status`` (edge -> hub, retained). Online: ``{v, site, online, session, at, versions,
-    last_seq, outbox, devices, config_error, sync_error}``; the last will is ``{v, site,
+    last_seq, outbox, devices, config_error, sync_error, host}``; the last will is ``{v, site,
     online: false, session, at: null}``. Unknown fields are kept: the hub stores the status
     (without ``devices``) as it came."""
 
@@ -391,6 +406,11 @@ class Status(SiteMessage):
         "devices[].bound_to": "must be a string of at most 64 characters",
         "config_error": "must be an object with a message",
         "sync_error": "must be a string",
+        "host": "must be an object",
+        "host.disk_pct": "must be a percentage (0-100)",
+        "host.mem_pct": "must be a percentage (0-100)",
+        "host.load1": "must be a non-negative number",
+        "host.cpus": "must be a positive integer",
     }
     online: bool
     session: Annotated[str, _text(1, 64)] | None = None
@@ -401,6 +421,7 @@ class Status(SiteMessage):
     devices: Annotated[list[DeviceHealth], Field(max_length=MAX_DEVICES)] | None = None
     config_error: ConfigProblem | None = None
     sync_error: str | None = None
+    host: HostStats | None = None  # added in issue 13; older edges leave it out
 
 
 class ConfigMessage(SiteMessage):

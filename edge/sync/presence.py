@@ -5,11 +5,19 @@ about itself is what the hub accepts. Building never raises: the status loop mus
 so a device view that does not fit the model is logged (the rule, not the content) and sent
 as it is, and a status that does not fit is sent as built by hand (the hub then refuses it
 with its reason, which the operator sees there).
+
+``host``: the mini-PC's disk, memory and load, read from ``/proc`` and ``statvfs`` (no psutil:
+three numbers do not need a dependency; each one that cannot be read is left out, e.g. memory
+off Linux). The clock offset is not here: an edge cannot know its own; the hub compares ``at``
+with the time it received the status (hub/fleet/README.md).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import shutil
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -20,6 +28,8 @@ from edge.protocol import SYNC_VERSION, DeviceHealth, Status, WireError
 _LOGGER = logging.getLogger(__name__)
 
 DeviceViews = Callable[[], list[dict[str, Any]]]
+DISK_PATH = "/"  # the file system whose use is reported (the edge's data lives on it)
+MEMINFO = "/proc/meminfo"
 
 
 def offline(site: str, session: str, at: str | None) -> dict[str, Any]:
@@ -31,7 +41,8 @@ def offline(site: str, session: str, at: str | None) -> dict[str, Any]:
 
 def online(site: str, session: str, now: datetime, config_version: int, schema_version: int,
            last_seq: int, outbox: int, devices: DeviceViews | None, *,
-           config_error: dict[str, Any] | None, sync_error: str | None) -> dict[str, Any]:
+           config_error: dict[str, Any] | None, sync_error: str | None,
+           disk_path: str | None = None) -> dict[str, Any]:
     views: list[dict[str, Any]] = []
     if devices is not None:
         try:
@@ -45,7 +56,41 @@ def online(site: str, session: str, now: datetime, config_version: int, schema_v
                      "schema": schema_version},
         "last_seq": last_seq, "outbox": outbox, "devices": views,
         "config_error": config_error, "sync_error": sync_error,
+        "host": host(disk_path or DISK_PATH),
     })
+
+
+def host(disk_path: str, meminfo: str = MEMINFO) -> dict[str, Any]:
+    """Disk use (%) of ``disk_path``'s file system, memory in use (%), the 1-minute load and
+    the CPU count; what cannot be read is left out (never raises: the status must go out)."""
+    out: dict[str, Any] = {}
+    with contextlib.suppress(OSError):
+        du = shutil.disk_usage(disk_path)
+        out["disk_pct"] = round(100.0 * du.used / du.total, 1) if du.total else 0.0
+    mem = _mem_pct(meminfo)
+    if mem is not None:
+        out["mem_pct"] = mem
+    with contextlib.suppress(OSError, AttributeError):  # no load average off Unix
+        out["load1"] = round(max(0.0, os.getloadavg()[0]), 2)
+    out["cpus"] = max(1, os.cpu_count() or 1)
+    return out
+
+
+def _mem_pct(meminfo: str) -> float | None:
+    """(MemTotal - MemAvailable) / MemTotal from ``/proc/meminfo``; None if unreadable."""
+    values: dict[str, int] = {}
+    try:
+        with open(meminfo, encoding="ascii") as fh:
+            for line in fh:
+                name, _, rest = line.partition(":")
+                if name in ("MemTotal", "MemAvailable"):
+                    values[name] = int(rest.split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    total, available = values.get("MemTotal"), values.get("MemAvailable")
+    if not total or available is None:
+        return None
+    return round(min(100.0, max(0.0, 100.0 * (total - available) / total)), 1)
 
 
 def _device(view: dict[str, Any]) -> dict[str, Any]:

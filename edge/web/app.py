@@ -15,6 +15,7 @@ from edge.web.api import SESSIONS, STAFF, WRITER, add_routes, errors_as_json, js
 from edge.web.auth import Sessions
 from edge.web.discovery import get_discovery
 from edge.web.live import LIVE, LiveHub, live_ctx
+from edge.web.metrics import add_metrics
 from edge.web.openapi import openapi
 from edge.web.ui import add_ui_routes
 
@@ -63,6 +64,7 @@ def create_app(writer: Writer) -> web.Application:
         app.router.add_get("/ui", to_ui)
         app.router.add_static("/ui/", ui)
     add_ui_routes(app, ui)
+    add_metrics(app)  # GET /metrics (Prometheus; gated: edge/web/metrics.py)
     check_declared(app)
     app.cleanup_ctx.append(live_ctx)
 

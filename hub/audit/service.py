@@ -44,6 +44,9 @@ ACTIONS = frozenset({
     "mfa_reset", "account_created", "account_changed", "account_disabled", "account_enabled",
     "role_changed", "setting_changed", "export", "personal_data_viewed", "audit_verified",
     CHECKPOINT,
+    # written by other modules: hub/siteconfig (settings editor), hub/fleet (alerts)
+    "config_published", "config_conflict", "config_rolled_back", "fleet_rules_changed",
+    "fleet_recipient_added", "fleet_recipient_removed",
 })
 PURPOSE = "audit"
 LOCK_KEY = int.from_bytes(hashlib.sha256(b"madoguchi/audit/append").digest()[:8], "big",

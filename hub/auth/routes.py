@@ -160,6 +160,7 @@ async def home(request: web.Request) -> web.Response:
     listed = await accounts.one(request.app[STORE], current.staff_id)
     return page(request, "home.html", s=current, csrf=current.csrf, when=_when,
                 is_admin=("*", "admin") in current.grants,
+                is_ward_staff=any(role == "ward_staff" for _site, role in current.grants),
                 mfa=bool(listed and listed["mfa"]))
 
 
