@@ -25,6 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 import hub.audit.tables  # noqa: F401  (module-owned tables on the same metadata, for Alembic)
 from edge.protocol import ENVELOPE_VERSION, Envelope
 from hub.auth import tables as _staff_tables  # noqa: F401  (same reason: staff, sessions)
+from hub.fleet import tables as _fleet_tables  # noqa: F401  (same reason: alerts)
+from hub.reservations import tables as _reservation_tables  # noqa: F401  (same: bookings)
 from hub.store import migrate
 from hub.store.schema import events, site_configs, site_counters, site_devices, site_queues, sites
 

@@ -1,0 +1,264 @@
+"""The residents' reservation pages (R5, R6, R8): phone-first, server-rendered, no JavaScript.
+
+``/r`` the reservation ID → ``/r/slots/{ctx}`` the office's slots as ○ / △ / × → ``/r/book/
+{ctx}/{slot}`` phone, e-mail and a 4-digit PIN → ``/r/done/{token}`` the confirmation with its
+QR. ``/r/manage`` ID + PIN → ``/r/mine/{mine}`` change or cancel. The ID travels in signed,
+15-minute page tokens (``tokens.py``), never in a URL. Counts are never shown or sent: a slot is
+○, △ or ×, and a "just taken" answer lists the next free slots.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import re
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from edge.domain.calendar import Calendar
+from edge.domain.model import LANGS
+from hub.kit.i18n import load_catalogue, pick_lang
+from hub.kit.runtime import runtime
+from hub.notify.contacts import InvalidContact
+from hub.notify.contacts import email as check_email
+from hub.reservations import booking, tokens
+from hub.reservations.ids import ID_RE, normalise_id
+from hub.reservations.tables import reservation_ids
+from hub.reservations.window import TOKYO, window
+from hub.siteconfig import ward
+from hub.store.store import now_utc
+from hub.web.api import Route
+
+HERE = Path(__file__).resolve().parent
+TEMPLATES = HERE / "templates"
+TEXTS = load_catalogue(HERE / "i18n", LANGS)
+LANG_NAMES = {"ja": "日本語", "en": "English", "zh": "中文", "ko": "한국어"}
+DAYS_SHOWN = 14
+PIN_RE = re.compile(r"^[0-9]{4}$")
+HEADERS = {"Cache-Control": "no-store"}
+
+
+def lang_of(request: web.Request) -> str:
+    return pick_lang(request, TEXTS)
+
+
+def render(request: web.Request, template: str, status: int = 200, **values: Any) -> web.Response:
+    lang = lang_of(request)
+    html = runtime(request).render(f"reservations/{template}", lang=lang, t=TEXTS[lang],
+                                   langs=LANG_NAMES.items(), **values)
+    return web.Response(text=html, status=status, content_type="text/html", charset="utf-8",
+                        headers={"Content-Language": lang, **HEADERS})
+
+
+async def policy(request: web.Request) -> booking.Policy:
+    """The booking rules: main office and Saturday rule from the environment, the ward's closed
+    days from the sites' pushed calendars (``/admin/ward-calendar``)."""
+    rt = runtime(request)
+    async with rt.store.read() as tx:
+        known = sorted((await tx.config_versions()).keys())
+    closed = frozenset(d for s in await ward.current(rt.store, known) for d in s.closed)
+    return booking.Policy(calendar=Calendar(closed=closed),
+                          main_office=os.environ.get("MADOGUCHI_RESERVATION_MAIN_OFFICE", "0001"),
+                          saturday_any_id=os.environ.get(
+                              "MADOGUCHI_RESERVATION_SATURDAY_ANY_ID", "1") != "0")
+
+
+def query(request: web.Request, **extra: str) -> str:
+    return f"?lang={lang_of(request)}" + "".join(f"&{k}={v}" for k, v in extra.items())
+
+
+async def start(request: web.Request) -> web.Response:
+    return render(request, "start.html", rid="", error=None)
+
+
+async def start_post(request: web.Request) -> web.StreamResponse:
+    rt = runtime(request)
+    raw = str((await request.post()).get("rid", ""))[:40]
+    rid = normalise_id(raw)
+    if not ID_RE.match(rid):
+        return render(request, "start.html", 400, rid=raw, error="bad_id")
+    async with rt.store.read() as tx:
+        office = (await tx.conn.execute(reservation_ids.select().where(
+            reservation_ids.c.rid == rid))).first()
+        held = await booking._active(tx.conn, rid)
+    if office is None:
+        return render(request, "start.html", 404, rid=raw, error="unknown_id")
+    if held is not None:
+        return render(request, "start.html", 409, rid=raw, error="already_booked")
+    ctx = tokens.sign(rt.settings.key, "ctx", rid, now_utc())
+    raise web.HTTPSeeOther(f"/r/slots/{ctx}{query(request)}")
+
+
+async def office_of(request: web.Request, rid: str) -> str | None:
+    async with runtime(request).store.read() as tx:
+        got = (await tx.conn.execute(reservation_ids.select().where(
+            reservation_ids.c.rid == rid))).first()
+    return None if got is None else str(got._mapping["office"])
+
+
+async def choices(request: web.Request, office: str, pol: booking.Policy,
+                   now: _dt.datetime) -> list[dict[str, Any]]:
+    """The next days' slots this ID may book, each with ○/△/× and whether it opens later."""
+    local = now.astimezone(TOKYO)
+    since = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    until = since + _dt.timedelta(days=DAYS_SHOWN + 46)
+    offices = [office] + ([pol.main_office] if pol.saturday_any_id
+                          and pol.main_office != office else [])
+    days: dict[_dt.date, list[dict[str, Any]]] = {}
+    rt = runtime(request)
+    for o in offices:
+        for slot_id, starts, mark, slot_published in await booking.availability_with_publish(
+                rt.store, o, since, until):
+            start_local = starts.astimezone(TOKYO)
+            if o != office and start_local.weekday() != 5:
+                continue
+            win = window(start_local.date(), pol.calendar, pol.rules, slot_published)
+            if now > win.last:
+                continue
+            opens = None if win.contains(now) else win.first
+            days.setdefault(start_local.date(), []).append(
+                {"id": slot_id, "time": start_local.strftime("%H:%M"), "mark": mark,
+                 "opens": opens, "office": o})
+    shown = sorted(days.items())[:DAYS_SHOWN]
+    return [{"date": d, "slots": sorted(s, key=lambda x: x["time"])} for d, s in shown]
+
+
+async def slots(request: web.Request) -> web.Response:
+    rt = runtime(request)
+    now = now_utc()
+    rid = tokens.read(rt.settings.key, "ctx", request.match_info["ctx"], now)
+    office = await office_of(request, rid) if rid else None
+    if rid is None or office is None:
+        return render(request, "expired.html", 410)
+    days = await choices(request, office, await policy(request), now)
+    return render(request, "slots.html", days=days, ctx=request.match_info["ctx"],
+                   error=request.query.get("error"), rid=rid)
+
+
+async def slots_post(request: web.Request) -> web.StreamResponse:
+    chosen = str((await request.post()).get("slot", ""))
+    ctx = request.match_info["ctx"]
+    if not chosen.isdigit():
+        raise web.HTTPSeeOther(f"/r/slots/{ctx}{query(request, error='choose')}")
+    raise web.HTTPSeeOther(f"/r/book/{ctx}/{chosen}{query(request)}")
+
+
+async def slot_view(request: web.Request, slot: booking.Slot) -> dict[str, Any]:
+    lang = lang_of(request)
+    rt = runtime(request)
+    config = await rt.live.config(slot.site) if rt.live is not None else None
+    name = config.name.get(lang) or config.name.get("ja") if config is not None else slot.site
+    local = slot.starts_at.astimezone(TOKYO)
+    return {"site": name, "date": local.date(), "time": local.strftime("%H:%M"),
+            "end": slot.ends_at.astimezone(TOKYO).strftime("%H:%M"), "id": slot.id}
+
+
+async def book_page(request: web.Request) -> web.Response:
+    rt = runtime(request)
+    rid = tokens.read(rt.settings.key, "ctx", request.match_info["ctx"], now_utc())
+    slot_raw = request.match_info["slot"]
+    slot = await booking.slot(rt.store, int(slot_raw)) if slot_raw.isdigit() else None
+    if rid is None or slot is None:
+        return render(request, "expired.html", 410)
+    return render(request, "book.html", slot=await slot_view(request, slot), form={},
+                   errors={}, ctx=request.match_info["ctx"])
+
+
+_PHONE = re.compile(r"0[0-9]{9,10}")
+_NOISE = re.compile(r"[\s\-()‐-―−ー]")
+
+
+def normalise_phone(raw: str) -> str | None:
+    """Any Japanese phone number (landline or mobile, 10 or 11 digits), digits only."""
+    digits = _NOISE.sub("", unicodedata.normalize("NFKC", raw))
+    return digits if _PHONE.fullmatch(digits) else None
+
+
+def normalise_email(raw: str) -> str | None:
+    try:
+        return check_email(raw)
+    except InvalidContact:
+        return None
+
+
+def _check_form(form: dict[str, str]) -> tuple[dict[str, str], str | None, str | None]:
+    """Every problem of the booking form by field; e-mail is required (the confirmation goes
+    there), the phone optional."""
+    errors: dict[str, str] = {}
+    phone = normalise_phone(form["phone"]) if form["phone"] else None
+    email = normalise_email(form["email"]) if form["email"] else None
+    if form["phone"] and phone is None:
+        errors["phone"] = "bad_phone"
+    if not form["email"]:
+        errors["email"] = "email_required"
+    elif email is None:
+        errors["email"] = "bad_email"
+    if not PIN_RE.match(form["pin"]):
+        errors["pin"] = "bad_pin"
+    elif form["pin"] != form["pin2"]:
+        errors["pin2"] = "pin_mismatch"
+    return errors, phone, email
+
+
+async def book_post(request: web.Request) -> web.StreamResponse:
+    rt = runtime(request)
+    now = now_utc()
+    ctx = request.match_info["ctx"]
+    rid = tokens.read(rt.settings.key, "ctx", ctx, now)
+    slot_raw = request.match_info["slot"]
+    slot = await booking.slot(rt.store, int(slot_raw)) if slot_raw.isdigit() else None
+    if rid is None or slot is None:
+        return render(request, "expired.html", 410)
+    posted = await request.post()
+    form = {k: str(posted.get(k, ""))[:254].strip() for k in ("phone", "email", "pin", "pin2")}
+    errors, phone, email = _check_form(form)
+    view = await slot_view(request, slot)
+    if errors:
+        return render(request, "book.html", 400, slot=view, ctx=ctx, errors=errors,
+                       form={"phone": form["phone"], "email": form["email"]})
+    try:
+        done = await booking.book(rt.store, rt.settings, await policy(request), rid=rid,
+                                  slot_id=slot.id, pin=form["pin"], phone=phone, email=email,
+                                  lang=lang_of(request), now=now)
+    except booking.BookingRefused as exc:
+        if exc.code == "full":  # just taken: back to the list, which shows what is still free
+            raise web.HTTPSeeOther(f"/r/slots/{ctx}{query(request, error='just_taken')}") from None
+        return render(request, "book.html", 409, slot=view, ctx=ctx, errors={"": exc.code},
+                       form={"phone": form["phone"], "email": form["email"]})
+    raise web.HTTPSeeOther(f"/r/done/{done.token}{query(request)}")
+
+
+async def done(request: web.Request) -> web.Response:
+    rt = runtime(request)
+    found = await booking.by_token(rt.store, request.match_info["token"])
+    if found is None:
+        return render(request, "expired.html", 404)
+    mine, state = found
+    from hub.web.residents.qr import svg
+
+    base = os.environ.get("MADOGUCHI_HUB_PUBLIC_URL", "").rstrip("/")
+    qr = svg(f"{base}/r/done/{mine.token}", TEXTS[lang_of(request)]["qr_label"])
+    return render(request, "done.html", slot=await slot_view(request, mine.slot), rid=mine.rid,
+                   state=state, qr=qr)
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/r", "Reservations: enter the reservation ID", start, access="public",
+          content_type="text/html"),
+    Route("POST", "/r", "Check the reservation ID (form {rid}); 303 to its slots", start_post,
+          access="public", content_type="text/html"),
+    Route("GET", "/r/slots/{ctx}", "The ID's bookable slots as ○/△/× (signed page token)",
+          slots, access="public", content_type="text/html"),
+    Route("POST", "/r/slots/{ctx}", "Choose a slot (form {slot}); 303 to the booking form",
+          slots_post, access="public", content_type="text/html"),
+    Route("GET", "/r/book/{ctx}/{slot}", "The booking form: phone, e-mail, PIN", book_page,
+          access="public", content_type="text/html"),
+    Route("POST", "/r/book/{ctx}/{slot}", "Book (form {phone, email, pin, pin2}); 303 to the "
+          "confirmation, or back to the list when the slot was just taken", book_post,
+          access="public", content_type="text/html"),
+    Route("GET", "/r/done/{token}", "The confirmation with its check-in QR", done,
+          access="ticket_token", content_type="text/html"),
+)
