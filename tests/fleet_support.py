@@ -1,18 +1,12 @@
-"""Helpers for the fleet tests: an SMTP sink (aiosmtpd), a site with a simulated printer, a
+"""Helpers for the fleet tests: the SMTP sink (``mail_support``), a site with a simulated printer, a
 hub site row with a status as an edge would send it, and the staff forms' CSRF token."""
 
 from __future__ import annotations
 
-import email
-import email.message
-import email.policy
 import html
 import json
 import re
 from typing import Any
-
-from aiosmtpd.controller import Controller
-from conftest import free_port
 
 from hub.store import HubStore
 
@@ -22,27 +16,6 @@ FAST_FLEET = {  # seconds instead of minutes: what the e2e tests run the watcher
     "MADOGUCHI_FLEET_FLAP_WINDOW_S": "60", "MADOGUCHI_FLEET_STALE_S": "6",
     "MADOGUCHI_FLEET_MINUTE_S": "1",
 }
-
-
-class SmtpSink:
-    """A real SMTP server (aiosmtpd) that keeps every message it accepts."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[list[str], email.message.EmailMessage]] = []
-        self.controller = Controller(self, hostname="127.0.0.1", port=free_port())
-
-    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
-        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        assert isinstance(msg, email.message.EmailMessage)
-        self.messages.append((list(envelope.rcpt_tos), msg))
-        return "250 OK"
-
-    @property
-    def url(self) -> str:
-        return f"smtp://127.0.0.1:{self.controller.port}"
-
-    def subjects(self) -> list[str]:
-        return [str(m["Subject"]) for _r, m in self.messages]
 
 
 def site_toml(site: str, printer: str | None = None) -> str:

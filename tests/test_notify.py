@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import email
-import email.policy
 import logging
 import os
 import subprocess
@@ -28,8 +26,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from aiosmtpd.controller import Controller
 from conftest import free_port
+from mail_support import SmtpSink
 from sqlalchemy import select, text
 
 from edge.config import parse_site_config
@@ -360,24 +358,6 @@ async def test_endpoint_refuses_bad_input_and_stores_nothing(tmp_path: Path) -> 
 
 
 # --- end to end --------------------------------------------------------------------------------
-
-class SmtpSink:
-    """A real SMTP server (aiosmtpd) that keeps every message it accepts."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[list[str], email.message.EmailMessage]] = []
-        self.controller = Controller(self, hostname="127.0.0.1", port=free_port())
-
-    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
-        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        assert isinstance(msg, email.message.EmailMessage)
-        self.messages.append((list(envelope.rcpt_tos), msg))
-        return "250 OK"
-
-    @property
-    def url(self) -> str:
-        return f"smtp://127.0.0.1:{self.controller.port}"
-
 
 class SmsGateway:
     """A local HTTP gateway speaking the adapter's contract; records what it accepted."""

@@ -22,10 +22,14 @@ from edge.domain.calendar import Calendar
 from edge.domain.model import LANGS
 from hub.kit.i18n import load_catalogue, pick_lang
 from hub.kit.runtime import runtime
+from hub.notify.api import NOTIFIER
 from hub.notify.contacts import InvalidContact
 from hub.notify.contacts import email as check_email
+from hub.notify.senders import Sender
+from hub.notify.service import build_senders
 from hub.reservations import booking, tokens
 from hub.reservations.ids import ID_RE, normalise_id
+from hub.reservations.mail import confirmation, send_later
 from hub.reservations.tables import reservation_ids
 from hub.reservations.window import TOKYO, window
 from hub.siteconfig import ward
@@ -228,7 +232,24 @@ async def book_post(request: web.Request) -> web.StreamResponse:
             raise web.HTTPSeeOther(f"/r/slots/{ctx}{query(request, error='just_taken')}") from None
         return render(request, "book.html", 409, slot=view, ctx=ctx, errors={"": exc.code},
                        form={"phone": form["phone"], "email": form["email"]})
-    raise web.HTTPSeeOther(f"/r/done/{done.token}{query(request)}")
+    sender = _email_sender(request)
+    if sender is not None and email is not None:
+        lang = lang_of(request)
+        base = os.environ.get("MADOGUCHI_HUB_PUBLIC_URL", "").rstrip("/")
+        send_later(sender, confirmation(
+            TEXTS[lang], lang=lang, reservation=done.reservation, to=email, rid=rid,
+            site=view["site"], starts=slot.starts_at, ends=slot.ends_at,
+            url=f"{base}/r/done/{done.token}?lang={lang}"))
+    raise web.HTTPSeeOther(f"/r/done/{done.token}{query(request, mail='1' if sender else '0')}")
+
+
+def _email_sender(request: web.Request) -> Sender | None:
+    """The hub's e-mail sender: the notice module's (the demo's mail sink too), else one built
+    from the settings (``MADOGUCHI_SMTP_URL``); None when e-mail is off."""
+    notifier = request.app.get(NOTIFIER)
+    if notifier is not None:
+        return notifier.senders.get("email")
+    return build_senders(runtime(request).settings).get("email")
 
 
 async def done(request: web.Request) -> web.Response:
@@ -242,7 +263,7 @@ async def done(request: web.Request) -> web.Response:
     base = os.environ.get("MADOGUCHI_HUB_PUBLIC_URL", "").rstrip("/")
     qr = svg(f"{base}/r/done/{mine.token}", TEXTS[lang_of(request)]["qr_label"])
     return render(request, "done.html", slot=await slot_view(request, mine.slot), rid=mine.rid,
-                   state=state, qr=qr)
+                   state=state, qr=qr, mailed=request.query.get("mail") == "1")
 
 
 ROUTES: tuple[Route, ...] = (

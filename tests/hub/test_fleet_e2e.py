@@ -24,7 +24,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from fleet_support import FAST_FLEET, SmtpSink, site_toml
+from fleet_support import FAST_FLEET, site_toml
+from mail_support import SmtpSink
 from sync_support import until
 
 from edge.app import SyncOptions, build_edge, start_edge

@@ -157,3 +157,50 @@ async def test_booking_on_a_phone(hub: Hub, chromium_path: Path) -> None:
             assert width <= 390  # nothing wider than the phone
             await page.close()
         await browser.close()
+
+
+async def test_the_confirmation_goes_by_email_with_a_link_never_the_pin(tmp_path: Path) -> None:
+    from mail_support import SmtpSink
+
+    sink = SmtpSink()
+    sink.controller.start()
+    settings = HubSettings(keys={"t1": bytes(range(32))}, key_id="t1", smtp_url=sink.url,
+                           smtp_from="yoyaku@city.example.jp")
+    h = await start_hub(f"sqlite:///{tmp_path}/hub.db", None, port=0, settings=settings)
+    try:
+        assert not (await import_ids(h.store, "予約ID,区民事務所コード\nMAIL0001,0001\n".encode(),
+                                     now_utc())).errors
+        d = bookable_day(False)
+        await add_slots(h.store, rows(Pattern(MAIN, "nerima-main", "M", "mycard", d, d,
+                                              frozenset(range(7)), dt.time(9, 0),
+                                              dt.time(9, 30), 30, 2,
+                                              now_utc() - dt.timedelta(days=60)),
+                                      Calendar(), MAIN))
+        slot = (await _slot_ids(h, MAIN, False))[0]
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"{h.url}/r?lang=en", data={"rid": "MAIL0001"},
+                                 allow_redirects=False) as r:
+                ctx = r.headers["Location"].split("/r/slots/")[1].split("?")[0]
+            async with http.post(f"{h.url}/r/book/{ctx}/{slot}?lang=en",
+                                 data={"email": "resident@example.jp", "phone": "0312345678",
+                                       "pin": "4821", "pin2": "4821"},
+                                 allow_redirects=False) as r:
+                assert r.status == 303
+                token = r.headers["Location"].split("/r/done/")[1].split("?")[0]
+            async with http.get(f"{h.url}/r/done/{token}?lang=en&mail=1") as r:
+                assert "We sent a confirmation e-mail." in await r.text()
+        for _ in range(100):
+            if sink.messages:
+                break
+            await asyncio.sleep(0.05)
+        [(to, msg)] = sink.messages
+        assert to == ["resident@example.jp"]
+        body = msg.get_content()
+        assert f"/r/done/{token}" in body
+        assert "MAIL0001" in body
+        assert "4821" not in body
+        assert "0312345678" not in body
+        assert str(msg["Content-Language"]) == "en"
+    finally:
+        await h.stop()
+        sink.controller.stop()
