@@ -147,14 +147,7 @@ async def book(store: HubStore, settings: HubSettings, policy: Policy, *, rid: s
             if why is not None:
                 raise BookingRefused(why)
             await _expire_past(c, rid, now)
-            taken = await c.execute(
-                update(reservation_slots)
-                .where(and_(reservation_slots.c.id == slot_id,
-                            reservation_slots.c.booked < reservation_slots.c.capacity,
-                            reservation_slots.c.closed.is_(False)))
-                .values(booked=reservation_slots.c.booked + 1))
-            if taken.rowcount != 1:
-                raise BookingRefused("full")
+            await _take_place(c, slot_id)
             await c.execute(reservations.insert().values(
                 id=row_id, rid=rid, slot_id=slot_id, status="active", active_rid=rid,
                 pin_hash=pin_hash, phone_sealed=phone_sealed, email_sealed=email_sealed,
@@ -162,6 +155,19 @@ async def book(store: HubStore, settings: HubSettings, policy: Policy, *, rid: s
     except IntegrityError:  # uq_reservation_active_rid: this ID holds an active reservation
         raise BookingRefused("already_booked") from None
     return Booked(row_id, token, slot)
+
+
+async def _take_place(c: AsyncConnection, slot_id: int) -> None:
+    """One place of the slot, in one conditional statement (the capacity rule, ``tables.py``);
+    ``BookingRefused("full")`` when none is left or the slot is closed."""
+    taken = await c.execute(
+        update(reservation_slots)
+        .where(and_(reservation_slots.c.id == slot_id,
+                    reservation_slots.c.booked < reservation_slots.c.capacity,
+                    reservation_slots.c.closed.is_(False)))
+        .values(booked=reservation_slots.c.booked + 1))
+    if taken.rowcount != 1:
+        raise BookingRefused("full")
 
 
 async def _expire_past(c: AsyncConnection, rid: str, now: _dt.datetime) -> None:
@@ -343,14 +349,7 @@ async def change(store: HubStore, policy: Policy, mine: Mine, slot_id: int,
         why = may_book(policy, slot, str(office), now)
         if why is not None:
             raise BookingRefused(why)
-        taken = await c.execute(
-            update(reservation_slots)
-            .where(and_(reservation_slots.c.id == slot_id,
-                        reservation_slots.c.booked < reservation_slots.c.capacity,
-                        reservation_slots.c.closed.is_(False)))
-            .values(booked=reservation_slots.c.booked + 1))
-        if taken.rowcount != 1:
-            raise BookingRefused("full")
+        await _take_place(c, slot_id)
         moved = await c.execute(
             reservations.update().where(and_(reservations.c.id == mine.reservation,
                                              reservations.c.status == "active"))

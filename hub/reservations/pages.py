@@ -61,9 +61,8 @@ async def policy(request: web.Request) -> booking.Policy:
     """The booking rules: main office and Saturday rule from the environment, the ward's closed
     days from the sites' pushed calendars (``/admin/ward-calendar``)."""
     rt = runtime(request)
-    async with rt.store.read() as tx:
-        known = sorted((await tx.config_versions()).keys())
-    closed = frozenset(d for s in await ward.current(rt.store, known) for d in s.closed)
+    days = await ward.current(rt.store, await ward.known_sites(rt.store))
+    closed = frozenset(d for s in days for d in s.closed)
     return booking.Policy(calendar=Calendar(closed=closed),
                           main_office=os.environ.get("MADOGUCHI_RESERVATION_MAIN_OFFICE", "0001"),
                           saturday_any_id=os.environ.get(

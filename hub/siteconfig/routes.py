@@ -273,9 +273,7 @@ async def _ward_page(request: web.Request, status: int = 200, *, text: str | Non
                      bad: list[str] | None = None,
                      results: list[ward.Outcome] | None = None) -> web.Response:
     rt = runtime(request)
-    async with rt.store.read() as tx:
-        known = sorted((await tx.config_versions()).keys())
-    sites = await ward.current(rt.store, known)
+    sites = await ward.current(rt.store, await ward.known_sites(rt.store))
     union = sorted({d for s in sites for d in s.closed})
     today = now_utc().astimezone(JST).date()
     return _render(
@@ -302,9 +300,7 @@ async def ward_calendar_post(request: web.Request) -> web.Response:
     days, bad = ward.parse_days(text, now_utc().astimezone(JST).date())
     if bad:
         return await _ward_page(request, 422, text=text, bad=bad)
-    async with rt.store.read() as tx:
-        known = sorted((await tx.config_versions()).keys())
-    sites = await ward.current(rt.store, known)
+    sites = await ward.current(rt.store, await ward.known_sites(rt.store))
     results = await ward.apply_all(rt.store, rt.ingest, rt.settings, sites, days,
                                    actor=request[SESSION_KEY].staff_id, ip=ip_of(request))
     return await _ward_page(request, results=results)

@@ -40,6 +40,12 @@ class Outcome:
     error: str | None = None  # "conflict" | "invalid"
 
 
+async def known_sites(store: HubStore) -> list[str]:
+    """Every site with a configuration at the hub, in id order."""
+    async with store.read() as tx:
+        return sorted((await tx.config_versions()).keys())
+
+
 async def current(store: HubStore, sites: Iterable[str]) -> list[SiteDays]:
     out = []
     for site in sites:

@@ -13,9 +13,8 @@ import base64
 import csv
 import io
 import json
-import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
+from store_support import Db, hub_store
 
 import hub.audit.commands as commands
 from edge.cli import main
@@ -52,30 +52,11 @@ T0 = datetime(2026, 4, 1, 0, 0, tzinfo=UTC)
 COLS = "at, actor, action, target, detail, ip, key_id, prev, mac"
 
 
-@dataclass
-class Db:
-    store: HubStore
-    url: str
-    schema: str | None
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Db]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/hub/hub.db"
-        s = await HubStore.open(url)
-        yield Db(s, url, None)
-        await s.close()
-        return
-    url = request.getfixturevalue("postgres_url")
-    schema = f"audittest_{uuid.uuid4().hex[:12]}"
-    s = await HubStore.open(url, schema=schema)
-    try:
-        yield Db(s, url, schema)
-    finally:
-        async with s.engine.begin() as conn:
-            await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        await s.close()
+    pg = request.getfixturevalue("postgres_url") if request.param == "postgresql" else None
+    async with hub_store(request.param, tmp_path, pg, "audittest") as got:
+        yield got
 
 
 async def fill(store: HubStore, n: int, *, step: timedelta = timedelta(minutes=1),

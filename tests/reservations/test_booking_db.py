@@ -11,13 +11,12 @@ import json
 import random
 import subprocess
 import sys
-import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
+from store_support import Db, hub_store
 
 from edge.domain.calendar import Calendar
 from hub.reservations.booking import BookingRefused, Policy, add_slots, book, mark
@@ -36,30 +35,11 @@ MAIN, OTHER = "0001", "0002"
 REPO = Path(__file__).resolve().parents[2]
 
 
-@dataclass
-class Db:
-    store: HubStore
-    url: str
-    schema: str | None
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Db]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/hub.db"
-        s = await HubStore.open(url)
-        yield Db(s, url, None)
-        await s.close()
-        return
-    url = request.getfixturevalue("postgres_url")
-    schema = f"restest_{uuid.uuid4().hex[:12]}"
-    s = await HubStore.open(url, schema=schema)
-    try:
-        yield Db(s, url, schema)
-    finally:
-        async with s.engine.begin() as conn:
-            await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        await s.close()
+    pg = request.getfixturevalue("postgres_url") if request.param == "postgresql" else None
+    async with hub_store(request.param, tmp_path, pg, "restest") as got:
+        yield got
 
 
 def ids(n: int, prefix: str = "R") -> list[str]:
@@ -127,15 +107,9 @@ async def test_concurrent_attempts_never_overbook_nor_double_book(db: Db) -> Non
 
 
 @pytest.fixture
-async def pg(postgres_url: str) -> AsyncIterator[Db]:
-    schema = f"restest_{uuid.uuid4().hex[:12]}"
-    s = await HubStore.open(postgres_url, schema=schema)
-    try:
-        yield Db(s, postgres_url, schema)
-    finally:
-        async with s.engine.begin() as conn:
-            await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        await s.close()
+async def pg(postgres_url: str, tmp_path: Path) -> AsyncIterator[Db]:
+    async with hub_store("postgresql", tmp_path, postgres_url, "restest") as got:
+        yield got
 
 
 async def test_two_hub_processes_race(pg: Db) -> None:

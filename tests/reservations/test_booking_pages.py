@@ -204,3 +204,48 @@ async def test_the_confirmation_goes_by_email_with_a_link_never_the_pin(tmp_path
     finally:
         await h.stop()
         sink.controller.stop()
+
+
+async def test_manage_changes_and_cancels_with_the_pin(hub: Hub) -> None:
+    own = await _slot_ids(hub, OTHER, False)
+    form = {"email": "resident@example.jp", "phone": "", "pin": "2468", "pin2": "2468"}
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{hub.url}/r?lang=ja", data={"rid": "AB12CD34"},
+                             allow_redirects=False) as r:
+            ctx = r.headers["Location"].split("/r/slots/")[1].split("?")[0]
+        async with http.post(f"{hub.url}/r/book/{ctx}/{own[0]}?lang=ja", data=form,
+                             allow_redirects=False) as r:
+            assert r.status == 303
+        manage = f"{hub.url}/r/manage?lang=ja"
+        async with http.post(manage, data={"rid": "AB12CD34", "pin": "1111"},
+                             allow_redirects=False) as r:
+            assert r.status == 401
+            wrong = await r.text()
+        async with http.post(manage, data={"rid": "ZZ99ZZ99", "pin": "1111"},
+                             allow_redirects=False) as r:
+            assert r.status == 401
+            unknown = await r.text()
+        # a wrong PIN and an unknown ID read the same: no oracle of which IDs exist
+        assert re.sub(r'value="[^"]*"', "", wrong) == re.sub(r'value="[^"]*"', "", unknown)
+        async with http.post(manage, data={"rid": "ab12cd34", "pin": "2468"},
+                             allow_redirects=False) as r:
+            assert r.status == 303
+            mine = hub.url + r.headers["Location"]
+        async with http.get(mine) as r:
+            page = await r.text()
+        assert "いまの予約" in page
+        token = mine.split("/r/mine/")[1].split("?")[0]
+        async with http.post(f"{hub.url}/r/mine/{token}/change?lang=ja",
+                             data={"slot": str(own[1])}, allow_redirects=False) as r:
+            assert r.status == 303
+        async with hub.store.read() as tx:
+            booked = dict((await tx.conn.execute(select(reservation_slots.c.id,
+                                                        reservation_slots.c.booked))).all())
+        assert (booked[own[0]], booked[own[1]]) == (0, 1)
+        async with http.post(f"{hub.url}/r/mine/{token}/cancel?lang=ja") as r:
+            assert "取り消しました" in await r.text()
+        async with hub.store.read() as tx:
+            assert (await tx.conn.execute(select(reservation_slots.c.booked).where(
+                reservation_slots.c.id == own[1]))).scalar() == 0
+        async with http.get(mine) as r:
+            assert r.status == 410  # the page token names a reservation that is gone
