@@ -264,6 +264,14 @@ def build_parser() -> argparse.ArgumentParser:
     bh.add_argument("--pg", default=None, help="PostgreSQL URL for the hub (a schema is made "
                                                "and dropped; default: the local test database)")
     bh.set_defaults(func=_bench)
+    br = bsub.add_parser("reservations", help="release rush: booking attempts at the publish "
+                                              "moment, overbooking, the ○/△/× page req/s "
+                                              "(mosquitto, PostgreSQL)")
+    br.add_argument("--quick", action="store_true", help="short run (500 attempts)")
+    br.add_argument("--out", default=None, help="also write the JSON here")
+    br.add_argument("--pg", default=None, help="PostgreSQL URL for the hub (a schema is made "
+                                               "and dropped; default: the local test database)")
+    br.set_defaults(func=_bench)
     return p
 
 

@@ -107,6 +107,10 @@ def run_bench(args: argparse.Namespace) -> int:
             from edge.bench.hub import measure as measure_hub
 
             result = measure_hub(bool(args.quick), _sample_config(), args.pg)
+        elif args.sub == "reservations":
+            from edge.bench.reservations import measure as measure_reservations
+
+            result = measure_reservations(bool(args.quick), args.pg)
         else:
             result = measure(bool(args.quick))
     except BenchError as exc:

@@ -22,4 +22,5 @@ def module() -> Module:
     from hub.kit.module import Module
     from hub.reservations import manage, pages
 
-    return Module("reservations", pages.ROUTES + manage.ROUTES, templates=pages.TEMPLATES)
+    return Module("reservations", pages.ROUTES + manage.ROUTES, templates=pages.TEMPLATES,
+                  setup=pages.setup)

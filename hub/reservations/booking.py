@@ -10,8 +10,6 @@ only ○ / △ / × (``mark``), never a count.
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
-import hmac
 import secrets
 import uuid
 from collections.abc import Sequence
@@ -23,13 +21,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from edge.domain.calendar import Calendar
-from hub.auth.passwords import check_async, hash_async
 from hub.notify.crypto import seal
+from hub.reservations.pins import check_pin, hash_pin
 from hub.reservations.tables import reservation_ids, reservation_slots, reservations
 from hub.reservations.window import TOKYO, Rules, window
 from hub.settings import HubSettings
 from hub.store import HubStore
-from hub.webticket.pow import derive_key
 
 Mark = Literal["free", "few", "full"]  # ○ △ ×
 Refusal = Literal["unknown_id", "other_office", "not_bookable", "full", "already_booked",
@@ -83,24 +80,6 @@ def mark(capacity: int, booked: int, closed: bool) -> Mark:
     return "few" if left == 1 else "free"
 
 
-def pin_key(settings: HubSettings) -> bytes:
-    return derive_key(settings.key, "reservation-pin")
-
-
-def _peppered(settings: HubSettings, pin: str) -> str:
-    """The PIN keyed with the hub's secret before argon2: 10,000 PINs cannot be tried against a
-    stolen database without the key."""
-    return hmac.new(pin_key(settings), pin.encode("utf-8"), hashlib.sha256).hexdigest()
-
-
-async def hash_pin(settings: HubSettings, pin: str) -> str:
-    return await hash_async(_peppered(settings, pin))
-
-
-async def check_pin(settings: HubSettings, encoded: str, pin: str) -> bool:
-    return await check_async(encoded, _peppered(settings, pin))
-
-
 def _slot(row: Row[Any]) -> Slot:
     r = row._mapping
     return Slot(int(r["id"]), str(r["office"]), str(r["site"]), str(r["service"]),
@@ -124,8 +103,11 @@ def may_book(policy: Policy, slot: Slot, office: str, now: _dt.datetime) -> Refu
 async def book(store: HubStore, settings: HubSettings, policy: Policy, *, rid: str,
                slot_id: int, pin: str, phone: str | None, email: str | None, lang: str,
                now: _dt.datetime) -> Booked:
-    """Book ``slot_id`` for ``rid``; raises ``BookingRefused`` with a stable code."""
-    pin_hash = await hash_pin(settings, pin)  # before the transaction: argon2 is slow
+    """Book ``slot_id`` for ``rid``; raises ``BookingRefused`` with a stable code. What can be
+    refused from a read (unknown ID, another office, outside the window, already full) is
+    refused before the PIN is hashed; the transaction then decides for real."""
+    await _precheck(store, policy, rid, slot_id, now)
+    pin_hash = await hash_pin(settings, pin)  # outside the transaction: it holds no lock
     row_id = str(uuid.uuid4())
     keys, key_id = settings.keys, settings.key_id
     phone_sealed = seal(keys, key_id, row_id, phone) if phone else None
@@ -155,6 +137,25 @@ async def book(store: HubStore, settings: HubSettings, policy: Policy, *, rid: s
     except IntegrityError:  # uq_reservation_active_rid: this ID holds an active reservation
         raise BookingRefused("already_booked") from None
     return Booked(row_id, token, slot)
+
+
+async def _precheck(store: HubStore, policy: Policy, rid: str, slot_id: int,
+                    now: _dt.datetime) -> None:
+    async with store.read() as tx:
+        office = (await tx.conn.execute(select(reservation_ids.c.office)
+                                        .where(reservation_ids.c.rid == rid))).scalar()
+        got = (await tx.conn.execute(select(reservation_slots)
+                                     .where(reservation_slots.c.id == slot_id))).first()
+    if office is None:
+        raise BookingRefused("unknown_id")
+    if got is None:
+        raise BookingRefused("no_slot")
+    slot = _slot(got)
+    why = may_book(policy, slot, str(office), now)
+    if why is not None:
+        raise BookingRefused(why)
+    if slot.booked >= slot.capacity:
+        raise BookingRefused("full")
 
 
 async def _take_place(c: AsyncConnection, slot_id: int) -> None:
@@ -291,7 +292,7 @@ async def open_mine(store: HubStore, settings: HubSettings, rid: str, pin: str,
     async with store.read() as tx:
         row = await _active(tx.conn, rid)
     if row is None:
-        await check_pin(settings, "", pin)  # the same time as a real check: no ID oracle
+        await check_pin(settings, None, pin)  # the same time as a real check: no ID oracle
         raise AccessDenied("not_found")
     r = row._mapping
     if r["locked_until"] is not None and r["locked_until"] > now:

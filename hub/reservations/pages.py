@@ -12,11 +12,13 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import re
+import time
 import unicodedata
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from markupsafe import Markup
 
 from edge.domain.calendar import Calendar
 from edge.domain.model import LANGS
@@ -57,16 +59,34 @@ def render(request: web.Request, template: str, status: int = 200, **values: Any
                         headers={"Content-Language": lang, **HEADERS})
 
 
+POLICY_TTL_S = 30.0  # the ward's closed days change rarely; every request re-reading them did not
+CHOICES_TTL_S = 1.0  # ○/△/× may lag a booking by a second; the booking itself always decides
+# per app (so two hubs in one test process never share them): policy, and choices per office
+CACHE: web.AppKey[dict[str, tuple[float, Any]]] = web.AppKey("reservations_cache", dict)
+
+
+def setup(app: web.Application, _runtime: object) -> None:
+    app[CACHE] = {}
+
+
 async def policy(request: web.Request) -> booking.Policy:
     """The booking rules: main office and Saturday rule from the environment, the ward's closed
-    days from the sites' pushed calendars (``/admin/ward-calendar``)."""
+    days from the sites' pushed calendars (``/admin/ward-calendar``). Kept for ``POLICY_TTL_S``
+    per app: reading every site's configuration on each page cost more than the page."""
     rt = runtime(request)
+    now, cache = time.monotonic(), request.app[CACHE]
+    cached = cache.get("policy")
+    if cached is not None and now - cached[0] < POLICY_TTL_S:
+        made: booking.Policy = cached[1]
+        return made
     days = await ward.current(rt.store, await ward.known_sites(rt.store))
     closed = frozenset(d for s in days for d in s.closed)
-    return booking.Policy(calendar=Calendar(closed=closed),
+    made = booking.Policy(calendar=Calendar(closed=closed),
                           main_office=os.environ.get("MADOGUCHI_RESERVATION_MAIN_OFFICE", "0001"),
                           saturday_any_id=os.environ.get(
                               "MADOGUCHI_RESERVATION_SATURDAY_ANY_ID", "1") != "0")
+    cache["policy"] = (now, made)
+    return made
 
 
 def query(request: web.Request, **extra: str) -> str:
@@ -104,7 +124,21 @@ async def office_of(request: web.Request, rid: str) -> str | None:
 
 async def choices(request: web.Request, office: str, pol: booking.Policy,
                    now: _dt.datetime) -> list[dict[str, Any]]:
-    """The next days' slots this ID may book, each with ○/△/× and whether it opens later."""
+    """The next days' slots this ID may book, each with ○/△/× and whether it opens later.
+    Shared by every resident of the office for ``CHOICES_TTL_S`` (the release rush reads it
+    thousands of times a second; the marks are the same for all of them)."""
+    key, started, cache = f"choices:{office}", time.monotonic(), request.app[CACHE]
+    cached = cache.get(key)
+    if cached is not None and started - cached[0] < CHOICES_TTL_S:
+        shared: list[dict[str, Any]] = cached[1]
+        return shared
+    made = await _choices(request, office, pol, now)
+    cache[key] = (started, made)
+    return made
+
+
+async def _choices(request: web.Request, office: str, pol: booking.Policy,
+                   now: _dt.datetime) -> list[dict[str, Any]]:
     local = now.astimezone(TOKYO)
     since = local.replace(hour=0, minute=0, second=0, microsecond=0)
     until = since + _dt.timedelta(days=DAYS_SHOWN + 46)
@@ -138,7 +172,23 @@ async def slots(request: web.Request) -> web.Response:
         return render(request, "expired.html", 410)
     days = await choices(request, office, await policy(request), now)
     return render(request, "slots.html", days=days, ctx=request.match_info["ctx"],
-                   error=request.query.get("error"), rid=rid)
+                   error=request.query.get("error"), rid=rid,
+                   slot_list=slot_list(request, office, days))
+
+
+def slot_list(request: web.Request, office: str, days: list[dict[str, Any]]) -> Markup:
+    """The rendered ○/△/× list, shared like ``choices`` (the same for every resident of the
+    office and language): rendering it was most of the page's cost under a rush."""
+    lang, cache = lang_of(request), request.app[CACHE]
+    key = f"list:{office}:{lang}"
+    cached = cache.get(key)
+    if cached is not None and cached[1][0] is days:
+        html: Markup = cached[1][1]
+        return html
+    html = Markup(runtime(request).render(  # noqa: S704  (autoescaped template output)
+        "reservations/_slot_list.html", days=days, t=TEXTS[lang], lang=lang))
+    cache[key] = (time.monotonic(), (days, html))
+    return html
 
 
 async def slots_post(request: web.Request) -> web.StreamResponse:
