@@ -46,7 +46,7 @@ ACTIONS = frozenset({
     CHECKPOINT,
     # written by other modules: hub/siteconfig (settings editor), hub/fleet (alerts)
     "config_published", "config_conflict", "config_rolled_back", "fleet_rules_changed",
-    "fleet_recipient_added", "fleet_recipient_removed",
+    "fleet_recipient_added", "fleet_recipient_removed", "reservation_ids_imported",
 })
 PURPOSE = "audit"
 LOCK_KEY = int.from_bytes(hashlib.sha256(b"madoguchi/audit/append").digest()[:8], "big",

@@ -4,7 +4,11 @@ and nothing taken from a file with one bad line."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import unicodedata
+from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -12,6 +16,7 @@ from hypothesis import strategies as st
 from hub.reservations.ids import ID_RE, Layout, normalise_id, parse
 
 HEADER = "予約ID,区民事務所コード,氏名カナ\r\n"
+REPO = Path(__file__).resolve().parents[2]
 
 ids = st.text("ABCDEFGHJKLMNPQRSTUVWXYZ0123456789", min_size=8, max_size=8)
 offices = st.text("0123456789", min_size=4, max_size=4)
@@ -64,3 +69,27 @@ def test_the_layout_is_a_setting() -> None:
 def test_unreadable_or_empty_files_are_refused() -> None:
     assert [e.code for e in parse(b"\xff\xfe\x00\x00garbage\x80").errors] == ["bad_encoding"]
     assert [e.code for e in parse(HEADER.encode()).errors] == ["empty"]
+
+
+def test_the_import_command_is_all_or_nothing(tmp_path: Path) -> None:
+    db = f"sqlite+aiosqlite:///{tmp_path}/hub.db"
+    good = tmp_path / "ids.csv"
+    good.write_bytes("予約ID,区民事務所コード\nＡＢ１２ＣＤ３４,0001\nef56gh78,0002\n".encode("cp932"))
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes("予約ID,区民事務所コード\nXY12XY12,0001\nshort,0001\n".encode("utf-8-sig"))
+
+    def run(path: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "edge.cli", "hub", "reservations", "import",
+                               str(path), "--db", db], capture_output=True, text=True, cwd=REPO,
+                              timeout=120, check=False)
+
+    first = run(good)
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout) == {"added": 2, "unchanged": 0, "moved": 0,
+                                        "encoding": "cp932"}
+    assert json.loads(run(good).stdout)["unchanged"] == 2  # the same file again: no change
+    refused = run(bad)
+    assert refused.returncode == 1
+    assert f"{bad}:3:" in refused.stderr
+    assert "取り込んでいません" in refused.stderr
+    assert "Traceback" not in refused.stderr
