@@ -20,7 +20,8 @@ __all__ = ["module", "tables"]
 def module() -> Module:
     """``/r…``: the residents' booking pages (public; the ID travels in signed page tokens)."""
     from hub.kit.module import Module
-    from hub.reservations import manage, pages
+    from hub.reservations import manage, pages, staff
 
-    return Module("reservations", pages.ROUTES + manage.ROUTES, templates=pages.TEMPLATES,
+    return Module("reservations", pages.ROUTES + manage.ROUTES + staff.ROUTES,
+                  templates=pages.TEMPLATES,
                   setup=pages.setup)

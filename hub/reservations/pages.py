@@ -40,7 +40,7 @@ from hub.web.api import Route
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
-TEXTS = load_catalogue(HERE / "i18n", LANGS)
+TEXTS = load_catalogue(HERE / "i18n", LANGS)  # residents; staff pages: staff.{ja,en}.json
 LANG_NAMES = {"ja": "日本語", "en": "English", "zh": "中文", "ko": "한국어"}
 DAYS_SHOWN = 14
 PIN_RE = re.compile(r"^[0-9]{4}$")
