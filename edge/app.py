@@ -23,7 +23,7 @@ from edge.protocol import DEFAULT_PREFIX
 from edge.store.store import EventStore
 from edge.store.writer import Writer
 from edge.sync import SyncClient, load_applied_config
-from edge.web.api import DEVICES, STAFF
+from edge.web.api import DEVICES, RESERVATIONS, STAFF
 from edge.web.app import create_app
 from edge.web.live import LIVE
 
@@ -81,7 +81,8 @@ def build_edge(config: SiteConfig, db_path: str | Path, clock: Clock | None = No
             password=sync.password, ca_file=sync.ca_file, mqtt5=sync.mqtt5,
             on_config=lambda cfg: _apply_config(writer, app, cfg),
             devices=None if devices is None else devices.board.views,
-            now=sync.now or _wall_utc, staff=app[STAFF])
+            now=sync.now or _wall_utc, staff=app[STAFF],
+            reservations=app[RESERVATIONS])
         if devices is not None:
             devices.board.subscribe(lambda _h: client.devices_changed())
 

@@ -169,8 +169,9 @@ class Envelope:
 # topic kinds under {prefix}/sites/{site}/: who publishes, QoS 1 everywhere
 EDGE_TOPICS = ("events", "status", "replies")  # edge -> hub (a site may publish only these)
 # staff: the accounts that may sign in at the site's counters (edge/sync/staff.py)
-HUB_TOPICS = ("ack", "config", "commands", "staff")  # hub -> edge
-RETAINED = frozenset({"ack", "status", "config", "staff"})
+# reservations: the bookings the site may check in (edge/sync/reservations.py)
+HUB_TOPICS = ("ack", "config", "commands", "staff", "reservations")  # hub -> edge
+RETAINED = frozenset({"ack", "status", "config", "staff", "reservations"})
 
 
 def site_topic(prefix: str, site: str, kind: str) -> str:
@@ -516,6 +517,41 @@ class StaffList(Wire):
 
 class StaffMessage(StaffList, SiteMessage):
     """``staff`` (hub -> edge, retained): the accounts allowed at the site (replaced whole)."""
+
+
+MAX_RESERVATIONS = 20000  # bookings in one reservations message (two days of one site)
+
+
+class ReservationEntry(Wire):
+    """One booking the site may check in: the SHA-256 of its QR token (never the token, which
+    is the resident's capability), the service its ticket is for, the slot's time."""
+
+    key: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+    service: Annotated[str, _text(1, 8)]
+    starts: IsoTime
+    ends: IsoTime
+
+
+class ReservationList(Wire):
+    """The content of a ``reservations`` message (also how the edge keeps it)."""
+
+    RULES: ClassVar[Mapping[str, str]] = {
+        **_HEAD_RULES,
+        "version": "must be a short string",
+        "items": f"must be a list of at most {MAX_RESERVATIONS}",
+        "items[]": "must be an object",
+        "items[].key": "must be 64 lower-case hex digits",
+        "items[].service": "must be a service code",
+        "items[].starts": "must be an ISO time string",
+        "items[].ends": "must be an ISO time string",
+    }
+    version: Annotated[str, _text(1, 64)]
+    items: Annotated[list[ReservationEntry], Field(max_length=MAX_RESERVATIONS)]
+
+
+class ReservationsMessage(ReservationList, SiteMessage):
+    """``reservations`` (hub -> edge, retained): today's and tomorrow's bookings at the site,
+    replaced whole, so check-in works while the hub is unreachable."""
 
 
 class HubStatus(Wire):

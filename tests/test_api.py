@@ -134,9 +134,12 @@ async def test_issue_answers_201_with_token_and_ticket_is_readable_by_token(api:
 
     b = await api.issue("B", channel="web", lang="en", priority=True)
     assert (b["number"], b["channel"], b["lang"], b["priority"]) == (201, "web", "en", True)
-    r = await api.issue("B", channel="reservation")
-    assert r["priority"] is True
-    assert r["number"] == 202
+    # a reservation ticket only for a booking (scanned at the kiosk): never by this path
+    refused = await api.post("/api/tickets", {"service": "B", "channel": "reservation"},
+                             status=422)
+    assert refused["error"]["code"] == "reservation_required"
+    r = await api.issue("B", priority=True)
+    assert (r["number"], r["priority"]) == (202, True)
 
     view = await api.get(f"/api/tickets/{t['token']}")
     assert view["id"] == t["id"]

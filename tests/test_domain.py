@@ -259,7 +259,11 @@ def test_issue_refusals_and_reservation_priority() -> None:
     assert (d.refuse(Issue("Z")).code, d.refuse(Issue("Z")).status) == ("unknown_service", 404)
     assert d.refuse(Issue("C")).code == "not_issuable"
     assert d.refuse(Issue("A", channel="fax")).code == "bad_channel"
-    assert d.issue("A", channel="reservation").priority is True
+    assert d.issue("A", channel="reservation", reservation="a" * 64).priority is True
+    # only a booking makes a reservation ticket, and one booking one ticket a day
+    assert d.refuse(Issue("A", channel="reservation")).code == "reservation_required"
+    assert d.refuse(Issue("A", channel="reservation", reservation="a" * 64)).code == \
+        "already_checked_in"
     assert d.refuse(Issue("A", channel="web")).code == "web_not_offered"
     web = d.issue("B", channel="web", lang="en")
     assert (web.priority, web.channel, web.lang) == (False, "web", "en")
@@ -299,7 +303,7 @@ def test_priority_and_reservations_first_then_oldest_within_a_service() -> None:
     d.open("1")
     plain1 = d.issue("A")
     d.advance(60)
-    resv = d.issue("A", channel="reservation")
+    resv = d.issue("A", channel="reservation", reservation="b" * 64)
     d.advance(60)
     plain2 = d.issue("A")
     d.advance(60)

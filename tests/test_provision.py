@@ -221,6 +221,7 @@ def test_broker_conf_and_acl(tmp_path: Path) -> None:
                          "topic read madoguchi/v1/sites/nerima-main/config",
                          "topic read madoguchi/v1/sites/nerima-main/commands",
                          "topic read madoguchi/v1/sites/nerima-main/staff",
+                         "topic read madoguchi/v1/sites/nerima-main/reservations",
                          "topic read madoguchi/v1/hub/status"]
     assert blocks[2][0] == "user site-oizumi"
     assert len(blocks) == 3

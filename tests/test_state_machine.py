@@ -304,7 +304,9 @@ class QueueMachine(RuleBasedStateMachine):
     def issue(self, service: str, channel: str, lang: str, priority: bool) -> None:
         fresh_day = self._rolls()
         live = set() if fresh_day else set(self.writer.state.live_numbers)
-        out = self.do(Issue(service, channel=channel, lang=lang, priority=priority))
+        booking = f"{len(self.tokens):064x}" if channel == "reservation" else None
+        out = self.do(Issue(service, channel=channel, lang=lang, priority=priority,
+                            reservation=booking))
         svc = CONFIG.services.get(service)
         if out.refused is None:
             assert svc is not None

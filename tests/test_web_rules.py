@@ -123,7 +123,7 @@ def test_hours_cap_and_not_offered() -> None:
         s.ok(Issue("B", channel="web", priority=False))
         assert s.refused(Issue("B", channel="web")) == "web_cap_reached"
         s.kiosk()  # the cap counts web tickets only
-        s.ok(Issue("B", channel="reservation"))
+        s.ok(Issue("B", channel="reservation", reservation="c" * 64))
         s.clock.set(at(12, 0))
         assert s.refused(Issue("B", channel="web")) == "web_closed"
         s.clock.set(at(9, 30, day=22))  # a new day: the cap starts again

@@ -98,8 +98,10 @@ def _simulate_day(writer: Writer, clock: ManualClock, rng: random.Random, day: d
         now = clock.now()
         if rng.random() < 0.6:
             channel = rng.choices(("kiosk", "web", "reservation"), (90, 8, 2))[0]
+            booking = f"{rng.getrandbits(256):064x}" if channel == "reservation" else None
             issued = run(c.Issue(rng.choices(kiosk, weights)[0], channel,
-                                 rng.choice(("ja", "ja", "ja", "en", "zh", "ko"))))
+                                 rng.choice(("ja", "ja", "ja", "en", "zh", "ko")),
+                                 reservation=booking))
             score.issued(issued.ticket, now)
         if rng.random() < 0.01 and (waiting := [n for n, tid in state.live_numbers.items()
                                                 if state.tickets[tid].state == "waiting"]):

@@ -50,6 +50,9 @@ class Issue:
     lang: str = "ja"
     priority: bool = False
     kiosk: str | None = None  # the kiosk that asked: its printer prints the ticket
+    # channel "reservation": the booking it is for (the sha256 of its QR token, as pushed by
+    # the hub); a reservation ticket without one is refused, and one booking gives one ticket
+    reservation: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,6 +354,18 @@ def decide(state: State, cmd: Command, ctx: Context) -> list[EventData]:
                 check_issue(state, svc, ctx.now)
             except WebRefusal as w:
                 raise Refused(w.code, w.message, w.message_ja) from None
+        if cmd.channel == "reservation":
+            if cmd.reservation is None:
+                raise Refused("reservation_required",
+                              "A reservation ticket is issued only by scanning the reservation's QR code",
+                              "予約の番号札は、予約のQRコードを読み取って発券します", 422)
+            if cmd.reservation in state.reservations_used:
+                used = state.tickets.get(state.reservations_used[cmd.reservation])
+                number_en = f" (number {used.number})" if used is not None else ""
+                number_ja = f"（{used.number}番）" if used is not None else ""
+                raise Refused("already_checked_in",
+                              f"This reservation is already checked in today{number_en}",
+                              f"この予約は本日すでにチェックインしています{number_ja}")
         number, lap = allocate_number(state, svc.code)
         data: dict[str, Any] = {
             "ticket": ctx.new_id(), "service": svc.code, "number": number, "lap": lap,
@@ -359,6 +374,8 @@ def decide(state: State, cmd: Command, ctx: Context) -> list[EventData]:
         }
         if cmd.kiosk is not None:
             data["kiosk"] = cmd.kiosk
+        if cmd.channel == "reservation" and cmd.reservation is not None:
+            data["reservation"] = cmd.reservation
         return [("TicketIssued", data)]
 
     if isinstance(cmd, CheckIn):

@@ -137,6 +137,7 @@ class State:
     tickets: dict[str, Ticket] = field(default_factory=dict)  # the current day's tickets
     live_numbers: dict[int, str] = field(default_factory=dict)  # number -> live ticket id
     numbers_today: dict[int, str] = field(default_factory=dict)  # number -> last ticket id
+    reservations_used: dict[str, str] = field(default_factory=dict)  # booking key -> ticket id
     tokens: dict[str, str] = field(default_factory=dict)  # token -> ticket id (current day)
     waiting: dict[str, dict[str, None]] = field(default_factory=dict)  # service -> FIFO set
     counters: dict[str, CounterState] = field(default_factory=dict)
@@ -212,6 +213,7 @@ def _open_day(state: State, day: str) -> None:
     state.tickets.clear()
     state.live_numbers.clear()
     state.numbers_today.clear()
+    state.reservations_used.clear()
     state.tokens.clear()
     state.waiting.clear()
     state.services.clear()
@@ -255,6 +257,8 @@ def apply(state: State, ev: Envelope) -> None:
         state.live_numbers[t.number] = t.id
         state.numbers_today[t.number] = t.id
         state.tokens[t.token] = t.id
+        if d.get("reservation"):
+            state.reservations_used[d["reservation"]] = t.id
         state.waiting.setdefault(t.service, {})[t.id] = None
         sd = state.services.get(t.service)
         if sd is None:

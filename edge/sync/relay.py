@@ -25,6 +25,7 @@ from edge.domain.model import SiteConfig
 from edge.mqtt import Handlers, Link, MqttSettings
 from edge.protocol import (
     DEFAULT_PREFIX,
+    HUB_TOPICS,
     MAX_PAYLOAD,
     SYNC_VERSION,
     Envelope,
@@ -38,6 +39,7 @@ from edge.sync import commands as cmds
 from edge.sync import presence, site_config
 from edge.sync.outbox import Limits, SyncDb, counts, first_unacked, read_batch
 from edge.sync.replay import Replayer, wait_event
+from edge.sync.reservations import ReservationBook, ReservationFollower
 from edge.sync.staff import StaffBook, StaffFollower
 
 _LOGGER = logging.getLogger(__name__)
@@ -90,7 +92,8 @@ class SyncClient:
                  on_config: site_config.OnConfig | None = None, devices: DeviceViews | None = None,
                  settings: SyncSettings | None = None,
                  now: Callable[[], datetime] = _utcnow,
-                 staff: StaffBook | None = None) -> None:
+                 staff: StaffBook | None = None,
+                 reservations: ReservationBook | None = None) -> None:
         self.writer = writer
         self.site = config.site
         self.prefix = prefix
@@ -131,6 +134,9 @@ class SyncClient:
         self.sync_error: str | None = None
         # staff who may sign in at the counters (the web app's book, so logins see pushes)
         self.staff = StaffFollower(staff if staff is not None else StaffBook())
+        # bookings the kiosk may check in (the web app's book, so scans see pushes)
+        self.reservations = ReservationFollower(
+            reservations if reservations is not None else ReservationBook())
         self.desk = cmds.Desk(writer, self.site, self._db.run, self._reply, self._start_replay,
                               now)
         self._replay_task: asyncio.Task[None] | None = None
@@ -154,8 +160,7 @@ class SyncClient:
         will = dumps(presence.offline(self.site, self.session, None))
         self._loop = asyncio.get_running_loop()
         self._link = Link(self._mqtt, handlers, will=(self._topic("status"), will),
-                          subscriptions=[self._topic(k)
-                                         for k in ("ack", "config", "commands", "staff")])
+                          subscriptions=[self._topic(k) for k in HUB_TOPICS])
         if not self._listening:
             self.writer.subscribe(self._on_commit)
             self._listening = True
@@ -264,6 +269,8 @@ class SyncClient:
             self._spawn(self.desk.handle(raw))
         elif kind == "staff":
             self._spawn(self.staff.handle(raw, self._db.run))
+        elif kind == "reservations":
+            self._spawn(self.reservations.handle(raw, self._db.run))
 
     # --- outbox relay ------------------------------------------------------------------------
     def _restart_round(self) -> None:

@@ -24,6 +24,7 @@ from edge.httpkit import ApiError, Handler, RouteSpec, json_response, read_json
 from edge.httpkit import errors_as_json as _errors_as_json
 from edge.store.store import StoreError
 from edge.store.writer import Outcome, Writer
+from edge.sync.reservations import ReservationBook
 from edge.sync.staff import OPERATOR_ROLES, StaffBook
 from edge.web.access import Level, bearer, caller, check, declare
 from edge.web.auth import Operator, Sessions, check_pin
@@ -45,9 +46,10 @@ DEVICES: web.AppKey[Any] = web.AppKey("devices", object)
 SESSIONS: web.AppKey[Sessions] = web.AppKey("sessions", Sessions)
 # staff allowed at this site, pushed by the hub (edge/sync/staff.py)
 STAFF: web.AppKey[StaffBook] = web.AppKey("staff", StaffBook)
+RESERVATIONS: web.AppKey[ReservationBook] = web.AppKey("reservations", ReservationBook)
 
-__all__ = ["DEVICES", "ROUTES", "SESSIONS", "STAFF", "WRITER", "ApiError", "Route", "add_routes",
-           "errors_as_json", "json_response"]
+__all__ = ["DEVICES", "RESERVATIONS", "ROUTES", "SESSIONS", "STAFF", "WRITER", "ApiError",
+           "Route", "add_routes", "errors_as_json", "json_response"]
 
 # every failure as ``{"error": {code, message, message_ja}}``, never a bare 500; the local
 # database refusing a write is the one expected fault (503: retry later, nothing changed)
@@ -113,10 +115,26 @@ def authorize(request: web.Request, level: Level) -> Operator | None:
 
 def _escalated(route: Route, cmd: c.Command) -> Level:
     """A plain kiosk ticket is a kiosk's job; priority, reservation and web tickets are staff's
-    (otherwise any device on the LAN could jump the queue)."""
-    if isinstance(cmd, c.Issue) and (cmd.priority or cmd.channel != "kiosk"):
+    (otherwise any device on the LAN could jump the queue). A reservation ticket for a booking
+    the hub pushed (``reservation`` set only by ``_check_in``) is the kiosk's job again."""
+    if isinstance(cmd, c.Issue) and (cmd.priority or cmd.channel != "kiosk") \
+            and cmd.reservation is None:
         return "staff"
     return route.access
+
+
+def _check_in(request: web.Request, body: CheckInBody) -> c.Command:
+    """A scanned QR: a web ticket's token checks that ticket in; else a booking pushed by the
+    hub for today (``edge/sync/reservations.py``) gets its priority ticket at this kiosk. An
+    unknown token is left to ``CheckIn``, which refuses it with the usual answer."""
+    writer = request.app[WRITER]
+    if writer.read(lambda s: body.token in s.tokens):
+        return c.CheckIn(body.token, body.kiosk)
+    today = writer.read(lambda s: s.day) or writer.clock.now().date().isoformat()
+    booking = request.app[RESERVATIONS].find(body.token, today)
+    if booking is None:
+        return c.CheckIn(body.token, body.kiosk)
+    return c.Issue(booking.service, "reservation", kiosk=body.kiosk, reservation=booking.key)
 
 
 def _level(request: web.Request, route: Route, cmd: c.Command) -> Level:
@@ -259,7 +277,7 @@ ROUTES: tuple[Route, ...] = (
           status=201, access="kiosk"),  # priority, reservation, web: "staff" (_escalated)
     Route("POST", "/api/tickets/check-in",
           "Check in a web ticket or reservation by its scanned QR token", body=CheckInBody,
-          build=lambda r, b: c.CheckIn(b.token, b.kiosk), access="kiosk"),
+          build=_check_in, access="kiosk"),
     Route("POST", "/api/kiosk/menu", "Switch the kiosk menu (null: back to the schedule)",
           body=MenuBody, build=lambda r, b: c.SelectMenu(b.menu), access="staff"),
     Route("POST", "/api/counters/{counter}/login",

@@ -9,9 +9,18 @@ from aiohttp import web
 
 from edge.paths import data_dir
 from edge.store.writer import Writer
+from edge.sync.reservations import ReservationBook
 from edge.sync.staff import StaffBook
 from edge.web.access import check_declared, declare
-from edge.web.api import SESSIONS, STAFF, WRITER, add_routes, errors_as_json, json_response
+from edge.web.api import (
+    RESERVATIONS,
+    SESSIONS,
+    STAFF,
+    WRITER,
+    add_routes,
+    errors_as_json,
+    json_response,
+)
 from edge.web.auth import Sessions
 from edge.web.discovery import get_discovery
 from edge.web.live import LIVE, LiveHub, live_ctx
@@ -28,6 +37,7 @@ def create_app(writer: Writer) -> web.Application:
     app[WRITER] = writer
     app[SESSIONS] = Sessions()
     app[STAFF] = writer.read(lambda _s: StaffBook.load(writer.store))
+    app[RESERVATIONS] = writer.read(lambda _s: ReservationBook.load(writer.store))
     hub = LiveHub(writer)
     app[LIVE] = hub
     hub.extras["devices"] = list

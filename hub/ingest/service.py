@@ -85,6 +85,7 @@ class Ingest:
         self._top: dict[str, int] = {}
         self._published_config: dict[str, int] = {}
         self._published_staff: dict[str, str] = {}  # site -> digest of its staff list
+        self._published_reservations: dict[str, str] = {}  # site -> digest of its bookings
         self._drops = validate.DropLog()
         self._queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
         self._lock = asyncio.Lock()  # one writer of folds and site rows at a time
@@ -180,6 +181,7 @@ class Ingest:
                 self.publish_config(site, *found)
                 await self.refold(site)
         await self._sync_staff()
+        await self._sync_reservations()
 
     async def _sync_staff(self) -> None:
         """Publish (retained) each site's staff list when it changed (hub/auth/edge_push.py),
@@ -193,6 +195,20 @@ class Ingest:
                 self.link.publish(site_topic(self.prefix, site, "staff"), dumps(message),
                                   retain=True)
                 self._published_staff[site] = message["version"]
+
+    async def _sync_reservations(self) -> None:
+        """Publish (retained) each configured site's bookings of today and tomorrow when they
+        changed (hub/reservations/edge_push.py), so the kiosk checks residents in offline."""
+        from hub.reservations.edge_push import site_lists
+        from hub.store.store import now_utc
+
+        async with self.store.read() as tx:
+            lists = await site_lists(tx, sorted((await tx.config_versions()).keys()), now_utc())
+        for site, message in lists.items():
+            if self._published_reservations.get(site) != message["version"]:
+                self.link.publish(site_topic(self.prefix, site, "reservations"), dumps(message),
+                                  retain=True)
+                self._published_reservations[site] = message["version"]
 
     async def refold(self, site: str) -> None:
         """Fold today's events again if the config the fold should use has changed."""
@@ -226,6 +242,7 @@ class Ingest:
             {"v": SYNC_VERSION, "online": True, "at": _iso_now()}), retain=True)
         self._published_config.clear()  # a new broker may have lost retained configs
         self._published_staff.clear()
+        self._published_reservations.clear()
         self._config_wakeup.set()
         if self._acks_task is None or self._acks_task.done():
             self._acks_task = asyncio.create_task(self._republish_acks())

@@ -8,10 +8,11 @@
 const GAP_MS = 120;  // scanners send a character every few ms; people type far slower
 const MIN_LEN = 8;   // a token alone is at least 8 characters
 
-// "https://host/t/<token>", "/t/<token>?x", or a bare token -> token; else null.
+// "https://host/t/<token>", "/t/<token>?x", a reservation's "https://host/r/done/<token>",
+// or a bare token -> token; else null.
 export function extractToken(text) {
   const s = String(text || "").trim();
-  const m = s.match(/\/t\/([A-Za-z0-9_-]{8,64})(?:[/?#]|$)/);
+  const m = s.match(/\/(?:t|r\/done)\/([A-Za-z0-9_-]{8,64})(?:[/?#]|$)/);
   if (m) return m[1];
   return /^[A-Za-z0-9_-]{8,64}$/.test(s) ? s : null;
 }

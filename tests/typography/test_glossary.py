@@ -50,7 +50,8 @@ def _lang_of(name: str) -> str:
 
 def _json_texts(root: Path) -> Iterator[Found]:
     files = sorted((root / "kiosk-ui/i18n").glob("**/*.json")) + sorted(
-        (root / "hub/web/i18n").glob("*.json"))
+        (root / "hub/web/i18n").glob("*.json")) + sorted(
+        (root / "hub/reservations/i18n").glob("*.json"))  # residents' reservation pages
     for f in files:
         lang = _lang_of(f.name)
         for key, text in _leaves(json.loads(f.read_text(encoding="utf-8")), ""):
