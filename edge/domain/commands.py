@@ -357,7 +357,8 @@ def decide(state: State, cmd: Command, ctx: Context) -> list[EventData]:
         if cmd.channel == "reservation":
             if cmd.reservation is None:
                 raise Refused("reservation_required",
-                              "A reservation ticket is issued only by scanning the reservation's QR code",
+                              "A reservation ticket is issued only by scanning the "
+                              "reservation's QR code",
                               "予約の番号札は、予約のQRコードを読み取って発券します", 422)
             if cmd.reservation in state.reservations_used:
                 used = state.tickets.get(state.reservations_used[cmd.reservation])

@@ -247,7 +247,9 @@ async def test_undecodable_forms_are_400_on_every_post(plain_hub: Hub) -> None:
             paths = (await r.json())["paths"]
         posts = [p.replace("{site}", SITE).replace("{token}", "A" * 22)
                  .replace("{staff_id}", current.staff_id).replace("{action}", "roles")
-                 .replace("{service}", SERVICE) for p, ops in paths.items() if "post" in ops]
+                 .replace("{service}", SERVICE).replace("{ctx}", "x" * 24)
+                 .replace("{mine}", "x" * 24).replace("{slot}", "1")
+                 for p, ops in paths.items() if "post" in ops]
         assert len(posts) >= 8
         seen: dict[tuple[str, str, bool], int] = {}
         for path in posts:
