@@ -9,6 +9,7 @@ QR. ``/r/manage`` ID + PIN → ``/r/mine/{mine}`` change or cancel. The ID trave
 
 from __future__ import annotations
 
+import asyncio
 import datetime as _dt
 import os
 import re
@@ -65,8 +66,15 @@ CHOICES_TTL_S = 1.0  # ○/△/× may lag a booking by a second; the booking its
 CACHE: web.AppKey[dict[str, tuple[float, Any]]] = web.AppKey("reservations_cache", dict)
 
 
+# one booking attempt per slot at a time in this process: under a rush the others wait, then
+# mostly find the slot full in memory instead of each queueing for the database (the database
+# still enforces capacity across processes; this only orders this process's own attempts)
+SLOT_LOCKS: web.AppKey[dict[str, asyncio.Lock]] = web.AppKey("reservation_locks", dict)
+
+
 def setup(app: web.Application, _runtime: object) -> None:
     app[CACHE] = {}
+    app[SLOT_LOCKS] = {}
 
 
 async def policy(request: web.Request) -> booking.Policy:
@@ -256,38 +264,56 @@ def _check_form(form: dict[str, str]) -> tuple[dict[str, str], str | None, str |
     return errors, phone, email
 
 
+FULL_TTL_S = 2.0  # a slot seen full answers "just taken" without the database for this long
+
+
 async def book_post(request: web.Request) -> web.StreamResponse:
+    """Book. Under a release rush most attempts find their slot already full: once a slot is
+    seen full, later attempts for it get "just taken" from memory for ``FULL_TTL_S`` (the
+    database still decides every booking that goes through; a place freed meanwhile shows on
+    the list, which is at most a second old)."""
     rt = runtime(request)
     now = now_utc()
     ctx = request.match_info["ctx"]
     rid = tokens.read(rt.settings.key, "ctx", ctx, now)
     slot_raw = request.match_info["slot"]
-    slot = await booking.slot(rt.store, int(slot_raw)) if slot_raw.isdigit() else None
-    if rid is None or slot is None:
+    if rid is None or not slot_raw.isdigit():
         return render(request, "expired.html", 410)
+    just_taken = f"/r/slots/{ctx}{query(request, error='just_taken')}"
     posted = await request.post()
     form = {k: str(posted.get(k, ""))[:254].strip() for k in ("phone", "email", "pin", "pin2")}
     errors, phone, email = _check_form(form)
-    view = await slot_view(request, slot)
-    if errors:
-        return render(request, "book.html", 400, slot=view, ctx=ctx, errors=errors,
-                       form={"phone": form["phone"], "email": form["email"]})
-    try:
-        done = await booking.book(rt.store, rt.settings, await policy(request), rid=rid,
-                                  slot_id=slot.id, pin=form["pin"], phone=phone, email=email,
-                                  lang=lang_of(request), now=now)
-    except booking.BookingRefused as exc:
-        if exc.code == "full":  # just taken: back to the list, which shows what is still free
-            raise web.HTTPSeeOther(f"/r/slots/{ctx}{query(request, error='just_taken')}") from None
-        return render(request, "book.html", 409, slot=view, ctx=ctx, errors={"": exc.code},
-                       form={"phone": form["phone"], "email": form["email"]})
+    lock = request.app[SLOT_LOCKS].setdefault(slot_raw, asyncio.Lock())
+    async with lock:
+        full = request.app[CACHE].get(f"full:{slot_raw}")
+        if not errors and full is not None and time.monotonic() - full[0] < FULL_TTL_S:
+            raise web.HTTPSeeOther(just_taken)
+        slot = await booking.slot(rt.store, int(slot_raw))
+        if slot is None:
+            return render(request, "expired.html", 410)
+        if errors:
+            return render(request, "book.html", 400, slot=await slot_view(request, slot),
+                          ctx=ctx, errors=errors,
+                          form={"phone": form["phone"], "email": form["email"]})
+        try:
+            done = await booking.book(rt.store, rt.settings, await policy(request), rid=rid,
+                                      slot_id=slot.id, pin=form["pin"], phone=phone,
+                                      email=email, lang=lang_of(request), now=now)
+        except booking.BookingRefused as exc:
+            if exc.code == "full":  # just taken: back to the list, which shows what is free
+                request.app[CACHE][f"full:{slot_raw}"] = (time.monotonic(), None)
+                raise web.HTTPSeeOther(just_taken) from None
+            return render(request, "book.html", 409, slot=await slot_view(request, slot),
+                          ctx=ctx, errors={"": exc.code},
+                          form={"phone": form["phone"], "email": form["email"]})
     sender = _email_sender(request)
     if sender is not None and email is not None:
         lang = lang_of(request)
         base = os.environ.get("MADOGUCHI_HUB_PUBLIC_URL", "").rstrip("/")
         send_later(sender, confirmation(
             TEXTS[lang], lang=lang, reservation=done.reservation, to=email, rid=rid,
-            site=view["site"], starts=slot.starts_at, ends=slot.ends_at,
+            site=(await slot_view(request, slot))["site"], starts=slot.starts_at,
+            ends=slot.ends_at,
             url=f"{base}/r/done/{done.token}?lang={lang}"))
     raise web.HTTPSeeOther(f"/r/done/{done.token}{query(request, mail='1' if sender else '0')}")
 
