@@ -47,7 +47,7 @@ ACTIONS = frozenset({
     # written by other modules: hub/siteconfig (settings editor), hub/fleet (alerts)
     "config_published", "config_conflict", "config_rolled_back", "fleet_rules_changed",
     "fleet_recipient_added", "fleet_recipient_removed", "reservation_ids_imported",
-    "reservation_slots_created", "reservation_slot_changed",
+    "reservation_slots_created", "reservation_slot_changed", "reservation_data_erased",
 })
 PURPOSE = "audit"
 LOCK_KEY = int.from_bytes(hashlib.sha256(b"madoguchi/audit/append").digest()[:8], "big",

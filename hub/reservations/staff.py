@@ -20,7 +20,8 @@ from hub.auth.texts import TEXTS as AUTH_TEXTS
 from hub.auth.texts import pick_lang
 from hub.kit.i18n import load_catalogue
 from hub.kit.runtime import runtime
-from hub.reservations import booking
+from hub.reservations import booking, records
+from hub.reservations.ids import ID_RE, normalise_id
 from hub.reservations.pages import HERE, policy
 from hub.reservations.slots import Pattern, rows
 from hub.reservations.tables import reservation_slots, reservations
@@ -35,7 +36,9 @@ STAFF_TEXTS = load_catalogue(HERE / "i18n", ("ja", "en"), prefix="staff.")
 def _render(request: web.Request, status: int = 200, **values: Any) -> web.Response:
     lang = pick_lang(request)
     current = request[SESSION_KEY]
-    values = {"done": None, "affected": None, "error": None, "form": {}, **values}
+    values = {"done": None, "affected": None, "error": None, "form": {}, "erase": None,
+              "erased": None, "columns": records.COLUMNS, "defaults": records.DEFAULT_COLUMNS,
+              **values}
     html = runtime(request).render("reservations/staff.html", lang=lang, t=AUTH_TEXTS[lang],
                                    r=STAFF_TEXTS[lang], csrf=current.csrf, **values)
     return web.Response(text=html, status=status, content_type="text/html", charset="utf-8",
@@ -163,6 +166,57 @@ async def change(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(f"{PATH}?{query}")
 
 
+async def export(request: web.Request) -> web.StreamResponse:
+    """The office's reservations in a date range as CSV, the columns staff chose, audited."""
+    q = request.query
+    office = q.get("office", "")[:4]
+    first, last = _date(q.get("from", ""), _dt.date.min), _date(q.get("to", ""), _dt.date.min)
+    if not (office.isdigit() and len(office) == 4) or first in (None, _dt.date.min) or \
+            last in (None, _dt.date.min) or last < first or (last - first).days > 400:
+        return _render(request, 400, error="bad_filter", office=office, day=None, slots=[])
+    encoding = "cp932" if q.get("encoding") == "cp932" else "utf-8-sig"
+    columns = q.getall("columns", []) or list(records.DEFAULT_COLUMNS)
+    rt = runtime(request)
+    out = await records.export_csv(rt.store, rt.settings, office=office, first=first,
+                                   last=last, columns=columns, encoding=encoding)
+    key, key_id = audit_key(rt.settings)
+    await record(rt.store, actor=request[SESSION_KEY].staff_id, action="export",
+                 target="reservations", detail={"filters": {
+                     "office": office, "from": first.isoformat(), "to": last.isoformat(),
+                     "columns": ",".join(columns)[:150]}, "count": out.rows},
+                 ip=ip_of(request), key=key, key_id=key_id)
+    charset = "shift_jis" if encoding == "cp932" else "utf-8"
+    return web.Response(body=out.data, headers={
+        "Content-Type": f"text/csv; charset={charset}", "Cache-Control": "no-store",
+        "Content-Disposition": f'attachment; filename="reservations-{office}-{first}.csv"'})
+
+
+async def erase(request: web.Request) -> web.Response:
+    """Erase the data of chosen reservation IDs (form {csrf, ids, confirm}); the first post
+    shows what would be erased, ``confirm=1`` erases; audited with the count."""
+    posted = await request.post()
+    raw = str(posted.get("ids", ""))[:20000]
+    rids = sorted({normalise_id(x) for x in raw.replace(",", "\n").splitlines()
+                   if ID_RE.match(normalise_id(x))})
+    rt = runtime(request)
+    office = "0001"
+    if str(posted.get("confirm", "")) != "1":
+        async with rt.store.read() as tx:
+            held = (await tx.conn.execute(select(reservations.c.rid, reservations.c.status)
+                                          .where(reservations.c.rid.in_(rids)))).all()
+        return _render(request, office=office, day=None, slots=[],
+                       erase={"ids": rids, "rows": len(held), "text": "\n".join(rids)})
+    done = await records.erase(rt.store, rids)
+    key, key_id = audit_key(rt.settings)
+    await record(rt.store, actor=request[SESSION_KEY].staff_id,
+                 action="reservation_data_erased", target="reservations",
+                 detail={"count": done.reservations, "ids": done.ids},
+                 ip=ip_of(request), key=key, key_id=key_id)
+    return _render(request, office=office, day=None, slots=[],
+                   erased={"ids": done.ids, "rows": done.reservations,
+                           "returned": done.places_returned})
+
+
 ROUTES: tuple[Route, ...] = (
     Route("GET", PATH, "Reservation slots of an office for a week (?office=0001&from=DATE), "
           "with what is booked; the pattern form", page, access="ward_staff",
@@ -170,6 +224,12 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", f"{PATH}/slots", "Make slots by pattern (form: office, site, service, group, "
           "first, last, days, start, end, every, capacity, publish); audited", create,
           access="ward_staff", content_type="text/html"),
+    Route("GET", f"{PATH}.csv", "Reservations of an office and dates as CSV (?office=&from=&to="
+          "&columns=…&encoding=utf-8-sig|cp932), contacts included; audited as an export",
+          export, access="ward_staff", content_type="text/csv"),
+    Route("POST", f"{PATH}/erase", "Erase the data of chosen reservation IDs (form {csrf, ids, "
+          "confirm}): first shows what, then erases; audited", erase, access="ward_staff",
+          content_type="text/html"),
     Route("POST", f"{PATH}/slot", "Close or resize a slot (form {slot, capacity, closed, "
           "confirm}); first shows the reservations affected, nobody is cancelled; audited",
           change, access="ward_staff", content_type="text/html"),

@@ -108,3 +108,32 @@ async def test_a_bad_pattern_is_refused_and_staff_only(hub: Hub) -> None:
     async with aiohttp.ClientSession(cookies=counter) as http, \
             http.get(f"{hub.url}/admin/reservations") as r:
         assert r.status == 403
+
+
+async def test_export_and_erase_pages_are_audited(hub: Hub) -> None:
+    await import_ids(hub.store, "予約ID,区民事務所コード\nPAGE0001,0002\n".encode(), now_utc())
+    cookie = await staff_cookie(hub.store, SETTINGS, site="*")
+    async with aiohttp.ClientSession(cookies=cookie) as http:
+        async with http.get(f"{hub.url}/admin/reservations.csv",
+                            params=[("office", "0002"), ("from", "2027-01-01"),
+                                    ("to", "2027-01-31"), ("columns", "rid"),
+                                    ("columns", "date"), ("encoding", "cp932")]) as r:
+            assert r.status == 200
+            assert "shift_jis" in r.headers["Content-Type"]
+            assert (await r.read()).decode("cp932").splitlines()[0] == "予約ID,予約日"
+        async with http.get(f"{hub.url}/admin/reservations.csv?office=02&from=x") as r:
+            assert r.status == 400
+        async with http.get(f"{hub.url}/admin/reservations?lang=ja") as r:
+            csrf = _csrf(await r.text())
+        async with http.post(f"{hub.url}/admin/reservations/erase?lang=ja",
+                             data={"csrf": csrf, "ids": "page0001\nnot-an-id"}) as r:
+            page = await r.text()
+        assert "PAGE0001" in page
+        assert "not-an-id" not in page
+        async with http.post(f"{hub.url}/admin/reservations/erase?lang=ja",
+                             data={"csrf": csrf, "ids": "PAGE0001", "confirm": "1"}) as r:
+            assert "予約ID 1 件" in await r.text()
+    async with hub.store.read() as tx:
+        actions = [a for (a,) in (await tx.conn.execute(select(audit_log.c.action)
+                                                        .order_by(audit_log.c.id))).all()]
+    assert actions[-2:] == ["export", "reservation_data_erased"]
