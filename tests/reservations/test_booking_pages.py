@@ -249,3 +249,69 @@ async def test_manage_changes_and_cancels_with_the_pin(hub: Hub) -> None:
                 reservation_slots.c.id == own[1]))).scalar() == 0
         async with http.get(mine) as r:
             assert r.status == 410  # the page token names a reservation that is gone
+
+
+async def test_change_cancel_and_lockout_on_a_phone(hub: Hub, chromium_path: Path) -> None:
+    """In Chromium at 390x844: another office's weekday is not offered while the main office's
+    Saturday is; book; change with the PIN; five wrong PINs lock it (the right one too);
+    another resident books and cancels with the PIN."""
+    await asyncio.to_thread(SHOTS.mkdir, parents=True, exist_ok=True)
+    main_weekday = (await _slot_ids(hub, MAIN, False))[0]
+    main_saturday = (await _slot_ids(hub, MAIN, True))[0]
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(chromium_path))
+        page = await browser.new_page(viewport={"width": 390, "height": 844}, locale="ja-JP")
+        await page.goto(f"{hub.url}/r?lang=ja")
+        await page.fill("#rid", "AB12CD34")  # an office-0002 ID
+        await page.locator("form button[type=submit]").click()
+        await expect(page.locator(f"#slot-{main_saturday}")).to_have_count(1)
+        await expect(page.locator(f"#slot-{main_weekday}")).to_have_count(0)
+        await page.locator(f"label[for=slot-{main_saturday}]").click()
+        await page.locator("form button[type=submit]").click()
+        await page.fill("#email", "resident@example.jp")
+        await page.fill("#pin", "8642")
+        await page.fill("#pin2", "8642")
+        await page.locator("form button[type=submit]").click()
+        await expect(page.locator("#booked")).to_be_visible()
+
+        async def open_mine(pin: str) -> None:
+            await page.goto(f"{hub.url}/r/manage?lang=ja")
+            await page.fill("#rid", "ab12cd34")
+            await page.fill("#pin", pin)
+            await page.locator("form.card button[type=submit]").click()
+
+        await open_mine("8642")
+        await expect(page.locator("h1")).to_have_text("あなたの予約")
+        await page.locator(".slot label").first.click()
+        await page.get_by_role("button", name="この日時に変更する").click()
+        await expect(page.locator("#booked")).to_be_visible()
+        await page.screenshot(path=str(SHOTS / "changed-ja.png"), full_page=True)
+        for _ in range(5):
+            await open_mine("0000")
+        await expect(page.locator("#errors")).to_contain_text("30分間")
+        await page.screenshot(path=str(SHOTS / "locked-ja.png"), full_page=True)
+        await open_mine("8642")  # the right PIN is locked out too
+        await expect(page.locator("#errors")).to_contain_text("30分間")
+
+        # another resident books and cancels with the PIN
+        await page.goto(f"{hub.url}/r?lang=ja")
+        await page.fill("#rid", "EF56GH78")
+        await page.locator("form button[type=submit]").click()
+        await page.locator(f"label[for=slot-{main_weekday}]").click()
+        await page.locator("form button[type=submit]").click()
+        await page.fill("#email", "other@example.jp")
+        await page.fill("#pin", "1111")
+        await page.fill("#pin2", "1111")
+        await page.locator("form button[type=submit]").click()
+        await page.goto(f"{hub.url}/r/manage?lang=ja")
+        await page.fill("#rid", "EF56GH78")
+        await page.fill("#pin", "1111")
+        await page.locator("form.card button[type=submit]").click()
+        await page.locator("#cancel").click()
+        await expect(page.locator("#cancelled")).to_contain_text("取り消しました")
+        await page.screenshot(path=str(SHOTS / "cancelled-ja.png"), full_page=True)
+        await browser.close()
+    async with hub.store.read() as tx:
+        states = dict((await tx.conn.execute(select(reservations.c.rid,
+                                                    reservations.c.status))).all())
+    assert states == {"AB12CD34": "active", "EF56GH78": "cancelled"}
