@@ -24,7 +24,7 @@ from markupsafe import Markup
 from edge.domain.calendar import Calendar
 from edge.domain.model import LANGS
 from hub.kit.i18n import load_catalogue, pick_lang
-from hub.kit.runtime import runtime
+from hub.kit.runtime import RUNTIME, Runtime, runtime
 from hub.notify.api import NOTIFIER
 from hub.notify.contacts import InvalidContact
 from hub.notify.contacts import email as check_email
@@ -33,6 +33,7 @@ from hub.notify.service import build_senders
 from hub.reservations import booking, tokens
 from hub.reservations.ids import ID_RE, normalise_id
 from hub.reservations.mail import confirmation, send_later
+from hub.reservations.reminders import setup_reminders
 from hub.reservations.tables import reservation_ids
 from hub.reservations.window import TOKYO, window
 from hub.siteconfig import ward
@@ -72,9 +73,10 @@ CACHE: web.AppKey[dict[str, tuple[float, Any]]] = web.AppKey("reservations_cache
 SLOT_LOCKS: web.AppKey[dict[str, asyncio.Lock]] = web.AppKey("reservation_locks", dict)
 
 
-def setup(app: web.Application, _runtime: object) -> None:
+def setup(app: web.Application, rt: Runtime) -> None:
     app[CACHE] = {}
     app[SLOT_LOCKS] = {}
+    setup_reminders(app, rt, TEXTS, _sender_of_app)
 
 
 async def policy(request: web.Request) -> booking.Policy:
@@ -319,12 +321,16 @@ async def book_post(request: web.Request) -> web.StreamResponse:
 
 
 def _email_sender(request: web.Request) -> Sender | None:
+    return _sender_of_app(request.app)
+
+
+def _sender_of_app(app: web.Application) -> Sender | None:
     """The hub's e-mail sender: the notice module's (the demo's mail sink too), else one built
     from the settings (``MADOGUCHI_SMTP_URL``); None when e-mail is off."""
-    notifier = request.app.get(NOTIFIER)
+    notifier = app.get(NOTIFIER)
     if notifier is not None:
         return notifier.senders.get("email")
-    return build_senders(runtime(request).settings).get("email")
+    return build_senders(app[RUNTIME].settings).get("email")
 
 
 async def done(request: web.Request) -> web.Response:

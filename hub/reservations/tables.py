@@ -77,6 +77,7 @@ reservations = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
     Column("checked_in_at", UtcDateTime, nullable=True),
+    Column("reminded_at", UtcDateTime, nullable=True),  # the day-before e-mail went out
     UniqueConstraint("active_rid", name="uq_reservation_active_rid"),
     CheckConstraint("(status = 'active') = (active_rid IS NOT NULL)",
                     name="ck_reservation_active"),

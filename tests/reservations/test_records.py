@@ -99,3 +99,25 @@ async def test_erasure_leaves_no_trace(db: Db) -> None:
     for trace in (b"ERAS0001", b"erase-me@example.jp", b"09011112222"):
         assert trace not in raw, trace
     assert b"KEEP0002" in raw  # the dump is real: the kept reservation is in it
+
+
+async def test_one_reminder_the_day_before_from_ten(db: Db) -> None:
+    from collections import deque
+
+    from hub.notify.senders import MemorySink, SinkMessage
+    from hub.reservations.pages import TEXTS
+    from hub.reservations.reminders import send_due
+
+    await _booked(db)  # two reservations on 2027-01-20 with e-mail addresses
+    box: deque[SinkMessage] = deque()
+    sink = MemorySink("email", box)
+    early = dt.datetime(2027, 1, 19, 9, 59, tzinfo=TOKYO)
+    assert await send_due(db.store, SETTINGS, sink, TEXTS, early) == 0
+    two_days = dt.datetime(2027, 1, 18, 12, 0, tzinfo=TOKYO)
+    assert await send_due(db.store, SETTINGS, sink, TEXTS, two_days) == 0
+    at_ten = dt.datetime(2027, 1, 19, 10, 0, tzinfo=TOKYO)
+    assert await send_due(db.store, SETTINGS, sink, TEXTS, at_ten) == 2
+    assert await send_due(db.store, SETTINGS, sink, TEXTS, at_ten) == 0  # once only
+    assert sorted(m.to for m in box) == ["erase-me@example.jp", "keep-me@example.jp"]
+    assert all("/r/done/" in m.body and "1234" not in m.body for m in box)
+    assert all("2027年1月20日" in m.subject for m in box)

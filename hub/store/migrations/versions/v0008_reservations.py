@@ -64,6 +64,7 @@ def upgrade() -> None:
         sa.Column("created_at", _TS, nullable=False),
         sa.Column("updated_at", _TS, nullable=False),
         sa.Column("checked_in_at", _TS, nullable=True),
+        sa.Column("reminded_at", _TS, nullable=True),
         sa.UniqueConstraint("active_rid", name="uq_reservation_active_rid"),
         sa.CheckConstraint("(status = 'active') = (active_rid IS NOT NULL)",
                            name="ck_reservation_active"),
