@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import csv
 import datetime as _dt
+import hashlib
 import io
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -24,6 +26,7 @@ from hub.reservations.tables import reservation_ids, reservation_slots, reservat
 from hub.reservations.window import TOKYO
 from hub.settings import HubSettings
 from hub.store import HubStore
+from hub.store.schema import events
 
 COLUMNS: dict[str, tuple[str, str]] = {  # key -> (ja header, en header)
     "rid": ("予約ID", "Reservation ID"),
@@ -101,6 +104,51 @@ def _checkpoint(sync_conn: Connection) -> None:
         cur.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         cur.close()
+
+
+@dataclass(frozen=True)
+class Visit:
+    rid: str
+    starts: _dt.datetime
+    group: str
+    state: str  # "arrived" | "expected" | "no_show"
+    number: int | None  # the ticket number the kiosk gave, once arrived
+
+
+async def today(store: HubStore, office: str, now: _dt.datetime) -> list[Visit]:
+    """The office's reservations of the day with who has arrived: a booking's priority ticket
+    issued at a site (its ``TicketIssued`` event carries the booking's key, the SHA-256 of its
+    QR token) is an arrival; a slot ended without one is a no-show."""
+    local = now.astimezone(TOKYO)
+    start = _dt.datetime.combine(local.date(), _dt.time(0), TOKYO)
+    async with store.read() as tx:
+        booked = (await tx.conn.execute(
+            select(reservations.c.rid, reservations.c.token, reservation_slots.c.site,
+                   reservation_slots.c.starts_at, reservation_slots.c.ends_at,
+                   reservation_slots.c.counter_group)
+            .join(reservation_slots, reservation_slots.c.id == reservations.c.slot_id)
+            .where(and_(reservation_slots.c.office == office,
+                        reservations.c.status.in_(("active", "past")),
+                        reservation_slots.c.starts_at >= start,
+                        reservation_slots.c.starts_at < start + _dt.timedelta(days=1)))
+            .order_by(reservation_slots.c.starts_at))).all()
+        sites = sorted({str(r[2]) for r in booked})
+        issued = (await tx.conn.execute(
+            select(events.c.data).where(and_(events.c.site.in_(sites),
+                                             events.c.day == local.date().isoformat(),
+                                             events.c.type == "TicketIssued")))).all()
+    arrived: dict[str, int] = {}
+    for (raw,) in issued:
+        data = json.loads(raw)
+        if isinstance(data, dict) and isinstance(data.get("reservation"), str):
+            arrived[data["reservation"]] = int(data.get("number", 0))
+    out = []
+    for rid, token, _site, starts, ends, group in booked:
+        key = hashlib.sha256(str(token).encode("utf-8")).hexdigest()
+        number = arrived.get(key)
+        state = "arrived" if number is not None else ("no_show" if ends <= now else "expected")
+        out.append(Visit(str(rid), starts.astimezone(TOKYO), str(group), state, number))
+    return out
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ def _render(request: web.Request, status: int = 200, **values: Any) -> web.Respo
     lang = pick_lang(request)
     current = request[SESSION_KEY]
     values = {"done": None, "affected": None, "error": None, "form": {}, "erase": None,
+              "visits": [],
               "erased": None, "columns": records.COLUMNS, "defaults": records.DEFAULT_COLUMNS,
               **values}
     html = runtime(request).render("reservations/staff.html", lang=lang, t=AUTH_TEXTS[lang],
@@ -79,7 +80,8 @@ async def page(request: web.Request) -> web.Response:
         return _render(request, 400, error="bad_filter", office=office, day=None, slots=[],
                        form={}, affected=None)
     return _render(request, office=office, day=day, slots=await _slots(request, office, day),
-                   form={}, error=None, affected=None, done=request.query.get("done"))
+                   form={}, error=None, affected=None, done=request.query.get("done"),
+                   visits=await records.today(runtime(request).store, office, now_utc()))
 
 
 def _pattern(form: dict[str, str], days: list[str]) -> tuple[Pattern | None, str | None]:

@@ -121,3 +121,29 @@ async def test_one_reminder_the_day_before_from_ten(db: Db) -> None:
     assert sorted(m.to for m in box) == ["erase-me@example.jp", "keep-me@example.jp"]
     assert all("/r/done/" in m.body and "1234" not in m.body for m in box)
     assert all("2027年1月20日" in m.subject for m in box)
+
+
+async def test_arrivals_come_from_the_sites_events(db: Db) -> None:
+    import hashlib
+    import json
+
+    from hub.reservations.records import today
+    from hub.store.schema import events
+
+    await _booked(db)
+    async with db.store.read() as tx:
+        token = str((await tx.conn.execute(select(reservations.c.token).where(
+            reservations.c.rid == "KEEP0002"))).scalar_one())
+    key = hashlib.sha256(token.encode()).hexdigest()
+    async with db.store.begin() as tx:  # as ingest stores the kiosk's check-in
+        await tx.conn.execute(events.insert().values(
+            site="nerima-main", seq=1, id="e-1", at="2027-01-20T08:58:00+09:00",
+            day="2027-01-20", type="TicketIssued", received_at=NOW,
+            data=json.dumps({"ticket": "t1", "number": 7, "channel": "reservation",
+                             "reservation": key, "service": "M"})))
+    during = await today(db.store, "0001", dt.datetime(2027, 1, 20, 9, 10, tzinfo=TOKYO))
+    assert {(v.rid, v.state, v.number) for v in during} == {
+        ("KEEP0002", "arrived", 7), ("ERAS0001", "expected", None)}
+    after = await today(db.store, "0001", dt.datetime(2027, 1, 20, 12, 0, tzinfo=TOKYO))
+    assert {(v.rid, v.state) for v in after} == {("KEEP0002", "arrived"),
+                                                  ("ERAS0001", "no_show")}
