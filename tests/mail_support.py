@@ -1,5 +1,6 @@
-"""A real SMTP server for tests (aiosmtpd) that keeps every message it accepts: the notice,
-fleet-alert and reservation tests send through the product's own SMTP sender to it."""
+"""Message sinks for tests: a real SMTP server (aiosmtpd) and a local HTTP SMS gateway speaking
+the adapter's contract, each keeping what it accepted. The notice, fleet-alert and reservation
+tests send through the product's own senders to them."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import email.message
 import email.policy
 from typing import Any
 
+from aiohttp import web
 from aiosmtpd.controller import Controller
 from conftest import free_port
 
@@ -31,3 +33,28 @@ class SmtpSink:
 
     def subjects(self) -> list[str]:
         return [str(m["Subject"]) for _r, m in self.messages]
+
+
+class SmsGateway:
+    """A local HTTP gateway speaking the adapter's contract; records what it accepted."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.received: list[tuple[str, dict[str, Any]]] = []
+        self.runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        async def post(request: web.Request) -> web.Response:
+            self.received.append((request.headers.get("Authorization", ""),
+                                  await request.json()))
+            return web.json_response({"id": str(len(self.received))}, status=202)
+
+        app = web.Application()
+        app.router.add_post("/sms", post)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/sms"

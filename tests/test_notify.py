@@ -24,10 +24,8 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from conftest import free_port
-from mail_support import SmtpSink
+from mail_support import SmsGateway, SmtpSink
 from sqlalchemy import select, text
 
 from edge.config import parse_site_config
@@ -358,31 +356,6 @@ async def test_endpoint_refuses_bad_input_and_stores_nothing(tmp_path: Path) -> 
 
 
 # --- end to end --------------------------------------------------------------------------------
-
-class SmsGateway:
-    """A local HTTP gateway speaking the adapter's contract; records what it accepted."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.received: list[tuple[str, dict[str, Any]]] = []
-        self.runner: web.AppRunner | None = None
-
-    async def start(self) -> None:
-        async def post(request: web.Request) -> web.Response:
-            self.received.append((request.headers.get("Authorization", ""),
-                                  await request.json()))
-            return web.json_response({"id": str(len(self.received))}, status=202)
-
-        app = web.Application()
-        app.router.add_post("/sms", post)
-        self.runner = web.AppRunner(app, access_log=None)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/sms"
-
 
 async def until(probe: Callable[[], Any], what: str, timeout: float = WAIT_S) -> Any:
     deadline = asyncio.get_running_loop().time() + timeout

@@ -19,12 +19,14 @@ _PENDING: set[asyncio.Task[bool]] = set()  # kept until done: the loop holds tas
 
 
 def confirmation(texts: dict[str, Any], *, lang: str, reservation: str, to: str, rid: str,
-                 site: str, starts: _dt.datetime, ends: _dt.datetime, url: str) -> Notice:
+                 site: str, starts: _dt.datetime, ends: _dt.datetime, url: str,
+                 short: bool = False) -> Notice:
+    """The e-mail, or with ``short`` the SMS (one line and the link)."""
     local, end = starts.astimezone(TOKYO), ends.astimezone(TOKYO)
     when = texts["date_format"].format(y=local.year, m=local.month, d=local.day,
                                        w=texts["weekdays"][local.weekday()])
-    body = texts["mail_body"].format(rid=rid, site=site, when=f"{when} {local:%H:%M}〜{end:%H:%M}",
-                                     url=url)
+    body = texts["sms_body" if short else "mail_body"].format(
+        rid=rid, site=site, when=f"{when} {local:%H:%M}〜{end:%H:%M}", url=url)
     return Notice(ref=f"reservation:{reservation}:confirmation", to=to, lang=lang,
                   subject=texts["mail_subject"].format(when=when), body=body)
 

@@ -28,6 +28,7 @@ from hub.kit.runtime import RUNTIME, Runtime, runtime
 from hub.notify.api import NOTIFIER
 from hub.notify.contacts import InvalidContact
 from hub.notify.contacts import email as check_email
+from hub.notify.contacts import phone as check_phone
 from hub.notify.senders import Sender
 from hub.notify.service import build_senders
 from hub.reservations import booking, tokens
@@ -309,28 +310,44 @@ async def book_post(request: web.Request) -> web.StreamResponse:
                           ctx=ctx, errors={"": exc.code},
                           form={"phone": form["phone"], "email": form["email"]})
     sender = _email_sender(request)
+    lang = lang_of(request)
+    base = os.environ.get("MADOGUCHI_HUB_PUBLIC_URL", "").rstrip("/")
+    url = f"{base}/r/done/{done.token}?lang={lang}"
+    site_name = str((await slot_view(request, slot))["site"])
     if sender is not None and email is not None:
-        lang = lang_of(request)
-        base = os.environ.get("MADOGUCHI_HUB_PUBLIC_URL", "").rstrip("/")
         send_later(sender, confirmation(
             TEXTS[lang], lang=lang, reservation=done.reservation, to=email, rid=rid,
-            site=(await slot_view(request, slot))["site"], starts=slot.starts_at,
-            ends=slot.ends_at,
-            url=f"{base}/r/done/{done.token}?lang={lang}"))
+            site=site_name, starts=slot.starts_at, ends=slot.ends_at, url=url))
+    sms = _sender_of_app(request.app, "sms")
+    mobile = _mobile(phone)
+    if sms is not None and mobile is not None:  # and by SMS where a mobile number was given
+        send_later(sms, confirmation(
+            TEXTS[lang], lang=lang, reservation=done.reservation, to=mobile, rid=rid,
+            site=site_name, starts=slot.starts_at, ends=slot.ends_at, url=url, short=True))
     raise web.HTTPSeeOther(f"/r/done/{done.token}{query(request, mail='1' if sender else '0')}")
+
+
+def _mobile(phone: str | None) -> str | None:
+    """The SMS adapter's form (E.164) of a Japanese mobile number, else None (a landline)."""
+    if phone is None:
+        return None
+    try:
+        return check_phone(phone)
+    except InvalidContact:
+        return None
 
 
 def _email_sender(request: web.Request) -> Sender | None:
     return _sender_of_app(request.app)
 
 
-def _sender_of_app(app: web.Application) -> Sender | None:
-    """The hub's e-mail sender: the notice module's (the demo's mail sink too), else one built
-    from the settings (``MADOGUCHI_SMTP_URL``); None when e-mail is off."""
+def _sender_of_app(app: web.Application, channel: str = "email") -> Sender | None:
+    """The hub's sender for ``channel`` (email, sms): the notice module's (the demo's sinks
+    too), else one built from the settings; None when the channel is off."""
     notifier = app.get(NOTIFIER)
     if notifier is not None:
-        return notifier.senders.get("email")
-    return build_senders(app[RUNTIME].settings).get("email")
+        return notifier.senders.get(channel)
+    return build_senders(app[RUNTIME].settings).get(channel)
 
 
 async def done(request: web.Request) -> web.Response:

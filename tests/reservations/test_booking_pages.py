@@ -159,13 +159,15 @@ async def test_booking_on_a_phone(hub: Hub, chromium_path: Path) -> None:
         await browser.close()
 
 
-async def test_the_confirmation_goes_by_email_with_a_link_never_the_pin(tmp_path: Path) -> None:
-    from mail_support import SmtpSink
+async def test_the_confirmation_goes_by_email_and_sms_with_a_link_never_the_pin(
+        tmp_path: Path) -> None:
+    from mail_support import SmsGateway, SmtpSink
 
-    sink = SmtpSink()
+    sink, sms = SmtpSink(), SmsGateway()
     sink.controller.start()
+    await sms.start()
     settings = HubSettings(keys={"t1": bytes(range(32))}, key_id="t1", smtp_url=sink.url,
-                           smtp_from="yoyaku@city.example.jp")
+                           smtp_from="yoyaku@city.example.jp", sms_url=sms.url)
     h = await start_hub(f"sqlite:///{tmp_path}/hub.db", None, port=0, settings=settings)
     try:
         assert not (await import_ids(h.store, "予約ID,区民事務所コード\nMAIL0001,0001\n".encode(),
@@ -182,7 +184,7 @@ async def test_the_confirmation_goes_by_email_with_a_link_never_the_pin(tmp_path
                                  allow_redirects=False) as r:
                 ctx = r.headers["Location"].split("/r/slots/")[1].split("?")[0]
             async with http.post(f"{h.url}/r/book/{ctx}/{slot}?lang=en",
-                                 data={"email": "resident@example.jp", "phone": "0312345678",
+                                 data={"email": "resident@example.jp", "phone": "090-1234-5678",
                                        "pin": "4821", "pin2": "4821"},
                                  allow_redirects=False) as r:
                 assert r.status == 303
@@ -199,11 +201,21 @@ async def test_the_confirmation_goes_by_email_with_a_link_never_the_pin(tmp_path
         assert f"/r/done/{token}" in body
         assert "MAIL0001" in body
         assert "4821" not in body
-        assert "0312345678" not in body
+        assert "1234-5678" not in body
         assert str(msg["Content-Language"]) == "en"
+        for _ in range(100):  # and by SMS, the mobile number given
+            if sms.received:
+                break
+            await asyncio.sleep(0.05)
+        [(_auth, sent)] = sms.received
+        assert sent["to"] == "+819012345678"
+        assert f"/r/done/{token}" in sent["text"]
+        assert "4821" not in sent["text"]
     finally:
         await h.stop()
         sink.controller.stop()
+        if sms.runner is not None:
+            await sms.runner.cleanup()
 
 
 async def test_manage_changes_and_cancels_with_the_pin(hub: Hub) -> None:
