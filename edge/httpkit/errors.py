@@ -63,6 +63,12 @@ def route_pattern(request: web.Request) -> str:
     return resource.canonical if resource is not None else "(no route)"
 
 
+def streamed(request: web.Request) -> bool:
+    """A file upload whose handler streams its body (the form names its CSRF token in the
+    action URL): not decoded up front, so it may exceed the app's form-size limit."""
+    return request.content_type == "multipart/form-data" and "csrf" in request.query
+
+
 async def decode_form(request: web.Request) -> None:
     """Decode a posted form once, before any middleware or handler reads it (aiohttp keeps
     it for ``request.post()``), so none of them meets an undecodable one: an unknown charset,
@@ -91,7 +97,7 @@ def errors_as_json(*, internal: ApiError, failures: Failures | None = None,
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
             if forms and request.method == "POST" and request.content_type in FORMS and \
-                    request.match_info.http_exception is None:
+                    request.match_info.http_exception is None and not streamed(request):
                 await decode_form(request)
             return await handler(request)
         except ApiError as exc:

@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from edge.httpkit.errors import streamed
 from hub.auth import service
 from hub.auth.access import allows, is_public
 from hub.auth.texts import pick_lang, render_error
@@ -85,7 +86,11 @@ async def enforce_access(request: web.Request, handler: Handler) -> web.StreamRe
         return refuse(request, 403, "forbidden")
     if request.method not in ("GET", "HEAD", "OPTIONS"):
         token = request.headers.get("X-CSRF-Token")
-        if token is None and request.content_type in (
+        if token is None and streamed(request):
+            # a file upload's form names its token in the action URL, so the body can be
+            # streamed by the handler beyond the app's form-size limit (reservation IDs)
+            token = request.query["csrf"]
+        elif token is None and request.content_type in (
                 "application/x-www-form-urlencoded", "multipart/form-data"):
             token = str((await request.post()).get("csrf", "")) or None
         if not service.csrf_ok(current.sid, token):

@@ -10,7 +10,7 @@ import datetime as _dt
 from typing import Any
 from urllib.parse import urlencode
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 from sqlalchemy import and_, select
 
 from edge.domain.calendar import Calendar
@@ -27,7 +27,7 @@ from hub.reservations.slots import Pattern, rows
 from hub.reservations.tables import reservation_slots, reservations
 from hub.reservations.window import TOKYO
 from hub.store.store import now_utc
-from hub.web.api import Route
+from hub.web.api import ApiError, Route
 
 PATH = "/admin/reservations"
 STAFF_TEXTS = load_catalogue(HERE / "i18n", ("ja", "en"), prefix="staff.")
@@ -37,7 +37,7 @@ def _render(request: web.Request, status: int = 200, **values: Any) -> web.Respo
     lang = pick_lang(request)
     current = request[SESSION_KEY]
     values = {"done": None, "affected": None, "error": None, "form": {}, "erase": None,
-              "visits": [],
+              "visits": [], "imported": None, "slots": [],
               "erased": None, "columns": records.COLUMNS, "defaults": records.DEFAULT_COLUMNS,
               **values}
     html = runtime(request).render("reservations/staff.html", lang=lang, t=AUTH_TEXTS[lang],
@@ -175,7 +175,8 @@ async def export(request: web.Request) -> web.StreamResponse:
     first, last = _date(q.get("from", ""), _dt.date.min), _date(q.get("to", ""), _dt.date.min)
     if not (office.isdigit() and len(office) == 4) or first in (None, _dt.date.min) or \
             last in (None, _dt.date.min) or last < first or (last - first).days > 400:
-        return _render(request, 400, error="bad_filter", office=office, day=None, slots=[])
+        raise ApiError(400, "bad_filter", STAFF_TEXTS["en"]["errors"]["bad_filter"],
+                       STAFF_TEXTS["ja"]["errors"]["bad_filter"])
     encoding = "cp932" if q.get("encoding") == "cp932" else "utf-8-sig"
     columns = q.getall("columns", []) or list(records.DEFAULT_COLUMNS)
     rt = runtime(request)
@@ -219,6 +220,54 @@ async def erase(request: web.Request) -> web.Response:
                            "returned": done.places_returned})
 
 
+MAX_UPLOAD = 20 * 1024 * 1024  # = ids.MAX_BYTES: a ward's whole file, streamed
+
+
+async def import_file(request: web.Request) -> web.Response:
+    """The ward's reservation-ID file (multipart: file, id_column, office_column), streamed up
+    to ``MAX_UPLOAD``; all or nothing, every bad line listed; audited when stored."""
+    from hub.reservations.ids import Layout
+    from hub.reservations.imports import import_ids
+
+    fields: dict[str, str] = {}
+    data = b""
+    if request.content_type != "multipart/form-data":
+        return _render(request, 400, office="0001", day=None, error="bad_upload")
+    try:
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                continue
+            if part.name == "file":
+                chunks: list[bytes] = []
+                size = 0
+                while chunk := await part.read_chunk(256 * 1024):
+                    size += len(chunk)
+                    if size > MAX_UPLOAD:
+                        return _render(request, 413, office="0001", day=None,
+                                       imported={"errors": [(0, "too_large", "")]})
+                    chunks.append(chunk)
+                data = b"".join(chunks)
+            elif part.name in ("id_column", "office_column"):
+                fields[part.name] = (await part.text())[:40].strip()
+    except (ValueError, UnicodeDecodeError):
+        return _render(request, 400, office="0001", day=None, error="bad_upload")
+    layout = Layout(id_column=fields.get("id_column") or Layout.id_column,
+                    office_column=fields.get("office_column") or Layout.office_column)
+    rt = runtime(request)
+    got = await import_ids(rt.store, data, now_utc(), layout)
+    if not got.errors:
+        key, key_id = audit_key(rt.settings)
+        await record(rt.store, actor=request[SESSION_KEY].staff_id,
+                     action="reservation_ids_imported", target="upload",
+                     detail={"count": got.added + got.unchanged + got.moved, "new": got.added,
+                             "moved": got.moved}, ip=ip_of(request), key=key, key_id=key_id)
+    return _render(request, 400 if got.errors else 200, office="0001", day=None, imported={
+        "errors": [(e.line, e.code, e.value) for e in got.errors[:50]],
+        "more": max(0, len(got.errors) - 50), "added": got.added, "unchanged": got.unchanged,
+        "moved": got.moved, "encoding": got.encoding})
+
+
 ROUTES: tuple[Route, ...] = (
     Route("GET", PATH, "Reservation slots of an office for a week (?office=0001&from=DATE), "
           "with what is booked; the pattern form", page, access="ward_staff",
@@ -229,6 +278,9 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", f"{PATH}.csv", "Reservations of an office and dates as CSV (?office=&from=&to="
           "&columns=…&encoding=utf-8-sig|cp932), contacts included; audited as an export",
           export, access="ward_staff", content_type="text/csv"),
+    Route("POST", f"{PATH}/import", "Import the reservation-ID file (multipart {file, "
+          "id_column, office_column}; the CSRF token in the URL: ?csrf=); all or nothing; "
+          "audited", import_file, access="ward_staff", content_type="text/html"),
     Route("POST", f"{PATH}/erase", "Erase the data of chosen reservation IDs (form {csrf, ids, "
           "confirm}): first shows what, then erases; audited", erase, access="ward_staff",
           content_type="text/html"),

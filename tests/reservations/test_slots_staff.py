@@ -11,14 +11,14 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from staff_support import staff_cookie
 
 from hub.app import Hub, start_hub
 from hub.audit.tables import audit_log
 from hub.reservations.booking import Policy, book
 from hub.reservations.imports import import_ids
-from hub.reservations.tables import reservation_slots, reservations
+from hub.reservations.tables import reservation_ids, reservation_slots, reservations
 from hub.reservations.window import TOKYO
 from hub.settings import HubSettings
 from hub.store.store import now_utc
@@ -137,3 +137,36 @@ async def test_export_and_erase_pages_are_audited(hub: Hub) -> None:
         actions = [a for (a,) in (await tx.conn.execute(select(audit_log.c.action)
                                                         .order_by(audit_log.c.id))).all()]
     assert actions[-2:] == ["export", "reservation_data_erased"]
+
+
+async def test_staff_upload_the_ward_file_beyond_the_form_limit(hub: Hub) -> None:
+    cookie = await staff_cookie(hub.store, SETTINGS, site="*")
+    big = "予約ID,区民事務所コード\r\n" + "".join(
+        f"{i:08d},{1 + i % 6:04d}\r\n" for i in range(8000))  # ~136 kB: over the 64 kB limit
+    bad = "予約ID,区民事務所コード\r\nAB12CD34,0001\r\nBAD,0001\r\n"
+    async with aiohttp.ClientSession(cookies=cookie) as http:
+        async with http.get(f"{hub.url}/admin/reservations?lang=ja") as r:
+            csrf = _csrf(await r.text())
+
+        async def upload(body: bytes, token: str | None = csrf) -> tuple[int, str]:
+            form = aiohttp.FormData()
+            form.add_field("file", body, filename="ids.csv", content_type="text/csv")
+            form.add_field("id_column", "予約ID")
+            form.add_field("office_column", "区民事務所コード")
+            url = f"{hub.url}/admin/reservations/import?lang=ja"
+            async with http.post(url + (f"&csrf={token}" if token else ""), data=form) as r:
+                return r.status, await r.text()
+
+        status, page = await upload(big.encode("cp932"))
+        assert status == 200, page
+        assert "新規 8000 件" in page
+        status, page = await upload(big.encode("cp932"))
+        assert "変更なし 8000 件" in page  # the same file again changes nothing
+        status, page = await upload(bad.encode("utf-8-sig"))
+        assert status == 400
+        assert "3行目" in page
+        assert (await upload(bad.encode(), token=None))[0] == 403
+    async with hub.store.read() as tx:
+        count = (await tx.conn.execute(select(func.count()).select_from(reservation_ids))
+                 ).scalar()
+    assert count == 8000  # nothing of the bad file
