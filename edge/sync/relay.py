@@ -39,8 +39,8 @@ from edge.sync import commands as cmds
 from edge.sync import presence, site_config
 from edge.sync.outbox import Limits, SyncDb, counts, first_unacked, read_batch
 from edge.sync.replay import Replayer, wait_event
-from edge.sync.reservations import ReservationBook, ReservationFollower
-from edge.sync.staff import StaffBook, StaffFollower
+from edge.sync.reservations import ReservationBook, reservation_follower
+from edge.sync.staff import StaffBook, staff_follower
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -133,9 +133,9 @@ class SyncClient:
         self._local_version = config.version
         self.sync_error: str | None = None
         # staff who may sign in at the counters (the web app's book, so logins see pushes)
-        self.staff = StaffFollower(staff if staff is not None else StaffBook())
+        self.staff = staff_follower(staff if staff is not None else StaffBook())
         # bookings the kiosk may check in (the web app's book, so scans see pushes)
-        self.reservations = ReservationFollower(
+        self.reservations = reservation_follower(
             reservations if reservations is not None else ReservationBook())
         self.desk = cmds.Desk(writer, self.site, self._db.run, self._reply, self._start_replay,
                               now)

@@ -9,7 +9,6 @@ edge still checks residents in; the list is replaced whole, so a cancelled booki
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import logging
@@ -20,6 +19,7 @@ from typing import Any
 
 from edge.protocol import ReservationList, WireError
 from edge.store.store import EventStore
+from edge.sync.pushed import PushedFollower
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -81,28 +81,13 @@ class ReservationBook:
         return cls(parsed[1], parsed[0])
 
 
-class ReservationFollower:
-    """Takes each pushed list: check, keep in the database, then use it."""
+def reservation_follower(book: ReservationBook) -> PushedFollower[Booking]:
+    """Takes each pushed reservation list (``edge/sync/pushed.py``)."""
 
-    def __init__(self, book: ReservationBook) -> None:
-        self.book = book
-        self.error: str | None = None
-        self._lock = asyncio.Lock()
+    def keep(version: str, bookings: list[Booking]) -> str:
+        return json.dumps({"version": version, "items": [
+            {"key": b.key, "service": b.service, "starts": b.starts.isoformat(),
+             "ends": b.ends.isoformat()} for b in bookings]})
 
-    async def handle(self, raw: dict[str, Any], run_db: RunDb) -> None:
-        async with self._lock:
-            parsed = parse_message(raw)
-            if isinstance(parsed, str):
-                self.error = parsed
-                _LOGGER.warning("refused reservation list from the hub: %s", parsed)
-                return
-            version, bookings = parsed
-            if version == self.book.version:
-                return
-            kept = json.dumps({"version": version, "items": [
-                {"key": b.key, "service": b.service, "starts": b.starts.isoformat(),
-                 "ends": b.ends.isoformat()} for b in bookings]})
-            await run_db(lambda st: st.set_meta(META_RESERVATIONS, kept))
-            self.book.replace(bookings, version)
-            self.error = None
-            _LOGGER.info("reservations from the hub: %d", len(bookings))
+    return PushedFollower(book, parse=parse_message, keep=keep, meta_key=META_RESERVATIONS,
+                          what="reservations")

@@ -13,7 +13,6 @@ rights only for that session.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable
@@ -26,6 +25,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from edge.protocol import MAX_STAFF as MAX_STAFF  # the list's limit, checked by StaffList
 from edge.protocol import StaffList, WireError
 from edge.store.store import EventStore
+from edge.sync.pushed import PushedFollower
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -95,27 +95,12 @@ class StaffBook:
         return cls(parsed[1], parsed[0])
 
 
-class StaffFollower:
-    """Takes each pushed list: check, keep in the database, then use it."""
+def staff_follower(book: StaffBook) -> PushedFollower[Credential]:
+    """Takes each pushed staff list (``edge/sync/pushed.py``)."""
 
-    def __init__(self, book: StaffBook) -> None:
-        self.book = book
-        self.error: str | None = None
-        self._lock = asyncio.Lock()
+    def keep(version: str, creds: list[Credential]) -> str:
+        return json.dumps({"version": version, "staff": [
+            {"login": c.login, "hash": c.hash, "roles": sorted(c.roles)} for c in creds]})
 
-    async def handle(self, raw: dict[str, Any], run_db: RunDb) -> None:
-        async with self._lock:
-            parsed = parse_message(raw)
-            if isinstance(parsed, str):
-                self.error = parsed
-                _LOGGER.warning("refused staff list from the hub: %s", parsed)
-                return
-            version, creds = parsed
-            if version == self.book.version:
-                return  # the retained copy of what we hold
-            kept = json.dumps({"version": version, "staff": [
-                {"login": c.login, "hash": c.hash, "roles": sorted(c.roles)} for c in creds]})
-            await run_db(lambda st: st.set_meta(META_STAFF, kept))
-            self.book.replace(creds, version)
-            self.error = None
-            _LOGGER.info("staff list from the hub: %d accounts", len(creds))
+    return PushedFollower(book, parse=parse_message, keep=keep, meta_key=META_STAFF,
+                          what="staff list")

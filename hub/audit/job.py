@@ -9,9 +9,7 @@ broken chain is never pruned (the evidence stays) and is logged as an error ever
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -19,6 +17,7 @@ from aiohttp import web
 
 from hub.audit.service import AuditError, prune_expired
 from hub.kit.runtime import Runtime
+from hub.kit.tasks import run_for_lifetime
 from hub.store.store import now_utc
 
 _LOGGER = logging.getLogger(__name__)
@@ -59,11 +58,4 @@ def setup(app: web.Application, rt: Runtime) -> None:
             await asyncio.sleep(max(1.0, (next_run(now) - now).total_seconds()))
             await run_once(rt)
 
-    async def lifetime(_app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(nightly())
-        yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    app.cleanup_ctx.append(lifetime)
+    run_for_lifetime(app, nightly, "hub-audit-pruning")

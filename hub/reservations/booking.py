@@ -116,18 +116,7 @@ async def book(store: HubStore, settings: HubSettings, policy: Policy, *, rid: s
     try:
         async with store.begin() as tx:
             c = tx.conn
-            office = (await c.execute(select(reservation_ids.c.office)
-                                      .where(reservation_ids.c.rid == rid))).scalar()
-            if office is None:
-                raise BookingRefused("unknown_id")
-            got = (await c.execute(select(reservation_slots)
-                                   .where(reservation_slots.c.id == slot_id))).first()
-            if got is None:
-                raise BookingRefused("no_slot")
-            slot = _slot(got)
-            why = may_book(policy, slot, str(office), now)
-            if why is not None:
-                raise BookingRefused(why)
+            slot = await _bookable(c, policy, rid, slot_id, now)
             await _expire_past(c, rid, now)
             await _take_place(c, slot_id)
             await c.execute(reservations.insert().values(
@@ -139,21 +128,29 @@ async def book(store: HubStore, settings: HubSettings, policy: Policy, *, rid: s
     return Booked(row_id, token, slot)
 
 
-async def _precheck(store: HubStore, policy: Policy, rid: str, slot_id: int,
-                    now: _dt.datetime) -> None:
-    async with store.read() as tx:
-        office = (await tx.conn.execute(select(reservation_ids.c.office)
-                                        .where(reservation_ids.c.rid == rid))).scalar()
-        got = (await tx.conn.execute(select(reservation_slots)
-                                     .where(reservation_slots.c.id == slot_id))).first()
+async def _bookable(c: AsyncConnection, policy: Policy, rid: str, slot_id: int,
+                    now: _dt.datetime) -> Slot:
+    """The slot, if this ID may book it now (its office, the window); else ``BookingRefused``."""
+    office = (await c.execute(select(reservation_ids.c.office)
+                              .where(reservation_ids.c.rid == rid))).scalar()
     if office is None:
         raise BookingRefused("unknown_id")
+    got = (await c.execute(select(reservation_slots)
+                           .where(reservation_slots.c.id == slot_id))).first()
     if got is None:
         raise BookingRefused("no_slot")
     slot = _slot(got)
     why = may_book(policy, slot, str(office), now)
     if why is not None:
         raise BookingRefused(why)
+    return slot
+
+
+async def _precheck(store: HubStore, policy: Policy, rid: str, slot_id: int,
+                    now: _dt.datetime) -> None:
+    """The same checks on a read, plus "already full", before the PIN is hashed."""
+    async with store.read() as tx:
+        slot = await _bookable(tx.conn, policy, rid, slot_id, now)
     if slot.booked >= slot.capacity:
         raise BookingRefused("full")
 
@@ -340,16 +337,7 @@ async def change(store: HubStore, policy: Policy, mine: Mine, slot_id: int,
     in one transaction, or nothing changes (``BookingRefused``)."""
     async with store.begin() as tx:
         c = tx.conn
-        office = (await c.execute(select(reservation_ids.c.office)
-                                  .where(reservation_ids.c.rid == mine.rid))).scalar()
-        got = (await c.execute(select(reservation_slots)
-                               .where(reservation_slots.c.id == slot_id))).first()
-        if got is None or office is None:
-            raise BookingRefused("no_slot")
-        slot = _slot(got)
-        why = may_book(policy, slot, str(office), now)
-        if why is not None:
-            raise BookingRefused(why)
+        slot = await _bookable(c, policy, mine.rid, slot_id, now)
         await _take_place(c, slot_id)
         moved = await c.execute(
             reservations.update().where(and_(reservations.c.id == mine.reservation,

@@ -8,17 +8,16 @@ processes, or a restart, never send a reminder twice; a failed send is not retri
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as _dt
 import logging
 import os
-from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
 from sqlalchemy import and_, select, update
 
 from hub.kit.runtime import Runtime
+from hub.kit.tasks import run_for_lifetime
 from hub.notify.crypto import CryptoError, open_sealed
 from hub.notify.senders import Notice, Sender, deliver
 from hub.reservations.tables import reservation_slots, reservations
@@ -100,11 +99,4 @@ def setup_reminders(app: web.Application, rt: Runtime, texts: dict[str, dict[str
                     _LOGGER.exception("reservation reminders failed; trying again later")
             await asyncio.sleep(EVERY_S)
 
-    async def lifetime(_app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(loop())
-        yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    app.cleanup_ctx.append(lifetime)
+    run_for_lifetime(app, loop, "hub-reservation-reminders")

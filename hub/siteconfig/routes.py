@@ -284,17 +284,20 @@ async def _ward_page(request: web.Request, status: int = 200, *, text: str | Non
         action=_url(WARD, pick_lang(request)))
 
 
-async def ward_calendar(request: web.Request) -> web.Response:
+def _require_all_sites(request: web.Request) -> None:
     if not _all_sites(request[SESSION_KEY].grants):
         raise web.HTTPForbidden(text=TEXTS[pick_lang(request)]["ward_only"])
+
+
+async def ward_calendar(request: web.Request) -> web.Response:
+    _require_all_sites(request)
     return await _ward_page(request)
 
 
 async def ward_calendar_post(request: web.Request) -> web.Response:
     """Set the ward's closed days of every site (form {csrf, days}); each site whose list
     differs gets a new version (audited); the page lists what happened per site."""
-    if not _all_sites(request[SESSION_KEY].grants):
-        raise web.HTTPForbidden(text=TEXTS[pick_lang(request)]["ward_only"])
+    _require_all_sites(request)
     rt = runtime(request)
     text = str((await request.post()).get("days", ""))[:5000]
     days, bad = ward.parse_days(text, now_utc().astimezone(JST).date())

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.store.store import EventStore
-from edge.sync.reservations import ReservationBook, ReservationFollower, key_of
+from edge.sync.reservations import ReservationBook, key_of, reservation_follower
 
 TOKEN = "Zx9-token-of-a-resident-0123456789"
 
@@ -27,7 +27,7 @@ async def test_pushed_bookings_check_in_on_their_day_and_survive_a_restart(
         tmp_path: Path) -> None:
     store = EventStore(tmp_path / "edge.db", "s1")
     book = ReservationBook()
-    follower = ReservationFollower(book)
+    follower = reservation_follower(book)
 
     async def run_db(fn: Callable[[EventStore], None]) -> None:
         fn(store)
