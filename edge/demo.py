@@ -139,7 +139,31 @@ async def _demo_staff(hub: Hub, settings: HubSettings) -> tuple[tuple[str, str],
         result = await service.login(hub.store, settings, DEMO_LOGIN, password, "127.0.0.1")
         return result.sid if result.outcome == "ok" else None
 
+    await _demo_reservations(hub)
     return (DEMO_LOGIN, password), HubPoll(hub.url, sign_in)
+
+
+async def _demo_reservations(hub: Hub) -> None:
+    """Reservation IDs of the banner, and My Number card pick-up slots at the main office for
+    the weeks a resident can book now (from 4 to 40 days ahead, weekdays 9:00-12:00)."""
+    import datetime as _dt
+
+    from edge.demo_banner import DEMO_RESERVATION_IDS
+    from edge.domain.calendar import Calendar
+    from hub.reservations.booking import add_slots
+    from hub.reservations.imports import import_ids
+    from hub.reservations.slots import Pattern, rows
+    from hub.reservations.window import TOKYO
+    from hub.store.store import now_utc
+
+    now = now_utc()
+    body = "予約ID,区民事務所コード\n" + "".join(f"{r},0001\n" for r in DEMO_RESERVATION_IDS)
+    await import_ids(hub.store, body.encode("utf-8"), now)
+    today = now.astimezone(TOKYO).date()
+    await add_slots(hub.store, rows(Pattern(
+        "0001", "nerima-main", "M", "mycard", today + _dt.timedelta(days=4),
+        today + _dt.timedelta(days=40), frozenset(range(5)), _dt.time(9, 0), _dt.time(12, 0),
+        30, 2, now), Calendar(), "0001"))
 
 
 def _hub_settings(public_url: str, main_site: str = "nerima-main") -> HubSettings:

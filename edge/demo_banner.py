@@ -86,6 +86,9 @@ def _row(label: str, url: str) -> str:
     return f"  {label}{' ' * max(26 - cols(label), 1)}{url}"
 
 
+DEMO_RESERVATION_IDS = ("DEMO0001", "DEMO0002", "DEMO0003")
+
+
 def staff_lines(hub_url: str, staff: tuple[str, str] | None) -> list[str]:
     """Where staff sign in on the hub and, in the demo, with which account."""
     lines = [_row("職員ログイン staff sign-in", f"{hub_url}/auth/login")]
@@ -95,6 +98,9 @@ def staff_lines(hub_url: str, staff: tuple[str, str] | None) -> list[str]:
                           "(デモ専用・起動ごとに変わります demo only, new on every run)"))
     lines.append(_row("職員 staff overview", f"{hub_url}/staff/sites   "
                       "(ログイン後 after signing in)"))
+    if staff is not None:  # the demo seeds reservation IDs and slots (edge/demo.py)
+        lines.append(_row("来庁予約 reservations", f"{hub_url}/r   予約ID reservation ID "
+                          f"{', '.join(DEMO_RESERVATION_IDS)}"))
     return lines
 
 

@@ -188,6 +188,14 @@ async def test_try_it(demo: Demo, tmp_path: Path, chromium_path: Path) -> None:
             assert "画面の一覧" in await r.text()
         async with http.get(urls["webticket"]) as r:
             assert r.status == 200
+        # the banner's reservation ID books on the hub's pages (slots seeded by the demo)
+        assert "DEMO0001" in banner
+        async with http.post(f"{urls['hub']}/r?lang=ja", data={"rid": "DEMO0001"},
+                             allow_redirects=False) as r:
+            assert r.status == 303
+            slots_url = urls["hub"] + r.headers["Location"]
+        async with http.get(slots_url) as r:
+            assert 'name="slot"' in await r.text()
         ticket = await _web_ticket(http, urls["hub"])
         # the hub runs on the demo's clock too: open at 10:30 whatever the real time is
         _, status = await _json(http, "GET", f"{urls['hub']}/api/status")
