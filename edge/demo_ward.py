@@ -175,10 +175,29 @@ def _load(args: argparse.Namespace, paths: list[Path], configs: list[SiteConfig]
     return sites, plans
 
 
-def _free_port() -> int:
-    from edge.demo import _free_port as free
+_GIVEN: set[int] = set()
 
-    return free()
+
+def _free_port() -> int:
+    """A free port below Linux's ephemeral range (32768-60999): the 18 sites' own outgoing
+    connections take ephemeral ports while the others start, and a port picked from that range
+    was seen taken by one of them before its site could bind it."""
+    import random
+    import socket
+
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(20000, 32000)
+        if port in _GIVEN:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _GIVEN.add(port)
+        return port
+    raise OSError("no free port between 20000 and 32000")
 
 
 async def _connected(edge: Edge, timeout_s: float = 10.0) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pyotp
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Error as PlaywrightError
 from staff_support import PASSWORD, totp_secret
 
 from hub.app import Hub, start_hub
@@ -44,8 +45,14 @@ async def chromium(chromium_path: Path) -> AsyncIterator[Browser]:
 
 
 async def shot(page: Page, name: str) -> None:
+    """A screenshot for people to look at (not an assertion); Chromium on a loaded CI machine
+    once failed one capture ("Unable to capture screenshot"), so it is tried again once."""
     SHOTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(SHOTS / f"{name}.png"))
+    try:
+        await page.screenshot(path=str(SHOTS / f"{name}.png"))
+    except PlaywrightError:
+        await page.wait_for_timeout(500)
+        await page.screenshot(path=str(SHOTS / f"{name}.png"))
 
 
 async def sign_in(page: Page, base: str, login: str, password: str = PASSWORD,
