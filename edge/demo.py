@@ -51,6 +51,7 @@ from hub.settings import HubSettings
 from hub.store.store import use_clock
 
 if TYPE_CHECKING:
+    from edge.embedded_broker import EmbeddedBroker
     from hub.app import Hub
 
 ABSENT_P = 0.05
@@ -178,15 +179,17 @@ def _hub_settings(public_url: str, main_site: str = "nerima-main") -> HubSetting
     return replace(HubSettings.from_env(env), public_url=public_url)
 
 
-async def _main(args: argparse.Namespace, sites: list[DemoSite], workdir: Path,
-                clock: Clock, clock_lines: list[str]) -> None:
-    """Broker, hub, then the sites; each site's traffic; the screen; everything stopped on exit."""
+async def start_broker_and_hub(args: argparse.Namespace, workdir: Path, clock: Clock,
+                               main_site: str = "nerima-main"
+                               ) -> tuple[EmbeddedBroker, Hub, HubSettings]:
+    """The embedded broker and the hub (SQLite, the demo's clock and mail sink) of a demo;
+    the broker is stopped again when the hub cannot start."""
     from edge.embedded_broker import start_embedded_broker
     from hub.app import start_hub
 
     box, senders = demo_mail.sink(clock.now)
     broker = await start_embedded_broker("127.0.0.1", args.broker_port)
-    settings = _hub_settings(f"http://{args.host}:{args.hub_port}")
+    settings = _hub_settings(f"http://{args.host}:{args.hub_port}", main_site=main_site)
     try:
         hub = await start_hub(f"sqlite:///{workdir / 'hub.db'}",
                               f"mqtt://hub@127.0.0.1:{broker.port}/?protocol=3.1.1",
@@ -196,6 +199,14 @@ async def _main(args: argparse.Namespace, sites: list[DemoSite], workdir: Path,
     except BaseException:
         await broker.stop()
         raise
+    return broker, hub, settings
+
+
+async def _main(args: argparse.Namespace, sites: list[DemoSite], workdir: Path,
+                clock: Clock, clock_lines: list[str]) -> None:
+    """Broker, hub, then the sites; each site's traffic; the screen; everything stopped on exit."""
+
+    broker, hub, settings = await start_broker_and_hub(args, workdir, clock)
     runners = []
     tasks: list[asyncio.Task[None]] = []
     try:

@@ -23,7 +23,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from edge import demo_mail
 from edge.app import SyncOptions, build_edge, start_edge
 from edge.config import ConfigError, load_site_config
 from edge.demo_banner import DemoSite, split_counters, staff_lines, with_status_url
@@ -214,23 +213,10 @@ async def _connected(edge: Edge, timeout_s: float = 10.0) -> None:
 async def _main(args: argparse.Namespace, sites: list[DemoSite], plans: list[SitePlan],
                 workdir: Path, clock: Clock, clock_lines: list[str], meter: CostMeter) -> None:
     """Broker, hub, every site, their traffic, the summary; everything stopped on exit."""
-    from edge.demo import _demo_staff, _hub_settings
-    from edge.embedded_broker import start_embedded_broker
-    from hub.app import start_hub
+    from edge.demo import _demo_staff, start_broker_and_hub
 
-    box, senders = demo_mail.sink(clock.now)
-    broker = await start_embedded_broker("127.0.0.1", args.broker_port)
     # no main office first: the ward's sites in id order on the status page
-    settings = _hub_settings(f"http://{args.host}:{args.hub_port}", main_site="")
-    try:
-        hub = await start_hub(f"sqlite:///{workdir / 'hub.db'}",
-                              f"mqtt://hub@127.0.0.1:{broker.port}/?protocol=3.1.1",
-                              port=args.hub_port, host=args.host, settings=settings,
-                              senders=senders, clock=clock.now,
-                              extra_routes=lambda app: demo_mail.add_mail_routes(app, box))
-    except BaseException:
-        await broker.stop()
-        raise
+    broker, hub, settings = await start_broker_and_hub(args, workdir, clock, main_site="")
     runners = []
     tasks: list[asyncio.Task[None]] = []
     try:

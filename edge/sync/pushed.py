@@ -9,6 +9,7 @@ crash between the two never leaves the edge using a list it would not find again
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, Protocol, TypeVar
@@ -26,6 +27,21 @@ class Book(Protocol[T_contra]):
     version: str
 
     def replace(self, items: Sequence[T_contra], version: str) -> None: ...
+
+
+def load_kept(store: EventStore, meta_key: str,
+              parse: Callable[[dict[str, Any]], tuple[str, list[T]] | str],
+              what: str) -> tuple[str, list[T]] | None:
+    """The list kept under ``meta_key`` as ``(version, items)``; None when the hub never
+    pushed one (or, which never happens since only parsed lists are kept, it is unusable)."""
+    raw = store.meta(meta_key)
+    if raw is None:
+        return None
+    parsed = parse(json.loads(raw))
+    if isinstance(parsed, str):  # pragma: no cover - we only store what parsed
+        _LOGGER.warning("stored %s unusable: %s", what, parsed)
+        return None
+    return parsed
 
 
 class PushedFollower(Generic[T]):

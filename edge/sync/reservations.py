@@ -19,7 +19,7 @@ from typing import Any
 
 from edge.protocol import ReservationList, WireError
 from edge.store.store import EventStore
-from edge.sync.pushed import PushedFollower
+from edge.sync.pushed import PushedFollower, load_kept
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -71,14 +71,8 @@ class ReservationBook:
 
     @classmethod
     def load(cls, store: EventStore) -> ReservationBook:
-        raw = store.meta(META_RESERVATIONS)
-        if raw is None:
-            return cls()
-        parsed = parse_message(json.loads(raw))
-        if isinstance(parsed, str):  # pragma: no cover - we only store what parsed
-            _LOGGER.warning("stored reservation list unusable: %s", parsed)
-            return cls()
-        return cls(parsed[1], parsed[0])
+        kept = load_kept(store, META_RESERVATIONS, parse_message, "reservation list")
+        return cls() if kept is None else cls(kept[1], kept[0])
 
 
 def reservation_follower(book: ReservationBook) -> PushedFollower[Booking]:

@@ -25,7 +25,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from edge.protocol import MAX_STAFF as MAX_STAFF  # the list's limit, checked by StaffList
 from edge.protocol import StaffList, WireError
 from edge.store.store import EventStore
-from edge.sync.pushed import PushedFollower
+from edge.sync.pushed import PushedFollower, load_kept
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -85,14 +85,8 @@ class StaffBook:
     @classmethod
     def load(cls, store: EventStore) -> StaffBook:
         """The list kept in the database (empty when the hub never pushed one)."""
-        raw = store.meta(META_STAFF)
-        if raw is None:
-            return cls()
-        parsed = parse_message(json.loads(raw))
-        if isinstance(parsed, str):  # pragma: no cover - we only store what parsed
-            _LOGGER.warning("stored staff list unusable: %s", parsed)
-            return cls()
-        return cls(parsed[1], parsed[0])
+        kept = load_kept(store, META_STAFF, parse_message, "staff list")
+        return cls() if kept is None else cls(kept[1], kept[0])
 
 
 def staff_follower(book: StaffBook) -> PushedFollower[Credential]:
