@@ -154,6 +154,9 @@ def add_parsers(subparsers: Any) -> None:
     from hub.reservations.commands import add_parsers as add_reservation_parsers
 
     add_reservation_parsers(sub)
+    from hub.stats.commands import add_parsers as add_stats_parsers
+
+    add_stats_parsers(sub)
 
 
 def _audit(args: argparse.Namespace) -> int:

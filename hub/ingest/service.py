@@ -38,6 +38,7 @@ from hub.ingest.commands import Commands, ReplayAsks
 from hub.ingest.listeners import Announcer, Change, ChangeListener
 from hub.ingest.mqtt import MqttSettings, hub_link
 from hub.ingest.projection import RowWriter, SiteFold, build_fold, pick_config
+from hub.stats.live import Rollups
 from hub.store import HubStore, Tx
 from hub.store.store import now_utc
 
@@ -109,6 +110,7 @@ class Ingest:
         self._fresh: dict[str, list[Envelope]] = {}
         self._touched: set[str] = set()
         self.rows = RowWriter(self.folds)  # projection rows, throttled behind the folds
+        self.rollups = Rollups()  # statistics cells, committed with the events (hub.stats)
 
     # --- lifetime ------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -358,8 +360,10 @@ class Ingest:
                         continue
                     results[site] = await self._store_site(tx, site, by_seq, now)
                 await self.rows.write_stale(tx, every=self._queue.empty())
+                await self.rollups.flush(tx)
         except BaseException:
             self.guard.forget()
+            self.rollups.forget(batches)
             self.rows.stale |= stale  # rows written in the rolled-back transaction are not there
             for site in batches:  # the folds may be ahead of what was rolled back
                 self.folds.pop(site, None)
@@ -423,6 +427,7 @@ class Ingest:
             span = range(old + 1, new + 1)
             fresh = [by_seq[s] for s in span]  # each is what is stored at its seq now
             fold.advance(fresh)
+            await self.rollups.observe(tx, site, old, fresh)
             await self.guard.folded(tx, fold.failed, now)
             self._fresh.setdefault(site, []).extend(fresh)
             values["last_event_at"] = datetime.fromisoformat(fresh[-1].at)

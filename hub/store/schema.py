@@ -133,9 +133,10 @@ PROJECTION_TABLES = (site_queues, site_counters, site_devices)
 web_access = Table(  # W8: page views per page per hour (site time), for statistics
     "web_access", metadata,
     Column("page", String(32), nullable=False),
+    Column("site", SITE, nullable=False, server_default=""),  # "" for pages of no one site
     Column("hour", String(13), nullable=False),  # "YYYY-MM-DDTHH", Asia/Tokyo
     Column("count", BigInteger, nullable=False),
-    PrimaryKeyConstraint("page", "hour", name="pk_web_access"),
+    PrimaryKeyConstraint("page", "site", "hour", name="pk_web_access"),
 )
 
 web_tickets = Table(  # W4: tickets taken online, for the fairness rules (cap, one per contact)

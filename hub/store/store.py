@@ -27,6 +27,7 @@ from edge.protocol import ENVELOPE_VERSION, Envelope
 from hub.auth import tables as _staff_tables  # noqa: F401  (same reason: staff, sessions)
 from hub.fleet import tables as _fleet_tables  # noqa: F401  (same reason: alerts)
 from hub.reservations import tables as _reservation_tables  # noqa: F401  (same: bookings)
+from hub.stats import tables as _stats_tables  # noqa: F401  (same: statistics)
 from hub.store import migrate
 from hub.store.schema import events, site_configs, site_counters, site_devices, site_queues, sites
 
