@@ -693,57 +693,75 @@ def test_estimate_is_none_without_an_open_counter() -> None:
 
 
 def test_estimate_range_grows_with_people_ahead_and_shrinks_with_counters() -> None:
-    d = Desk()  # prior handling 300 s -> band 210..390
+    d = Desk()  # no calls yet: the pace is the configured handling time, 300 s
     ts = [d.issue("A") for _ in range(3)]
-    d.open("1")
-    assert d.row("A")["estimate"] == {"low_s": 630, "high_s": 1560}  # 3 ahead, 1 counter
+    d.open("1")  # free: it takes the first at once, then 3 calls for a 4th visitor
+    assert d.row("A")["estimate"] == {"low_s": 368, "high_s": 1229}
     views = [ticket_view(d.state, t) for t in ts]
     assert [v["ahead"] for v in views] == [0, 1, 2]
     assert [v["estimate"] for v in views] == [
-        {"low_s": 0, "high_s": 390}, {"low_s": 210, "high_s": 780},
-        {"low_s": 420, "high_s": 1170}]
+        {"low_s": 0, "high_s": 0}, {"low_s": 62, "high_s": 412},
+        {"low_s": 208, "high_s": 826}]
     d.open("2")  # counter 2 serves A too
-    assert d.row("A")["estimate"] == {"low_s": 315, "high_s": 780}
+    assert d.row("A")["estimate"] == {"low_s": 104, "high_s": 413}
     d.issue("A")
-    assert d.row("A")["estimate"] == {"low_s": 420, "high_s": 975}
+    assert d.row("A")["estimate"] == {"low_s": 184, "high_s": 615}
     d.open("3")  # counter 3 does not serve A
-    assert d.row("A")["estimate"] == {"low_s": 420, "high_s": 975}
+    assert d.row("A")["estimate"] == {"low_s": 184, "high_s": 615}
     assert d.row("A")["open_counters"] == 2
 
 
-def test_estimate_uses_todays_quartiles_from_three_samples() -> None:
-    d = Desk()
-    d.open("1")
-    for _ in range(5):
+def busy_calls(d: Desk, gap_s: float, calls: int, counter: str = "1") -> None:
+    """``calls`` calls of A at ``counter``, ``gap_s`` apart, people waiting all along."""
+    for _ in range(calls + 2):
         d.issue("A")
-    d.call_next("1")
-    d.advance(100)
-    d.call_next("1")
-    d.advance(200)
-    d.call_next("1")  # two samples: still the prior (210..390); 2 waiting
-    assert d.row("A")["estimate"] == {"low_s": 420, "high_s": 1170}
-    d.advance(300)
-    d.run(Finish("1"))  # samples 100, 200, 300 -> quartiles 150 and 250
-    assert d.row("A")["estimate"] == {"low_s": 300, "high_s": 750}
+    d.call_next(counter)  # the counter was free: no pace sample
+    for _ in range(calls):
+        d.advance(gap_s)
+        d.call_next(counter)
 
 
-def test_estimate_falls_back_to_history_mean() -> None:
+def test_estimate_follows_todays_pace() -> None:
     d = Desk()
     d.open("1")
-    d.issue("A")
-    d.issue("A")
-    d.call_next("1")
-    d.advance(100)
-    d.call_next("1")
-    d.advance(200)
-    d.run(Finish("1"))
+    busy_calls(d, 60, 30)  # 30 calls 60 s apart at 1 counter; 1 still waiting
+    assert list(d.state.stats["A"].pace) == [60.0] * 30
+    # 2 calls away; the prior is today's handling times (60 s too), not the configured 300 s
+    low, high = d.row("A")["estimate"].values()
+    assert 90 < low < 120 < high < 150
+
+
+def test_estimate_divides_the_pace_by_the_counters_open_now() -> None:
+    d = Desk()
+    d.open("1")
+    busy_calls(d, 60, 30)
+    one = d.row("A")["estimate"]
+    d.open("2")  # also serves A: free, so one call fewer, and twice the counters
+    two = d.row("A")["estimate"]
+    assert two["high_s"] < one["high_s"] / 2
+    assert two["low_s"] < one["low_s"] / 2
+
+
+def test_estimate_falls_back_to_history_by_weekday_and_hour() -> None:
+    d = Desk()  # Saturday 21st, 8:30
+    d.open("1")
+    busy_calls(d, 100, 10)
     d.run(CloseDay())
-    assert d.state.history_handling["A"] == (150.0, 2)
-    d.clock.set(at(8, 30, day=22))
+    weekday = datetime.fromisoformat("2026-11-21").weekday()
+    hist = d.state.history_pace[("A", weekday, 8)]
+    assert (hist.n, hist.total) == (10, 1000.0)
+    assert d.state.history_handling["A"] == (100.0, 10)
+    d.clock.set(at(8, 30, day=28))  # the same weekday: this hour's history, 100 s a call
+    d.issue("A")
     d.issue("A")
     d.open("1")
-    assert d.row("A")["estimate"] == {"low_s": 105, "high_s": 390}  # 150 s +- 30 %, 1 ahead
-    assert d.row("B")["estimate"] == {"low_s": 0, "high_s": 390}  # no history: prior
+    same_day = d.row("A")["estimate"]
+    d.clock.set(at(8, 30, day=29))  # another weekday: past days' handling times, 100 s too
+    d.issue("A")
+    d.issue("A")
+    d.open("1")
+    other = d.row("A")["estimate"]  # the same mean, but a spread assumed, not seen
+    assert other["low_s"] < same_day["low_s"] < 200 < same_day["high_s"] < other["high_s"]
 
 
 # --- backyard (Q16) ----------------------------------------------------------------------------
@@ -819,25 +837,3 @@ def test_decide_does_not_mutate_state() -> None:
         assert decide(d.state, cmd, ctx)
     assert d.state.seq == seq
     assert json.dumps(d.snap(), sort_keys=True) == before
-
-
-def test_estimate_uses_the_observed_call_rate_after_five_first_calls() -> None:
-    d = Desk()
-    d.open("1")
-    for _ in range(8):
-        d.issue("A")
-    for _ in range(4):
-        d.call_next("1")
-        d.advance(120)
-    d.call_next("1")  # 08:38, fifth first call; 3 waiting
-    # rate = 5 calls / max(480 s, 600 s); mid = 3.5 / rate = 420 s; spread = 1/sqrt(5)
-    assert d.row("A")["estimate"] == {"low_s": 232, "high_s": 608}
-    d.advance(120)
-    d.call_next("1")  # 08:40, sixth; 2 waiting: mid = 2.5 / (6 / 600) = 250, spread 1/sqrt(6)
-    assert d.row("A")["estimate"] == {"low_s": 148, "high_s": 352}
-    d.open("2")  # the observed rate already reflects the counters: no change
-    assert d.row("A")["estimate"] == {"low_s": 148, "high_s": 352}
-    # an hour later the calls are out of the window: back to handling times (5 samples of 120 s)
-    d.advance(3601)
-    d.issue("B")
-    assert d.row("A")["estimate"] == {"low_s": 120, "high_s": 180}  # 2 ahead, 2 counters

@@ -106,16 +106,41 @@ class ServiceDay:
     issued: int = 0
 
 
+PACE_WINDOW = 100  # the wait estimate follows the pace of this many latest calls of a queue
+HISTORY_CAP = 200  # calls a (service, weekday, hour) history counts at most: old days fade
+
+
+@dataclass(slots=True)
+class Moments:
+    """Count, sum and sum of squares of pace samples: enough for a mean and a spread."""
+
+    n: float = 0.0
+    total: float = 0.0
+    squares: float = 0.0
+
+    def add(self, x: float) -> None:
+        self.n += 1
+        self.total += x
+        self.squares += x * x
+
+
 @dataclass(slots=True)
 class ServiceStats:
-    """Today's figures for one service (S1); waits and handling times in seconds."""
+    """Today's figures for one service (S1); waits and handling times in seconds.
+
+    The wait estimate (edge/domain/estimate.py) reads the queue's *pace*: for each first call
+    made while the queue was waiting on busy counters, the counter-seconds it took (seconds
+    since the previous such call, or since the queue started waiting, x counters open then).
+    """
 
     issued_by_hour: dict[int, int] = field(default_factory=dict)
     wait_sum: float = 0.0
     wait_count: int = 0
     wait_max: float = 0.0
     handling: list[float] = field(default_factory=list)
-    first_calls: deque[datetime] = field(default_factory=lambda: deque(maxlen=30))
+    backlog_since: datetime | None = None  # people have waited on busy counters since then
+    pace: deque[float] = field(default_factory=lambda: deque(maxlen=PACE_WINDOW))
+    pace_by_hour: dict[int, Moments] = field(default_factory=dict)  # for history_pace
 
 
 @dataclass(slots=True)
@@ -144,6 +169,8 @@ class State:
     services: dict[str, ServiceDay] = field(default_factory=dict)
     stats: dict[str, ServiceStats] = field(default_factory=dict)
     history_handling: dict[str, tuple[float, int]] = field(default_factory=dict)  # mean, n
+    # past days' pace samples by (service, weekday of the business day, hour of the call)
+    history_pace: dict[tuple[str, int, int], Moments] = field(default_factory=dict)
     recent_calls: deque[Call] = field(default_factory=lambda: deque(maxlen=12))
     menu: str | None = None  # kiosk menu chosen by staff; None: the schedule decides (Q5)
 
@@ -162,10 +189,47 @@ class State:
         return self.tickets[c.current] if c and c.current else None
 
 
+def counters_serving(state: State, code: str) -> tuple[int, int]:
+    """(open, free) counters that serve ``code``; free: open with nobody at it."""
+    opened = free = 0
+    for cid, c in state.config.counters.items():
+        if code in c.services:
+            cs = state.counter(cid)
+            opened += cs.open
+            free += cs.open and cs.current is None
+    return opened, free
+
+
+def _enqueue(state: State, t: Ticket, at: datetime) -> None:
+    """Queue ``t``; a queue that was empty starts waiting on its counters if some are open
+    and none is free (time with no counter open, or a free one, says nothing of the pace)."""
+    q = state.waiting.setdefault(t.service, {})
+    opened, free = counters_serving(state, t.service)
+    if not q and opened and not free:
+        state.stat(t.service).backlog_since = at
+    q[t.id] = None
+
+
 def _unqueue(state: State, t: Ticket) -> None:
     q = state.waiting.get(t.service)
-    if q is not None:
-        q.pop(t.id, None)
+    if q is not None and t.id in q:
+        del q[t.id]
+        if not q:  # nobody waits: the queue no longer waits on its counters
+            state.stat(t.service).backlog_since = None
+
+
+def _paced_call(state: State, t: Ticket, at: datetime) -> None:
+    """A first call out of ``t``'s queue: record its pace sample if the queue was waiting on
+    busy counters, and keep the clock running if people are still waiting."""
+    st = state.stat(t.service)
+    opened = counters_serving(state, t.service)[0]
+    if st.backlog_since is not None and opened:
+        x = (at - st.backlog_since).total_seconds() * opened
+        st.pace.append(x)
+        st.pace_by_hour.setdefault(at.hour, Moments()).add(x)
+    _unqueue(state, t)
+    if state.waiting.get(t.service):
+        st.backlog_since = at
 
 
 def _release_counter(state: State, t: Ticket) -> None:
@@ -202,6 +266,13 @@ def _close_day(state: State, at: datetime) -> None:
             total = mean * n + sum(st.handling)
             n += len(st.handling)
             state.history_handling[code] = (total / n, n)
+        weekday = datetime.fromisoformat(state.day).weekday() if state.day else at.weekday()
+        for hour, m in st.pace_by_hour.items():
+            h = state.history_pace.setdefault((code, weekday, hour), Moments())
+            h.n, h.total, h.squares = h.n + m.n, h.total + m.total, h.squares + m.squares
+            if h.n > HISTORY_CAP:
+                k = HISTORY_CAP / h.n
+                h.n, h.total, h.squares = HISTORY_CAP, h.total * k, h.squares * k
     state.day_open = False
     state.waiting.clear()
     state.live_numbers.clear()
@@ -239,6 +310,10 @@ def apply(state: State, ev: Envelope) -> None:
         return
     if kind == "CounterOpened":
         state.counter(d["counter"]).open = True
+        spec = state.config.counters.get(d["counter"])
+        for code in spec.services if spec else ():
+            if code in state.stats:  # a free counter now: the pace clock restarts at its call
+                state.stats[code].backlog_since = None
         return
     if kind == "CounterClosed":
         state.counter(d["counter"]).open = False
@@ -259,7 +334,7 @@ def apply(state: State, ev: Envelope) -> None:
         state.tokens[t.token] = t.id
         if d.get("reservation"):
             state.reservations_used[d["reservation"]] = t.id
-        state.waiting.setdefault(t.service, {})[t.id] = None
+        _enqueue(state, t, at)
         sd = state.services.get(t.service)
         if sd is None:
             sd = state.services[t.service] = ServiceDay(t.number, t.lap)
@@ -271,6 +346,8 @@ def apply(state: State, ev: Envelope) -> None:
 
     t = state.tickets[d["ticket"]]
     if kind == "TicketCalled":
+        if t.called_at is None and t.state == "waiting":
+            _paced_call(state, t, at)
         _unqueue(state, t)
         _release_counter(state, t)
         t.state = "called"
@@ -285,7 +362,6 @@ def apply(state: State, ev: Envelope) -> None:
             st.wait_sum += wait
             st.wait_count += 1
             st.wait_max = max(st.wait_max, wait)
-            st.first_calls.append(at)
         state.counter(d["counter"]).current = t.id
         state.recent_calls.appendleft(Call(t.number, d["counter"], t.service, at, ev.seq))
     elif kind == "TicketCheckedIn":
@@ -295,7 +371,7 @@ def apply(state: State, ev: Envelope) -> None:
             t.state = "waiting"
             t.counter = None
             t.absent_reason = None
-            state.waiting.setdefault(t.service, {})[t.id] = None
+            _enqueue(state, t, at)
         if behind and t.state == "waiting":
             t.queue_seq = ev.seq
     elif kind == "TicketDeferred":
@@ -333,6 +409,6 @@ def apply(state: State, ev: Envelope) -> None:
         t.target_counter = d.get("to_counter")
         t.called_at = None
         t.calls = 0
-        state.waiting.setdefault(t.service, {})[t.id] = None
+        _enqueue(state, t, at)
     else:
         raise ValueError(f"unknown event type {kind!r}")

@@ -1,81 +1,23 @@
 """Projections for people: what screens, the API and the hub show. Pure functions of state.
 
-Wait estimates are ranges meant to hold the middle half of outcomes. Once a queue has had five or
-more first calls in the last hour, its observed call rate r gives the range (ahead + 0.5) / r
-+-max(25 %, 1/sqrt(calls)): this already reflects counters that serve several queues. Before that,
-low = people ahead / open counters x the 25th percentile of today's handling times and
-high = (ahead + 1) / open counters x the 75th percentile (history or the configured prior +-30 %
-until three handling times are seen). ``madoguchi bench edge`` scores the ranges against the
-waits that followed.
+Wait estimates are ranges meant to hold the middle half of outcomes, learnt from the queue's own
+pace: edge/domain/estimate.py says how.
 """
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 from typing import Any
 
 from edge.domain.calendar import closed_text, day, open_at
+from edge.domain.estimate import estimate
 from edge.domain.menus import choose_menu
-from edge.domain.model import Service
-from edge.domain.state import State, Ticket
-
-MIN_SAMPLES = 3
-RATE_WINDOW_S = 3600.0
-MIN_RATE_CALLS = 5
-MIN_RATE_SPAN_S = 600.0
-
-
-def _quantile(sorted_values: list[float], q: float) -> float:
-    idx = q * (len(sorted_values) - 1)
-    lo = int(idx)
-    hi = min(lo + 1, len(sorted_values) - 1)
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (idx - lo)
-
-
-def handling_band(state: State, svc: Service) -> tuple[float, float]:
-    """Typical (low, high) handling seconds for one visitor of this service."""
-    st = state.stats.get(svc.code)
-    if st is not None and len(st.handling) >= MIN_SAMPLES:
-        values = sorted(st.handling)
-        return _quantile(values, 0.25), _quantile(values, 0.75)
-    mean = state.history_handling.get(svc.code, (svc.handling_s, 0))[0]
-    return mean * 0.7, mean * 1.3
+from edge.domain.state import State, Ticket, counters_serving
 
 
 def open_counters(state: State, code: str) -> int:
-    return sum(
-        1 for c in state.config.counters.values()
-        if code in c.services and state.counter(c.id).open
-    )
-
-
-def call_rate(state: State, code: str) -> tuple[float, int] | None:
-    """Observed first calls per second of this queue over the last hour, and the sample size."""
-    st = state.stats.get(code)
-    if st is None or state.last_at is None:
-        return None
-    recent = [t for t in st.first_calls if (state.last_at - t).total_seconds() <= RATE_WINDOW_S]
-    if len(recent) < MIN_RATE_CALLS:
-        return None
-    span = max((state.last_at - recent[0]).total_seconds(), MIN_RATE_SPAN_S)
-    return len(recent) / span, len(recent)
-
-
-def estimate(state: State, code: str, ahead: int) -> dict[str, int] | None:
-    """Wait range in seconds for someone with ``ahead`` people before them; None if no counter."""
-    svc = state.config.services.get(code)
-    n = open_counters(state, code)
-    if svc is None or n == 0:
-        return None
-    rate = call_rate(state, code)
-    if rate is not None:
-        per_s, samples = rate
-        mid = (ahead + 0.5) / per_s
-        spread = max(0.25, 1 / math.sqrt(samples))
-        return {"low_s": round(mid * (1 - spread)), "high_s": round(mid * (1 + spread))}
-    low, high = handling_band(state, svc)
-    return {"low_s": round(ahead / n * low), "high_s": round((ahead + 1) / n * high)}
+    """Open counters serving ``code`` (a counter may serve several queues)."""
+    return counters_serving(state, code)[0]
 
 
 def ahead_of(state: State, t: Ticket) -> int:
