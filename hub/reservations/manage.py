@@ -23,9 +23,11 @@ from hub.reservations.pages import (
 )
 from hub.store.store import now_utc
 from hub.web.api import Route
+from hub.web.residents.access import count
 
 
 async def manage(request: web.Request) -> web.Response:
+    count(request, "reservation_manage")
     return render(request, "manage.html", rid="", error=None)
 
 
@@ -60,6 +62,7 @@ async def mine_page(request: web.Request) -> web.Response:
     mine, token = await _mine(request)
     if mine is None:
         return render(request, "expired.html", 410)
+    count(request, "reservation_mine", mine.slot.site)
     office = await office_of(request, mine.rid)
     days = await choices(request, office, await policy(request), now_utc()) if office else []
     return render(request, "mine.html", slot=await slot_view(request, mine.slot),

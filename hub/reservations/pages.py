@@ -40,6 +40,7 @@ from hub.reservations.window import TOKYO, window
 from hub.siteconfig import ward
 from hub.store.store import now_utc
 from hub.web.api import Route
+from hub.web.residents.access import count
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
@@ -105,6 +106,7 @@ def query(request: web.Request, **extra: str) -> str:
 
 
 async def start(request: web.Request) -> web.Response:
+    count(request, "reservation_start")
     return render(request, "start.html", rid="", error=None)
 
 
@@ -181,6 +183,7 @@ async def slots(request: web.Request) -> web.Response:
     office = await office_of(request, rid) if rid else None
     if rid is None or office is None:
         return render(request, "expired.html", 410)
+    count(request, "reservation_slots", office)
     days = await choices(request, office, await policy(request), now)
     return render(request, "slots.html", days=days, ctx=request.match_info["ctx"],
                    error=request.query.get("error"), rid=rid,
@@ -227,6 +230,7 @@ async def book_page(request: web.Request) -> web.Response:
     slot = await booking.slot(rt.store, int(slot_raw)) if slot_raw.isdigit() else None
     if rid is None or slot is None:
         return render(request, "expired.html", 410)
+    count(request, "reservation_book", slot.site)
     return render(request, "book.html", slot=await slot_view(request, slot), form={},
                    errors={}, ctx=request.match_info["ctx"])
 
@@ -356,6 +360,7 @@ async def done(request: web.Request) -> web.Response:
     if found is None:
         return render(request, "expired.html", 404)
     mine, state = found
+    count(request, "reservation_done", mine.slot.site)
     from hub.web.residents.qr import svg
 
     base = os.environ.get("MADOGUCHI_HUB_PUBLIC_URL", "").rstrip("/")

@@ -18,6 +18,7 @@ from edge.domain.model import LANGS
 from hub.kit.i18n import load_catalogue, pick_lang
 from hub.kit.runtime import runtime
 from hub.store.store import now_utc
+from hub.web.residents.access import count
 from hub.webticket.api import SERVICE
 
 WEB = Path(__file__).resolve().parent.parent / "web"
@@ -46,6 +47,7 @@ async def get_page(request: web.Request) -> web.Response:
     elif svc.web is None:
         status, problem = 404, "not_offered"
     else:
+        count(request, "webticket", site)  # W8: known offices only (a URL names any)
         async with rt.store.read() as tx:
             row = await tx.site(site)
         online = bool(row and row["online"])

@@ -15,15 +15,16 @@ from aiohttp import web
 from hub.kit.module import Module
 from hub.kit.runtime import Runtime
 from hub.web.api import declare
-from hub.web.residents.access import AccessCounter
+from hub.web.residents.access import ACCESS, AccessCounter
 from hub.web.residents.feed import LiveFeed
-from hub.web.residents.pages import ACCESS, FEED, GUARD, ROUTES
+from hub.web.residents.pages import FEED, GUARD, QUIET, ROUTES
+from hub.web.residents.quietcache import QuietHours
 from hub.web.residents.tickets import Guard
 
 WEB = Path(__file__).resolve().parent.parent
 STATIC = WEB / "static"
 
-__all__ = ["ACCESS", "FEED", "GUARD", "ROUTES", "module"]
+__all__ = ["ACCESS", "FEED", "GUARD", "QUIET", "ROUTES", "module"]
 
 
 def setup(app: web.Application, rt: Runtime) -> None:
@@ -32,6 +33,7 @@ def setup(app: web.Application, rt: Runtime) -> None:
     app[FEED] = LiveFeed(rt.live, main=rt.settings.main_site) if rt.live is not None else None
     app[ACCESS] = AccessCounter(rt.store)
     app[GUARD] = Guard()
+    app[QUIET] = QuietHours(rt.store, rt.live)
     app.router.add_static("/static/", STATIC)
     declare(app, "GET", "/static", "public")
 
@@ -40,9 +42,11 @@ def setup(app: web.Application, rt: Runtime) -> None:
         if feed is not None:
             await feed.start()
         app[ACCESS].start()
+        app[QUIET].start()
         yield
         if feed is not None:
             await feed.stop()
+        await app[QUIET].stop()
         await app[ACCESS].stop()
 
     async def close_streams(app: web.Application) -> None:

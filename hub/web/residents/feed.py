@@ -39,7 +39,8 @@ class LiveFeed:
         self.watchers = Watchers()
         self.snapshot: Snapshot = encode(0, {"at": None, "sites": [], "compare": [],
                                              "site_names": {}}, self.epoch)
-        self.pages: dict[tuple[int, str], bytes] = {}  # rendered status page per version, lang
+        # the rendered status page per (version, lang, weekday shown, today, quiet hours' version)
+        self.pages: dict[tuple[int, str, int, int, int], bytes] = {}
         self.online: dict[str, bool] = {}
         self._dirty: set[str] = set()
         self._wake = asyncio.Event()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
@@ -36,16 +37,18 @@ from hub.web.api import (
 from hub.web.ratelimit import client_ip
 from hub.web.residents import qr
 from hub.web.residents import ticketpage as page
-from hub.web.residents.access import TZ, AccessCounter
+from hub.web.residents.access import ACCESS, TZ
 from hub.web.residents.broadcast import Subscriber
 from hub.web.residents.feed import LiveFeed
 from hub.web.residents.i18n import LANGS, TEXTS, est_text, name, pick_lang
+from hub.web.residents.quietcache import QuietHours, clock_text, quiet_sentence
+from hub.web.residents.snapshot import DAY_KEYS
 from hub.web.residents.tickets import TOKEN, Guard, Watch, frame, pending_view, public_view
 
 _LOGGER = logging.getLogger(__name__)
 
 FEED: web.AppKey[LiveFeed | None] = web.AppKey("residents_feed", object)  # type: ignore[arg-type]
-ACCESS: web.AppKey[AccessCounter] = web.AppKey("residents_access", AccessCounter)
+QUIET: web.AppKey[QuietHours] = web.AppKey("residents_quiet", QuietHours)
 GUARD: web.AppKey[Guard] = web.AppKey("residents_guard", Guard)
 
 NOTICE_CODES = ("registered", "invalid_contact", "unavailable", "rate_limited", "closed")
@@ -114,20 +117,30 @@ def _feed(request: web.Request) -> LiveFeed | None:
 # --- status ------------------------------------------------------------------------------------
 
 async def status_page(request: web.Request) -> web.Response:
+    """Rendered once per snapshot, language, weekday shown (``?weekday=``, else today's) and
+    version of the usual quiet hours; served from memory after that."""
     feed = _feed(request)
     if feed is None:
         return _error_page(request, "unavailable")
     lang = pick_lang(request)
-    request.app[ACCESS].hit("status")
-    snap = feed.snapshot
-    body = feed.pages.get((snap.version, lang))
+    request.app[ACCESS].hit("status")  # every office's page: no one site
+    snap, quiet = feed.snapshot, request.app[QUIET]
+    today = now_utc().astimezone(TZ).weekday()
+    asked = request.query.get("weekday", "")
+    weekday = DAY_KEYS.index(asked) if asked in DAY_KEYS else today
+    key = (snap.version, lang, weekday, today, quiet.version)
+    body = feed.pages.get(key)
     if body is None:
         at = snap.data["at"]
-        body = feed.pages[(snap.version, lang)] = _render(
+        t = TEXTS[lang]
+        body = feed.pages[key] = _render(
             request, "residents_status.html", lang, snap=snap.data, version=snap.version,
-            updated=at[11:19] if at else "—",
-            today=now_utc().astimezone(TZ).weekday(),
-            quieter=lambda v: quieter_text(TEXTS[lang], lang, v, snap.data["site_names"])
+            updated=at[11:19] if at else "—", today=today, weekday=weekday,
+            day_keys=DAY_KEYS, picked=asked in DAY_KEYS,
+            quiet=lambda site: quiet.section(site, weekday),
+            clock=lambda minute: clock_text(t, minute),
+            quiet_sentence=lambda section, day: quiet_sentence(t, section, day),
+            quieter=lambda v: quieter_text(t, lang, v, snap.data["site_names"])
         ).encode()
     return _html(body, lang, extra={"Cache-Control": "no-cache"})
 
@@ -197,9 +210,9 @@ async def ticket_page(request: web.Request) -> web.Response:
     outcome, detail = await resolve(request)
     if outcome not in ("ok", "pending"):
         return _error_page(request, outcome, detail if outcome == "limited" else None)
-    request.app[ACCESS].hit("ticket")
-    lang = pick_lang(request)
     view, site = detail
+    request.app[ACCESS].hit("ticket", site)
+    lang = pick_lang(request)
     code = request.query.get("notice")
     token = request.match_info["token"]
     t = TEXTS[lang]
@@ -272,8 +285,18 @@ async def web_access_stats(request: web.Request) -> web.Response:
                        "day は YYYY-MM-DD 形式の日付で指定してください") from None
     pages = await request.app[ACCESS].day(day)
     return json_response({"day": day, "pages": {
-        page: {"total": sum(hours.values()), "by_hour": dict(sorted(hours.items()))}
-        for page, hours in sorted(pages.items())}})
+        page: {**_views(sites.values()), "by_site": {
+            site: _views([hours]) for site, hours in sorted(sites.items())}}
+        for page, sites in sorted(pages.items())}})
+
+
+def _views(per_site: Iterable[dict[str, int]]) -> dict[str, Any]:
+    """{"total", "by_hour"} summed over the given hour -> views maps."""
+    by_hour: dict[str, int] = {}
+    for hours in per_site:
+        for hour, n in hours.items():
+            by_hour[hour] = by_hour.get(hour, 0) + n
+    return {"total": sum(by_hour.values()), "by_hour": dict(sorted(by_hour.items()))}
 
 
 STATUS = obj({"version": INT, "at": OPT_STR, "site_names": {"type": "object"},
@@ -283,13 +306,17 @@ STATUS = obj({"version": INT, "at": OPT_STR, "site_names": {"type": "object"},
                                                          "waiting": INT}))}))})
 TICKET = obj({"site": STR, "site_name": OPT_NAMES, "service": STR, "service_name": OPT_NAMES,
               "number": INT, "state": STR, "phase": STR, "day": STR})
+_VIEWS = {"total": INT, "by_hour": {"type": "object", "additionalProperties": INT}}
 WEB_ACCESS = obj({"day": STR, "pages": {"type": "object", "additionalProperties": obj({
-    "total": INT, "by_hour": {"type": "object", "additionalProperties": INT}})}})
+    **_VIEWS, "by_site": {"type": "object", "additionalProperties": obj(_VIEWS)}})}})
 
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/", "Resident status page: every site's queues, waits, hours, quieter "
-          "offices (HTML, ?lang=ja|en|zh|ko)", status_page, access="public",
-          content_type="text/html", query=(lang_param(LANGS),)),
+          "offices, usually quiet hours (HTML, ?lang=ja|en|zh|ko, ?weekday=mon..sun)",
+          status_page, access="public", content_type="text/html", query=(
+              lang_param(LANGS),
+              Param("weekday", "the weekday whose usually quiet hours are shown (default: "
+                    "today's)", schema={"enum": list(DAY_KEYS)}))),
     Route("GET", "/api/status", "The public status snapshot (ETag / If-None-Match)",
           status_json, access="public", response=STATUS,
           also={304: "not modified: If-None-Match names the current ETag"}),
@@ -304,7 +331,8 @@ ROUTES: tuple[Route, ...] = (
           access="ticket_token", response=TICKET),
     Route("GET", "/t/{token}/stream", "Server-sent events: the ticket's view on each change",
           ticket_stream, access="ticket_token", content_type="text/event-stream"),
-    Route("GET", "/api/stats/web-access", "Page views per page and hour (W8); ?day=YYYY-MM-DD",
+    Route("GET", "/api/stats/web-access", "Page views per page and hour, and per office in "
+          "by_site (\"\": pages of no one office) (W8); ?day=YYYY-MM-DD",
           web_access_stats, access="stats", response=WEB_ACCESS, query=(
               Param("day", "the day, YYYY-MM-DD (default: today in Japan)",
                     schema={"type": "string", "format": "date"}),)),
