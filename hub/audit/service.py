@@ -48,6 +48,8 @@ ACTIONS = frozenset({
     "config_published", "config_conflict", "config_rolled_back", "fleet_rules_changed",
     "fleet_recipient_added", "fleet_recipient_removed", "reservation_ids_imported",
     "reservation_slots_created", "reservation_slot_changed", "reservation_data_erased",
+    # hub/stats: a statistics export (period, sites, columns), a CSV column set saved/deleted
+    "stats_exported", "stats_columns_saved", "stats_columns_deleted",
 })
 PURPOSE = "audit"
 LOCK_KEY = int.from_bytes(hashlib.sha256(b"madoguchi/audit/append").digest()[:8], "big",
