@@ -8,8 +8,9 @@ Levels (the edge's counterpart of ``hub/auth/access.py``):
   operator session.
 - ``operator``: a counter's commands; a session opened at that counter.
 - ``staff``: any operator session at this site (cancel by number, priority and reservation
-  tickets, the kiosk menu switch, today's statistics).
-- ``site_staff``: a session of a staff member with a ward role here (closing the day).
+  tickets, the kiosk menu switch).
+- ``site_staff``: a session of a staff member with a ward role here (closing the day, today's
+  statistics).
 
 A site set to ``access = "open"`` (demos, a closed test bench) keeps the earlier rule: a counter
 with a PIN needs its session, everything else is open. Deny by default: a route registered on

@@ -17,6 +17,7 @@ import qrcode.image.svg
 from aiohttp import web
 
 from hub.auth import accounts, mfa, service
+from hub.auth.access import FITS
 from hub.auth.guard import COOKIE, SESSION_KEY, current_session, ip_of, refuse
 from hub.auth.texts import page, pick_lang
 from hub.web.api import SETTINGS, STORE, Route
@@ -155,12 +156,14 @@ async def enrol_post(request: web.Request) -> web.StreamResponse:
     return page(request, "recovery.html", codes=codes)
 
 
+
 async def home(request: web.Request) -> web.Response:
     current = request[SESSION_KEY]
     listed = await accounts.one(request.app[STORE], current.staff_id)
     return page(request, "home.html", s=current, csrf=current.csrf, when=_when,
                 is_admin=("*", "admin") in current.grants,
                 is_ward_staff=any(role == "ward_staff" for _site, role in current.grants),
+                sees_stats=any(role in FITS["stats"] for _site, role in current.grants),
                 mfa=bool(listed and listed["mfa"]))
 
 
