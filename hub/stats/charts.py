@@ -286,7 +286,7 @@ def line(title: str, xs: list[str], series: list[tuple[str, list[float | None]]]
     ly = top + plot_h + 40
     lx = left
     for s, (name, _vs) in enumerate(series):
-        shown = _fit(name, 200, TEXT)
+        shown = _fit(name, 360, TEXT)
         item = 40 + _width(shown, TEXT) + 24
         if lx + item > left + plot_w and lx > left:
             lx, ly = left, ly + 22

@@ -93,11 +93,13 @@ async def _charts(store: HubStore, scope: Scope, lang: str, s: dict[str, Any]) -
         c["waits"], [s["hour_short"].format(h=h) for h in span],
         [(c[f"{w}_mean"], [_minutes(waits.get(str(h), {}).get(f"{w}_mean")) for h in span])
          for w in ("wait1", "wait2")], unit=c["minutes"], lang=lang)
-    by_counter, ok_c = await collect(store, replace(scope, group=("counter",)),
-                                     ("counter",))
-    counters = sorted(by_counter, key=lambda k: (len(k[0]), k[0]))
+    # counters are numbered per site: with several sites, "nerima-main 1", not one summed "1"
+    per = ("counter",) if scope.sites is not None and len(scope.sites) == 1 else (
+        "site", "counter")
+    by_counter, ok_c = await collect(store, replace(scope, group=per), per)
+    counters = sorted(by_counter, key=lambda k: (*k[:-1], len(k[-1]), k[-1]))
     served = charts.bars(
-        c["counters"], [k[0] or str(s["none"]) for k in counters],
+        c["counters"], [" ".join((*k[:-1], k[-1] or str(s["none"]))) for k in counters],
         [(c["served"], [float(figures(by_counter[k], ok_c)["served"] or 0) for k in counters])],
         unit=c["tickets"], lang=lang)
     dim = _trend_dim(scope)
