@@ -272,6 +272,16 @@ def build_parser() -> argparse.ArgumentParser:
     br.add_argument("--pg", default=None, help="PostgreSQL URL for the hub (a schema is made "
                                                "and dropped; default: the local test database)")
     br.set_defaults(func=_bench)
+    bst = bsub.add_parser("stats", help="a fiscal year of the ward (18 sites, 1.5 million "
+                                        "tickets): rollup rebuild, fiscal-year reports, CSV "
+                                        "export, ingest with rollups, wait estimates "
+                                        "(mosquitto, PostgreSQL)")
+    bst.add_argument("--quick", action="store_true",
+                     help="short run (2 sites x 3 days instead of the year)")
+    bst.add_argument("--out", default=None, help="also write the JSON here")
+    bst.add_argument("--pg", default=None, help="PostgreSQL URL for the hub (schemas are made "
+                                                "and dropped; default: the local test database)")
+    bst.set_defaults(func=_bench)
     return p
 
 

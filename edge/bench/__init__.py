@@ -111,6 +111,10 @@ def run_bench(args: argparse.Namespace) -> int:
             from edge.bench.reservations import measure as measure_reservations
 
             result = measure_reservations(bool(args.quick), args.pg)
+        elif args.sub == "stats":
+            from edge.bench.stats import measure as measure_stats
+
+            result = measure_stats(bool(args.quick), args.pg)
         else:
             result = measure(bool(args.quick))
     except BenchError as exc:
