@@ -167,6 +167,16 @@ async def _demo_reservations(hub: Hub) -> None:
         30, 2, now), Calendar(), "0001"))
 
 
+async def _demo_history(hub: Hub, sites: list[DemoSite], clock: Clock) -> None:
+    """Eight weeks of made-up past days in the statistics (``edge.demo_history``)."""
+    from edge.demo_history import seed_history
+    from hub.web.residents.pages import QUIET
+
+    await seed_history(hub.store, [str(s.edge.config.extra["toml"]) for s in sites],
+                       clock.now().date())
+    await hub.runner.app[QUIET].refresh()  # the status page's quiet hours, now, not in 5 min
+
+
 def _hub_settings(public_url: str, main_site: str = "nerima-main") -> HubSettings:
     """The environment's settings with the demo's own hub as the base of links; a key for this
     process only when none is set (contacts need not outlive the demo); ``main_site``: listed
@@ -215,6 +225,7 @@ async def _main(args: argparse.Namespace, sites: list[DemoSite], workdir: Path,
             runners.append(await start_edge(site.edge, args.host, site.port))
             await hub.set_config(site.edge.config.site, str(site.edge.config.extra["toml"]),
                                  "demo")
+        await _demo_history(hub, sites, clock)
         main = sites[0].edge
         tickets = (str(main.devices.preview_dir.parent) if main.devices is not None
                    and main.devices.preview_dir is not None else None)

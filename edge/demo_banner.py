@@ -89,8 +89,10 @@ def _row(label: str, url: str) -> str:
 DEMO_RESERVATION_IDS = ("DEMO0001", "DEMO0002", "DEMO0003")
 
 
-def staff_lines(hub_url: str, staff: tuple[str, str] | None) -> list[str]:
-    """Where staff sign in on the hub and, in the demo, with which account."""
+def staff_lines(hub_url: str, staff: tuple[str, str] | None, *,
+                history: bool = False) -> list[str]:
+    """Where staff sign in on the hub and, in the demo, with which account; ``history``: the
+    statistics hold the demo's made-up past weeks (``edge.demo_history``)."""
     lines = [_row("職員ログイン staff sign-in", f"{hub_url}/auth/login")]
     if staff is not None:
         login, password = staff
@@ -98,6 +100,9 @@ def staff_lines(hub_url: str, staff: tuple[str, str] | None) -> list[str]:
                           "(デモ専用・起動ごとに変わります demo only, new on every run)"))
     lines.append(_row("職員 staff overview", f"{hub_url}/staff/sites   "
                       "(ログイン後 after signing in)"))
+    lines.append(_row("統計 statistics", f"{hub_url}/admin/stats   " + (
+        "(過去8週は架空のデモデータ the last 8 weeks are made-up demo data)"
+        if history else "(ログイン後 after signing in)")))
     if staff is not None:  # the demo seeds reservation IDs and slots (edge/demo.py)
         lines.append(_row("来庁予約 reservations", f"{hub_url}/r   予約ID reservation ID "
                           f"{', '.join(DEMO_RESERVATION_IDS)}"))
@@ -123,7 +128,7 @@ def banner(sites: Sequence[DemoSite], hub_url: str, broker_port: int,
         lines.append(_row("Web番号札 web ticket", f"{hub_url}/w/{cfg.site}/{web}"))
         lines.append(_row("デモ用メール mail sink", f"{hub_url}/demo/mail  (demo only)"))
     lines += [
-        *staff_lines(hub_url, staff),
+        *staff_lines(hub_url, staff, history=staff is not None),
         f"{cfg.site} {cfg.name.get('ja')} / {cfg.name.get('en')}",
         _row("画面一覧 screens", f"{url}ui/"),
         _row("発券機 ticket machine", f"{url}ui/kiosk.html{_kiosk(cfg)}"),

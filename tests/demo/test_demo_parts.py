@@ -267,6 +267,42 @@ def test_banner_names_the_sign_in_url_and_the_demo_account() -> None:
     assert "デモ専用" in text  # said to be a demo account, in both languages
     assert "http://127.0.0.1:8090/staff/sites" in text
     assert "password" not in "\n".join(staff_lines("http://127.0.0.1:8090", None))
+    assert "made-up" not in text  # only the three-site demo seeds past weeks
+    seeded = "\n".join(staff_lines("http://127.0.0.1:8090", ("demo", "x"), history=True))
+    assert "http://127.0.0.1:8090/admin/stats" in seeded
+    assert "架空" in seeded
+
+
+async def test_demo_history_fills_eight_weeks_of_each_site(tmp_path: Path) -> None:
+    """Past open days only (none today or on closed days), each site's, counted by the real
+    tally: issued equals the waits' tickets plus those never called."""
+    from sqlalchemy import func, select
+
+    from edge.config import parse_site_config
+    from edge.demo_history import seed_history
+    from edge.domain.calendar import day as calendar_day
+    from hub.stats.tables import stats_rollup as r
+    from hub.store import HubStore
+
+    names = ("nerima-main.toml", "oizumi.toml")
+    tomls = [(Path("sites") / n).read_text(encoding="utf-8") for n in names]
+    store = await HubStore.open(f"sqlite:///{tmp_path}/hub.db")
+    try:
+        tickets = await seed_history(store, tomls, date(2026, 12, 7), weeks=3)
+        async with store.read() as tx:
+            rows = (await tx.conn.execute(
+                select(r.c.site, r.c.day, func.sum(r.c.n)).where(r.c.measure == "issued")
+                .group_by(r.c.site, r.c.day))).all()
+    finally:
+        await store.close()
+    assert {site for site, _d, _n in rows} == {"nerima-main", "oizumi"}
+    configs = {c.site: c for c in map(parse_site_config, tomls)}
+    for site, d, _n in rows:
+        assert "2026-11-16" <= d < "2026-12-07"
+        cfg = configs[site]
+        assert calendar_day(cfg.calendar, cfg.hours, date.fromisoformat(d)).open, (site, d)
+    assert len({d for site, d, _n in rows if site == "oizumi"}) >= 10
+    assert sum(int(n) for _s, _d, n in rows) == tickets
 
 
 async def test_hub_line_reads_the_sites_with_the_demo_staff_session(tmp_path: Path) -> None:
