@@ -8,15 +8,13 @@ Only the shape is checked: the speed targets belong to the benchmark's own outpu
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
 import pytest
-from conftest import unavailable
+from bench_support import quick_bench
 
 from edge.bench.hub_rig import parse_wrk
-from edge.cli import main
 
 FIGURES = ("status_json_requests_per_s", "status_json_p50_ms", "status_json_p99_ms",
            "status_json_requests_count", "status_json_body_bytes",
@@ -33,19 +31,7 @@ FIGURES = ("status_json_requests_per_s", "status_json_p50_ms", "status_json_p99_
 @pytest.mark.slow
 def test_quick_hub_bench_prints_every_figure(tmp_path: Path, postgres_url: str,
                                              capsys: pytest.CaptureFixture[str]) -> None:
-    if not (shutil.which("mosquitto") or Path("/usr/sbin/mosquitto").exists()):
-        unavailable("mosquitto is not installed: bench hub starts a private one")
-    out = tmp_path / "bench.json"
-    assert main(["bench", "hub", "--quick", "--pg", postgres_url, "--out", str(out)]) == 0
-    printed = json.loads(capsys.readouterr().out)
-    assert json.loads(out.read_text(encoding="utf-8")) == printed
-    assert printed["bench"] == "hub"
-    assert printed["quick"] is True
-    for name in FIGURES:
-        value = printed[name]
-        assert isinstance(value, int | float), name
-        assert not isinstance(value, bool), name
-        assert value > 0, name
+    printed = quick_bench("hub", postgres_url, tmp_path, capsys, FIGURES)
     # wrk when installed (MADOGUCHI_STRICT=1 makes a missing wrk fail the bench)
     assert printed["status_json_load_tool"] == ("wrk" if shutil.which("wrk")
                                                 else "python-aiohttp")

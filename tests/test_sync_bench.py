@@ -7,13 +7,11 @@ Only the shape is checked: the speed targets belong to the benchmark's own outpu
 
 from __future__ import annotations
 
-import json
 import re
-import shutil
 from pathlib import Path
 
 import pytest
-from conftest import unavailable
+from bench_support import quick_bench
 
 from edge.bench.load import BenchError
 from edge.bench.ward import (
@@ -24,7 +22,6 @@ from edge.bench.ward import (
     ward_folder,
     ward_tomls,
 )
-from edge.cli import main
 from edge.config import parse_site_config
 from edge.paths import data_dir
 
@@ -41,19 +38,7 @@ WARD = data_dir("sites") / "ward"
 @pytest.mark.slow
 def test_quick_sync_bench_prints_every_figure(tmp_path: Path, postgres_url: str,
                                               capsys: pytest.CaptureFixture[str]) -> None:
-    if not (shutil.which("mosquitto") or Path("/usr/sbin/mosquitto").exists()):
-        unavailable("mosquitto is not installed: bench sync starts a private one")
-    out = tmp_path / "bench.json"
-    assert main(["bench", "sync", "--quick", "--pg", postgres_url, "--out", str(out)]) == 0
-    printed = json.loads(capsys.readouterr().out)
-    assert json.loads(out.read_text(encoding="utf-8")) == printed
-    assert printed["bench"] == "sync"
-    assert printed["quick"] is True
-    for name in FIGURES:
-        value = printed[name]
-        assert isinstance(value, int | float), name
-        assert not isinstance(value, bool), name
-        assert value > 0, name
+    printed = quick_bench("sync", postgres_url, tmp_path, capsys, FIGURES)
     assert printed["event_to_hub_api_p50_ms"] <= printed["event_to_hub_api_p99_ms"] \
         <= printed["event_to_hub_api_max_ms"]
     assert printed["latency_sites"] == 20

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
 from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 
 import pytest
-from conftest import unavailable
+from bench_support import quick_bench
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -29,7 +28,6 @@ from edge.bench.stats_data import (
     site_plans,
 )
 from edge.bench.ward import default_folder
-from edge.cli import main
 from edge.domain.state import State, apply
 from edge.protocol import Envelope
 from hub.stats.rollup import Cells, Tally
@@ -91,19 +89,7 @@ def test_a_generated_day_is_what_an_edge_writes(site: int, nth: int, tickets: in
 @pytest.mark.slow
 def test_quick_stats_bench_prints_every_figure(tmp_path: Path, postgres_url: str,
                                                capsys: pytest.CaptureFixture[str]) -> None:
-    if not (shutil.which("mosquitto") or Path("/usr/sbin/mosquitto").exists()):
-        unavailable("mosquitto is not installed: bench stats starts a private one")
-    out = tmp_path / "bench.json"
-    assert main(["bench", "stats", "--quick", "--pg", postgres_url, "--out", str(out)]) == 0
-    printed = json.loads(capsys.readouterr().out)
-    assert json.loads(out.read_text(encoding="utf-8")) == printed
-    assert printed["bench"] == "stats"
-    assert printed["quick"] is True
-    for name in FIGURES:
-        value = printed[name]
-        assert isinstance(value, int | float), name
-        assert not isinstance(value, bool), name
-        assert value > 0, name
+    printed = quick_bench("stats", postgres_url, tmp_path, capsys, FIGURES)
     for name in PER_DAY:
         assert set(printed[name]) == {"mm3_day", "ward_day"}, name
         assert all(isinstance(v, int | float) and v >= 0 for v in printed[name].values()), name
