@@ -244,8 +244,17 @@ async function staffSignIn(e) {
     (login ? $("staff-password") : $("staff-id")).focus();
     return;
   }
-  const r = await session.login({ login, password });
+  // The password is cleared and the button held while the hub answers, so a reply that
+  // arrives late can neither wipe what was typed next nor be sent twice.
   $("staff-password").value = "";
+  const button = e.submitter ?? $("staff-form").querySelector("button[type=submit]");
+  if (button) button.disabled = true;
+  let r;
+  try {
+    r = await session.login({ login, password });
+  } finally {
+    if (button) button.disabled = false;
+  }
   if (!r.ok) {
     say("error", serverText(r.error));
     $("staff-password").focus();

@@ -98,6 +98,8 @@ async def test_operator_signs_in_with_the_hub_down(tmp_path: Path, chromium_path
                 await page.get_by_test_id("staff-id").fill(who)
                 await page.get_by_test_id("staff-password").fill(PASSWORD)
                 await page.get_by_test_id("staff-login").click()
+                # wait for this attempt's answer, not the previous attempt's message
+                await expect(page.get_by_test_id("staff-login")).to_be_enabled()
                 await expect(page.get_by_test_id("message")).to_contain_text(
                     "ログインIDかパスワード")
                 await expect(page.get_by_test_id("open")).to_be_hidden()
