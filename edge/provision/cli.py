@@ -1,4 +1,4 @@
-"""``madoguchi provision site|broker``: argparse wiring and operator-facing output."""
+"""``madoguchi provision site|broker|hub``: argparse wiring and operator-facing output."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ DEFAULT_DIR = "madoguchi-provision"
 
 
 def add_parsers(subparsers: Any) -> None:
-    """Add ``provision`` with ``site`` and ``broker`` to the top-level ``madoguchi`` parser."""
+    """Add ``provision`` with ``site``, ``broker`` and ``hub`` to the ``madoguchi`` parser."""
     prov = subparsers.add_parser("provision", help="broker users, site credentials, broker config")
     psub = prov.add_subparsers(dest="sub", required=True)
 
@@ -36,6 +36,70 @@ def add_parsers(subparsers: Any) -> None:
                         help="host name clients use, and the test certificate's name")
     broker.add_argument("--prefix", default=None, help="topic prefix (default: madoguchi/v1)")
     broker.set_defaults(func=_broker)
+
+    _hub_parser(psub)
+
+
+def _hub_parser(psub: Any) -> None:
+    """``provision hub``: nginx + systemd + settings for the hub (edge/provision/hub.py)."""
+    hub = psub.add_parser("hub", help="nginx (TLS 1.2+), systemd units and hub.env for the hub")
+    hub.add_argument("--server-name", required=True, help="the hub's host name, e.g. "
+                     "madoguchi.ward.example.jp (certificate name)")
+    hub.add_argument("--out", default="madoguchi-hub-deploy",
+                     help="output folder (default: %(default)s)")
+    hub.add_argument("--port", type=int, action="append", dest="ports", metavar="PORT",
+                     help="a hub process's port on 127.0.0.1, once per process "
+                          "(default: 8091 and 8092)")
+    hub.add_argument("--staff-network", action="append", default=[], metavar="CIDR",
+                     help="only these networks reach the staff paths (repeatable; default: any)")
+    hub.add_argument("--cert", default="/etc/madoguchi/tls/hub.crt",
+                     help="certificate chain, PEM (default: %(default)s)")
+    hub.add_argument("--key", default="/etc/madoguchi/tls/hub.key",
+                     help="private key, PEM (default: %(default)s)")
+    hub.add_argument("--https-port", type=int, default=443)
+    hub.add_argument("--http-port", type=int, default=80)
+    hub.add_argument("--listen", action="append", metavar="ADDR",
+                     help="address nginx listens on (repeatable; default: all IPv4 and IPv6)")
+    hub.add_argument("--waf", action="store_true",
+                     help="ModSecurity + OWASP CRS "
+                          "(libnginx-mod-http-modsecurity, modsecurity-crs)")
+    hub.add_argument("--install-dir", default="/opt/madoguchi",
+                     help="holds .venv/bin/madoguchi (default: %(default)s)")
+    hub.add_argument("--data-dir", default="/var/lib/madoguchi",
+                     help="the hub's writable folder (default: %(default)s)")
+    hub.add_argument("--user", default="madoguchi", help="service user (default: %(default)s)")
+    hub.add_argument("--acme-webroot", default="", metavar="DIR",
+                     help="answer ACME HTTP-01 challenges on port 80 from DIR "
+                          "(certbot certonly --webroot -w DIR)")
+    hub.add_argument("--standalone", action="store_true",
+                     help="also write OUT/nginx.conf to run nginx as any user under OUT (trials, "
+                          "tests): nginx -p OUT -c OUT/nginx.conf")
+    hub.add_argument("--expose-upstream", action="store_true",
+                     help="add an X-Upstream response header (tests; not for production)")
+    hub.set_defaults(func=_hub)
+
+
+def _hub(args: argparse.Namespace) -> int:
+    from edge.provision.hub import HubDeploy, write_hub
+    from edge.provision.sites import ProvisionError
+
+    d = HubDeploy(
+        server_name=args.server_name, ports=tuple(args.ports or (8091, 8092)), cert=args.cert,
+        key=args.key, https_port=args.https_port, http_port=args.http_port,
+        listen=tuple(args.listen or ("", "[::]")), staff_networks=tuple(args.staff_network),
+        waf=args.waf, expose_upstream=args.expose_upstream, install_dir=args.install_dir,
+        data_dir=args.data_dir, user=args.user, acme_webroot=args.acme_webroot)
+    try:
+        written = write_hub(Path(args.out), d, standalone=args.standalone)
+    except ProvisionError as exc:
+        return _fail(exc.message, exc.message_ja)
+    except OSError as exc:
+        return _fail(f"cannot write: {exc}", f"書き込めません: {exc}")
+    print(f"hub deployment / ハブの配置ファイル: {args.out}")
+    for path in written:
+        print(f"  {path}")
+    print(f"  next / 次に: {Path(args.out) / 'README.md'} (provisioning/hub/README.md)")
+    return 0
 
 
 def _dir(p: argparse.ArgumentParser) -> None:
