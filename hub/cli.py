@@ -99,17 +99,28 @@ def _keys_rotate(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
 
-    async def run() -> tuple[int, int]:
+    async def run() -> tuple[int, int, int, int]:
+        from hub.notices.context import NoticeSettings, default_files_dir
+        from hub.notices.files import FileStore
+        from hub.notices.rotate import rotate as rotate_notices
+
         store = await HubStore.open(args.db)
         try:
-            return await rotate(store, keys, key_id)
+            done, lost = await rotate(store, keys, key_id)
+            folder = NoticeSettings.from_env(default_dir=default_files_dir(store)).files_dir
+            files = FileStore(folder, keys, key_id) if folder.is_dir() else None
+            n_done, n_lost = await rotate_notices(store, keys, key_id, files)
+            return done, lost, n_done, n_lost
         finally:
             await store.close()
 
-    done, lost = asyncio.run(run())
+    done, lost, n_done, n_lost = asyncio.run(run())
     print(f"{done} contacts re-encrypted with key {key_id!r} / {done} 件を再暗号化しました"
           + (f"; {lost} unreadable (key gone) erased / 読めない {lost} 件を消去しました"
              if lost else ""))
+    print(f"notices: {n_done} values and files re-encrypted"
+          f" / オンライン通知 {n_done} 件を再暗号化しました"
+          + (f"; {n_lost} unreadable (key gone) / 読めない {n_lost} 件" if n_lost else ""))
     return 0
 
 

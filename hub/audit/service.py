@@ -50,6 +50,21 @@ ACTIONS = frozenset({
     "reservation_slots_created", "reservation_slot_changed", "reservation_data_erased",
     # hub/stats: a statistics export (period, sites, columns), a CSV column set saved/deleted
     "stats_exported", "stats_columns_saved", "stats_columns_deleted",
+    # hub/notices: staff actions on notices, residents' portal sign-ins and downloads
+    "notice_created",
+    "notice_changed",
+    "notice_recipients_imported",
+    "notice_pdfs_prepared",
+    "notice_signed",
+    "notice_sent",
+    "notice_recontacted",
+    "notice_closed",
+    "notice_exported",
+    "notice_purged",
+    "notice_viewed",
+    "notice_portal_login",
+    "notice_code_locked",
+    "notice_downloaded",
 })
 PURPOSE = "audit"
 LOCK_KEY = int.from_bytes(hashlib.sha256(b"madoguchi/audit/append").digest()[:8], "big",

@@ -10,11 +10,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Literal
 
-Level = Literal["public", "ticket_token", "staff", "stats", "ward_staff", "admin"]
-LEVELS: tuple[Level, ...] = ("public", "ticket_token", "staff", "stats", "ward_staff", "admin")
+Level = Literal["public", "ticket_token", "staff", "stats", "notices", "ward_staff", "admin"]
+LEVELS: tuple[Level, ...] = ("public", "ticket_token", "staff", "stats", "notices", "ward_staff",
+                             "admin")
 
-Role = Literal["admin", "ward_staff", "counter_staff", "stats_viewer"]
-ROLES: tuple[Role, ...] = ("admin", "ward_staff", "counter_staff", "stats_viewer")
+# ``notice_staff`` is granted per department, not per site: its grant's site slot holds the
+# department code (``*``: every department); hub.notices checks it against each notice
+Role = Literal["admin", "ward_staff", "counter_staff", "stats_viewer", "notice_staff"]
+ROLES: tuple[Role, ...] = ("admin", "ward_staff", "counter_staff", "stats_viewer",
+                           "notice_staff")
 ANY_SITE = "*"
 
 # which roles each staff level lets in; public levels need no session at all
@@ -23,6 +27,7 @@ FITS: dict[Level, frozenset[str]] = {
     "ticket_token": frozenset(),
     "staff": frozenset(ROLES),
     "stats": frozenset({"admin", "ward_staff", "stats_viewer"}),
+    "notices": frozenset({"admin", "notice_staff"}),
     "ward_staff": frozenset({"admin", "ward_staff"}),
     "admin": frozenset({"admin"}),
 }

@@ -33,6 +33,7 @@ ROLES: tuple[tuple[str, tuple[tuple[str, str], ...] | None], ...] = (
     ("ward_staff@nerima", (("nerima", "ward_staff"),)),
     ("counter_staff@oizumi", ((SITE, "counter_staff"),)),
     ("stats_viewer", (("*", "stats_viewer"),)),
+    ("notice_staff@zeimu", (("zeimu", "notice_staff"),)),
 )
 
 
@@ -46,7 +47,8 @@ async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
 
 def concrete(path: str, target: str) -> str:
     values = {"site": SITE, "token": secrets.token_urlsafe(16), "service": "A",
-              "staff_id": target, "action": "enable"}
+              "staff_id": target, "action": "enable", "notice_id": "1", "file_id": "1",
+              "step": "code"}
     for name, value in values.items():
         path = path.replace("{" + name + "}", value)
     return path + "/residents.css" if path == "/static" else path
