@@ -164,6 +164,7 @@ async def home(request: web.Request) -> web.Response:
                 is_admin=("*", "admin") in current.grants,
                 is_ward_staff=any(role == "ward_staff" for _site, role in current.grants),
                 sees_stats=any(role in FITS["stats"] for _site, role in current.grants),
+                sees_notices=any(role in FITS["notices"] for _site, role in current.grants),
                 mfa=bool(listed and listed["mfa"]))
 
 
