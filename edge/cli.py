@@ -282,6 +282,15 @@ def build_parser() -> argparse.ArgumentParser:
     bst.add_argument("--pg", default=None, help="PostgreSQL URL for the hub (schemas are made "
                                                 "and dropped; default: the local test database)")
     bst.set_defaults(func=_bench)
+    bn = bsub.add_parser("notices", help="online notices: split a 1,000-page PDF, sign 500 PDFs "
+                                         "(PAdES B-LT, local TSA), send 5,000 mails (aiosmtpd), "
+                                         "100 residents downloading from the portal")
+    bn.add_argument("--quick", action="store_true", help="short run (CI smoke)")
+    bn.add_argument("--out", default=None, help="also write the JSON here")
+    bn.add_argument("--pg", default=None, help="PostgreSQL URL for the hub (a schema is made "
+                                               "and dropped; default: SQLite in a temporary "
+                                               "folder)")
+    bn.set_defaults(func=_bench)
     return p
 
 

@@ -10,13 +10,15 @@ and the hub share one clock: the real one, or a simulated one from ``--at`` (see
 
 Modules: ``demo_clock`` (``--at``, the simulated clock), ``demo_banner`` (URLs, PINs, counters),
 ``demo_screen`` (the terminal), ``demo_mail`` (the notice sink at ``/demo/mail`` on the hub),
-``demo_ward`` and ``demo_ward_plan`` (``--ward``: every site of the ward, lighter traffic).
+``demo_ward`` and ``demo_ward_plan`` (``--ward``: every site of the ward, lighter traffic),
+``demo_notices`` (online notices: a test PKI to sign with, a sent and a draft notice).
 
 Staff pages on the hub need a sign-in (deny by default): the demo makes a ward-staff account
-``demo`` with a password new on every run, printed in the banner, in the hub's temporary
-database; the live summary reads ``/api/sites`` with a session of that account. Administrators
-must enrol TOTP at their first sign-in, which a demo should not ask of a newcomer, so the demo
-makes none; a real hub's first administrator comes from ``madoguchi hub admin create``.
+``demo`` (also notice staff of every department) with a password new on every run, printed
+in the banner, in the hub's temporary database; the live summary reads ``/api/sites`` with a
+session of that account. Administrators must enrol TOTP at their first sign-in, which a demo
+should not ask of a newcomer, so the demo makes none; a real hub's first administrator
+comes from ``madoguchi hub admin create``.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from edge import demo_mail
+from edge import demo_mail, demo_notices
 from edge.app import SyncOptions, build_edge, start_edge
 from edge.config import ConfigError, load_site_config
 from edge.demo_banner import DemoSite, banner, split_counters, with_status_url
@@ -51,6 +53,8 @@ from hub.settings import HubSettings
 from hub.store.store import use_clock
 
 if TYPE_CHECKING:
+    from aiohttp import web
+
     from edge.embedded_broker import EmbeddedBroker
     from hub.app import Hub
 
@@ -134,7 +138,7 @@ async def _demo_staff(hub: Hub, settings: HubSettings) -> tuple[tuple[str, str],
 
     password = demo_password()
     await service.create_staff(hub.store, DEMO_LOGIN, password, name="デモ職員 demo staff",
-                               grants=[("*", "ward_staff")])
+                               grants=[("*", "ward_staff"), ("*", "notice_staff")])
 
     async def sign_in() -> str | None:
         result = await service.login(hub.store, settings, DEMO_LOGIN, password, "127.0.0.1")
@@ -192,22 +196,34 @@ def _hub_settings(public_url: str, main_site: str = "nerima-main") -> HubSetting
 async def start_broker_and_hub(args: argparse.Namespace, workdir: Path, clock: Clock,
                                main_site: str = "nerima-main"
                                ) -> tuple[EmbeddedBroker, Hub, HubSettings]:
-    """The embedded broker and the hub (SQLite, the demo's clock and mail sink) of a demo;
-    the broker is stopped again when the hub cannot start."""
+    """The embedded broker and the hub (SQLite, the demo's clock and mail sink, the notices'
+    test PKI, stopped with the hub's app) of a demo; the broker and the PKI are stopped again
+    when the hub cannot start."""
     from edge.embedded_broker import start_embedded_broker
     from hub.app import start_hub
 
     box, senders = demo_mail.sink(clock.now)
-    broker = await start_embedded_broker("127.0.0.1", args.broker_port)
+    pki = await demo_notices.start_pki(workdir)  # before the hub: the module reads it at setup
+    try:
+        broker = await start_embedded_broker("127.0.0.1", args.broker_port)
+    except BaseException:
+        pki.stop()
+        raise
+
+    def extra_routes(app: web.Application) -> None:
+        demo_mail.add_mail_routes(app, box)
+        demo_notices.stop_with(app, pki)
+
     settings = _hub_settings(f"http://{args.host}:{args.hub_port}", main_site=main_site)
     try:
         hub = await start_hub(f"sqlite:///{workdir / 'hub.db'}",
                               f"mqtt://hub@127.0.0.1:{broker.port}/?protocol=3.1.1",
                               port=args.hub_port, host=args.host, settings=settings,
                               senders=senders, clock=clock.now,
-                              extra_routes=lambda app: demo_mail.add_mail_routes(app, box))
+                              extra_routes=extra_routes)
     except BaseException:
         await broker.stop()
+        pki.stop()
         raise
     return broker, hub, settings
 
@@ -221,6 +237,7 @@ async def _main(args: argparse.Namespace, sites: list[DemoSite], workdir: Path,
     tasks: list[asyncio.Task[None]] = []
     try:
         staff, poll = await _demo_staff(hub, settings)
+        notices = await demo_notices.seed(hub, workdir, DEMO_LOGIN)
         for site in sites:
             runners.append(await start_edge(site.edge, args.host, site.port))
             await hub.set_config(site.edge.config.site, str(site.edge.config.extra["toml"]),
@@ -229,7 +246,8 @@ async def _main(args: argparse.Namespace, sites: list[DemoSite], workdir: Path,
         main = sites[0].edge
         tickets = (str(main.devices.preview_dir.parent) if main.devices is not None
                    and main.devices.preview_dir is not None else None)
-        term = Terminal(banner(sites, hub.url, broker.port, clock_lines, tickets, staff),
+        term = Terminal(banner(sites, hub.url, broker.port, clock_lines, tickets, staff,
+                               notices=str(notices.samples)),
                         live=not args.no_screen and sys.stdout.isatty())
         rng = random.Random(7)
         for site in sites:

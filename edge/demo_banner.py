@@ -109,11 +109,25 @@ def staff_lines(hub_url: str, staff: tuple[str, str] | None, *,
     return lines
 
 
+def notice_lines(hub_url: str, samples: str) -> list[str]:
+    """Online notices (``edge.demo_notices``): the staff page, the sample files for a notice
+    of one's own, and where the residents' mails (with the portal link) arrive."""
+    return [
+        _row("オンライン通知 notices", f"{hub_url}/admin/notices   (送信済み1件・下書き1件 "
+             "one sent, one draft; ログイン後 after signing in)"),
+        _row("通知の見本 notice samples", f"{samples}   (送付先CSV cp932・複数ページPDF "
+             "recipient list and multi-page PDF)"),
+        _row("住民のメール resident mail", f"{hub_url}/demo/mail   (リンクを開くとポータル "
+             "open a link to try the portal)"),
+    ]
+
+
 def banner(sites: Sequence[DemoSite], hub_url: str, broker_port: int,
            clock_lines: Sequence[str], tickets: str | None,
-           staff: tuple[str, str] | None = None) -> list[str]:
+           staff: tuple[str, str] | None = None, *, notices: str | None = None) -> list[str]:
     """The lines printed once at the top (Japanese and English side by side); ``staff``: the
-    demo's staff account (login, password)."""
+    demo's staff account (login, password); ``notices``: the folder of the notice samples
+    (the demo seeded online notices)."""
     main = sites[0]
     cfg, url = main.edge.config, main.url
     web = next((s.code for s in cfg.services.values() if s.web is not None), None)
@@ -129,6 +143,7 @@ def banner(sites: Sequence[DemoSite], hub_url: str, broker_port: int,
         lines.append(_row("デモ用メール mail sink", f"{hub_url}/demo/mail  (demo only)"))
     lines += [
         *staff_lines(hub_url, staff, history=staff is not None),
+        *(notice_lines(hub_url, notices) if notices is not None else []),
         f"{cfg.site} {cfg.name.get('ja')} / {cfg.name.get('en')}",
         _row("画面一覧 screens", f"{url}ui/"),
         _row("発券機 ticket machine", f"{url}ui/kiosk.html{_kiosk(cfg)}"),

@@ -115,6 +115,10 @@ def run_bench(args: argparse.Namespace) -> int:
             from edge.bench.stats import measure as measure_stats
 
             result = measure_stats(bool(args.quick), args.pg)
+        elif args.sub == "notices":
+            from edge.bench.notices import measure as measure_notices
+
+            result = measure_notices(bool(args.quick), args.pg)
         else:
             result = measure(bool(args.quick))
     except BenchError as exc:

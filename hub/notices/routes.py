@@ -137,7 +137,7 @@ async def new_post(request: web.Request) -> web.StreamResponse:
     if isinstance(got, list):
         return _settings(request, form, errors=got, status=400)
     current = request[SESSION_KEY]
-    notice_id = await service.create(_ctx(request), got, current.login, ip_of(request))
+    notice_id = await service.create(_ctx(request), got, current.staff_id, ip_of(request))
     raise _to(notice_id, request, done="created")
 
 
@@ -157,7 +157,7 @@ async def settings_post(request: web.Request) -> web.StreamResponse:
         return _settings(request, form, notice, got, 400)
     try:
         await service.update_fields(_ctx(request), str(notice.id), got,
-                                    request[SESSION_KEY].login, ip_of(request))
+                                    request[SESSION_KEY].staff_id, ip_of(request))
     except NoticeError as exc:
         return _settings(request, form, notice, [exc], 409)
     raise _to(str(notice.id), request, done="saved")
@@ -173,7 +173,7 @@ async def _page(request: web.Request, notice: Any, status: int = 200,
     which = which if which in views.FILTERS else "all"
     rows = await views.table_rows(ctx, nid, which)
     current = request[SESSION_KEY]
-    await audit(ctx.store, ctx.hub, actor=current.login, action="notice_viewed", target=nid,
+    await audit(ctx.store, ctx.hub, actor=current.staff_id, action="notice_viewed", target=nid,
                 ip=ip_of(request), detail={"filter": which, "rows": len(rows)})
     report = await prepare.report(ctx, nid)
     job = views.job_of(ctx, nid)
@@ -201,7 +201,7 @@ async def _act(request: web.Request, work: Any, done: str, **query: str) -> web.
     if notice is None:
         return not_found(request)
     try:
-        extra = await work(_ctx(request), str(notice.id), request[SESSION_KEY].login,
+        extra = await work(_ctx(request), str(notice.id), request[SESSION_KEY].staff_id,
                            ip_of(request))
     except NoticeError as exc:
         notice = await service.get(_ctx(request), str(notice.id))
@@ -305,7 +305,7 @@ async def export(request: web.Request) -> web.StreamResponse:
     encoding = "cp932" if request.query.get("encoding") == "cp932" else "utf-8-sig"
     data, count = await views.export_csv(ctx, str(notice.id), lang, encoding,
                                          TEXTS[lang]["statuses"])
-    await audit(ctx.store, ctx.hub, actor=request[SESSION_KEY].login, action="notice_exported",
+    await audit(ctx.store, ctx.hub, actor=request[SESSION_KEY].staff_id, action="notice_exported",
                 target=str(notice.id), ip=ip_of(request),
                 detail={"encoding": encoding, "rows": count})
     charset = "shift_jis" if encoding == "cp932" else "utf-8"
