@@ -10,7 +10,8 @@ both of a part's pages are copied once per part). What may hold other residents'
 carried over: the document information and XMP metadata, outlines, named destinations,
 attachments, forms, document JavaScript, page-level metadata and article threads, and every
 annotation except URI links and plain markup (links to other pages would drag those pages into
-the part). Page text is only searched, never logged nor put in a problem text.
+the part), and every image or form in a shared resource dictionary that the part's pages do not
+draw. Page text is only searched, never logged nor put in a problem text.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
-from pypdf import PdfReader, PdfWriter
+from pypdf import PageObject, PdfReader, PdfWriter
 from pypdf.generic import ArrayObject, DictionaryObject, NameObject
 
 from hub.notices.recipients import Problem
@@ -86,7 +87,10 @@ def _write(reader: PdfReader, first: int, count: int) -> bytes:
     writer = PdfWriter()
     for number in range(first, first + count):
         source = reader.pages[number]
-        page = writer.add_page(source, excluded_keys=_PAGE_EXCLUDED)
+        page = writer.add_page(source, excluded_keys=(*_PAGE_EXCLUDED, "/Resources"))
+        resources = _drawn_resources(source)
+        if resources is not None:
+            page[NameObject("/Resources")] = resources.clone(writer)
         annots = _safe_annotations(source.get("/Annots"), writer)
         if annots:
             page[NameObject("/Annots")] = annots
@@ -94,6 +98,32 @@ def _write(reader: PdfReader, first: int, count: int) -> bytes:
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
+
+
+_DO = re.compile(rb"/([^\s/\[\]()<>{}%]+)\s+Do\b")
+
+
+def _drawn_resources(page: PageObject) -> DictionaryObject | None:
+    """The page's resources with only the images and forms its content draws. Batch PDFs often
+    share one resource dictionary between all pages; copied as it is, every resident's part
+    would carry every other resident's images (a scanned signature, a photo), unseen but
+    extractable. A page whose content cannot be read keeps its resources as they are."""
+    raw = page.get("/Resources")
+    resources = raw.get_object() if raw is not None else None
+    if not isinstance(resources, DictionaryObject):
+        return None
+    xobjects = resources.get("/XObject")
+    contents = page.get_contents()
+    if xobjects is None or contents is None:
+        return resources
+    try:
+        drawn = {m.decode("latin-1") for m in _DO.findall(contents.get_data())}
+    except Exception:  # an unreadable content stream: leave the page as it is
+        return resources
+    own = DictionaryObject(resources)  # a shallow copy: fonts and the rest as they were
+    own[NameObject("/XObject")] = DictionaryObject(
+        {NameObject(k): v for k, v in xobjects.get_object().items() if k[1:] in drawn})
+    return own
 
 
 def _safe_annotations(raw: Any, writer: PdfWriter) -> ArrayObject:
