@@ -25,6 +25,7 @@ from typing import Any
 
 from aiohttp import web
 
+from hub.notices.downloads import DownloadLog
 from hub.notices.files import FileStore
 from hub.notices.mailer import Mailer
 from hub.settings import HubSettings, SettingsError
@@ -94,6 +95,10 @@ class Notices:
     mailer: Mailer
     clock: Callable[[], datetime] = now_utc
     jobs: dict[str, Any] = field(default_factory=dict)  # notice id -> its progress (jobs.py)
+    downloads: DownloadLog = field(init=False)  # the portal's downloads, group-committed
+
+    def __post_init__(self) -> None:
+        self.downloads = DownloadLog(self.store, self.hub)
 
     @classmethod
     def build(cls, store: HubStore, hub: HubSettings, settings: NoticeSettings,

@@ -29,13 +29,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, case, func, literal, null, or_, select, update
+from sqlalchemy import and_, case, literal, null, or_, select, update
 
 from edge.domain.model import LANGS
 from hub.auth.service import audit_in
 from hub.kit.i18n import load_catalogue
 from hub.notices import records
 from hub.notices.context import CODE_MAX_TRIES, CODES_PER_HOUR, LOCK, SESSION, Notices
+from hub.notices.downloads import Download
 from hub.notices.files import FileStoreError
 from hub.notices.tables import notice_files, notice_recipients, notices
 from hub.notify.senders import Notice
@@ -359,8 +360,7 @@ class FileView:
     own: bool  # the recipient's own notice (not the common one)
 
 
-async def view(ctx: Notices, recipient_id: str) -> tuple[Any, Any, list[FileView]] | None:
-    """The signed-in recipient's notice and the signed files it may download."""
+async def _view_rows(ctx: Notices, recipient_id: str) -> tuple[Any, Any, list[Any]] | None:
     got = await _recipient(ctx, recipient_id)
     if got is None:
         return None
@@ -370,6 +370,15 @@ async def view(ctx: Notices, recipient_id: str) -> tuple[Any, Any, list[FileView
             notice_files.c.notice_id == notice.id, notice_files.c.signed.is_(True),
             or_(notice_files.c.kind == "common", notice_files.c.id == rec.file_id),
         ).order_by(notice_files.c.kind.desc(), notice_files.c.created_at))).all()
+    return rec, notice, list(rows)
+
+
+async def view(ctx: Notices, recipient_id: str) -> tuple[Any, Any, list[FileView]] | None:
+    """The signed-in recipient's notice and the signed files it may download."""
+    got = await _view_rows(ctx, recipient_id)
+    if got is None:
+        return None
+    rec, notice, rows = got
     both = len(rows) > 1
     files = [FileView(str(f.id), _filename(notice, f, rec, both), int(f.pages), int(f.size),
                       f.id == rec.file_id) for f in rows]
@@ -388,17 +397,13 @@ def _filename(notice: Any, file: Any, rec: Any, both: bool) -> str:
 async def download(ctx: Notices, recipient_id: str, file_id: str, now: datetime,
                    ip: str | None = None) -> tuple[bytes, str] | None:
     """The exact signed bytes of a file this recipient may have, or None (not theirs, not
-    signed, missing, or not what was signed: the SHA-256 must match the stored one)."""
-    got = await view(ctx, recipient_id)
+    signed, missing, or not what was signed: the SHA-256 must match the stored one). The
+    download is recorded (opened, count, audit) before the bytes are returned."""
+    got = await _view_rows(ctx, recipient_id)
     if got is None:
         return None
-    rec, notice, files = got
-    chosen = next((f for f in files if f.id == file_id), None)
-    if chosen is None:
-        return None
-    async with ctx.store.read() as tx:
-        row = (await tx.conn.execute(select(notice_files).where(
-            notice_files.c.id == file_id))).first()
+    rec, notice, rows = got
+    row = next((f for f in rows if f.id == file_id), None)
     if row is None:
         return None
     try:
@@ -409,12 +414,5 @@ async def download(ctx: Notices, recipient_id: str, file_id: str, now: datetime,
     if not hmac.compare_digest(hashlib.sha256(data).hexdigest(), str(row.sha256)):
         _LOGGER.error("notice file %s does not match its signed SHA-256: refused", file_id)
         return None
-    async with ctx.store.begin() as tx:
-        await tx.conn.execute(update(R).where(R.c.id == rec.id).values(
-            opened_at=func.coalesce(R.c.opened_at, literal(now, UtcDateTime())),
-            downloads=R.c.downloads + 1, updated_at=now))
-        await tx.conn.execute(update(notices).where(notices.c.id == notice.id).values(
-            updated_at=now))
-        await audit_in(tx, ctx.hub, actor=f"resident:{rec.id}", action="notice_downloaded",
-                       target=file_id, ip=ip, detail={"notice": str(notice.id)})
-    return data, chosen.name
+    await ctx.downloads.record(Download(str(rec.id), str(notice.id), file_id, now, ip))
+    return data, _filename(notice, row, rec, len(rows) > 1)
