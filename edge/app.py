@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ from edge.protocol import DEFAULT_PREFIX
 from edge.store.store import EventStore
 from edge.store.writer import Writer
 from edge.sync import SyncClient, load_applied_config
+from edge.watchdog import SystemdNotifier, serve_watchdog
 from edge.web.api import DEVICES, RESERVATIONS, STAFF
 from edge.web.app import create_app
 from edge.web.live import LIVE
@@ -175,4 +177,24 @@ def run_edge(config_path: str | Path, db_path: str | Path, host: str, port: int,
     enable_discovery(edge.app, config.site, config.name.get("ja"), host, port)
     _LOGGER.info("edge %s on http://%s:%s (db %s)", config.site, host, port, db_path)
     print(f"madoguchi edge {config.site}: http://{host}:{port}/  (db {db_path})", flush=True)
-    web.run_app(edge.app, host=host, port=port, access_log=None, print=None)
+    asyncio.run(_serve(edge, host, port))
+
+
+async def _serve(edge: Edge, host: str, port: int) -> None:
+    """Listen, then tell systemd (Type=notify) READY=1 and ping its watchdog while the event
+    loop runs and the writer thread answers (edge/watchdog.py); stop on Ctrl-C or SIGTERM."""
+    runner = await start_edge(edge, host, port)
+    watchdog = asyncio.create_task(serve_watchdog(SystemdNotifier.from_env(),
+                                                  edge.writer.responsive))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        watchdog.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watchdog
+        await runner.cleanup()

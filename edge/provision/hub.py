@@ -260,8 +260,11 @@ Wants=network-online.target
 PartOf=madoguchi-hub.target
 
 [Service]
-# Type=simple: the hub does not send sd_notify yet (issue 18 item 4 adds the watchdog)
-Type=simple
+# READY=1 once listening; a ping every 15 s from the event loop (edge/watchdog.py): a hung
+# loop is killed and restarted after 30 s. Readiness for a balancer: GET /api/ready.
+Type=notify
+NotifyAccess=main
+WatchdogSec=30
 User={d.user}
 Group={d.user}
 EnvironmentFile=/etc/madoguchi/hub.env

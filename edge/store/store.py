@@ -96,6 +96,10 @@ class EventStore:
             raise StoreError(f"database belongs to site {stored!r}, not {site!r}")
 
     # --- meta ------------------------------------------------------------------------------
+    def ping(self) -> bool:
+        """The database answers a read (called on the writer's thread)."""
+        return bool(self.conn.execute("SELECT 1").fetchone() == (1,))
+
     def meta(self, key: str) -> str | None:
         row = self.conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
         return None if row is None else str(row[0])

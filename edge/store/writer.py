@@ -57,6 +57,12 @@ class Writer:
         self._listeners: list[Listener] = []
         self.state: State = store.load_state(config)
 
+    async def responsive(self) -> bool:
+        """The writer thread takes work and its database answers (the watchdog's liveness
+        check: a writer stuck in a lock or a dead disk stops the pings)."""
+        loop = asyncio.get_running_loop()
+        return bool(await loop.run_in_executor(self._executor, self.store.ping))
+
     def subscribe(self, listener: Listener) -> None:
         """Called on the event loop with each committed batch of events."""
         self._listeners.append(listener)

@@ -201,6 +201,22 @@ async def get_health(request: web.Request) -> web.Response:
     return json_response(out)
 
 
+async def get_ready(request: web.Request) -> web.Response:
+    """Readiness: the writer thread takes work and the database answers within 2 s. The hub
+    link is not a condition: the edge serves its counters offline."""
+    try:
+        ok = await asyncio.wait_for(request.app[WRITER].responsive(), timeout=2.0)
+        check = "ok" if ok else "error"
+    except TimeoutError:
+        check = "timeout"
+    except Exception:  # any failure of the store is "not ready", said, never a 500
+        _LOGGER.exception("readiness check failed")
+        check = "error"
+    ready = check == "ok"
+    return json_response({"ready": ready, "checks": {"store": check}},
+                         status=200 if ready else 503)
+
+
 async def get_devices(request: web.Request) -> web.Response:
     manager = request.app.get(DEVICES)
     return json_response({"devices": [] if manager is None else manager.board.views()})
@@ -265,6 +281,8 @@ def _counter_cmd(cls: Callable[[str], c.Command]) -> Callable[[web.Request, Any]
 
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/health", "Liveness and current seq", handler=get_health, access="public"),
+    Route("GET", "/api/ready", "Readiness: 200 when the store answers within 2 s, else 503",
+          handler=get_ready, access="public"),
     Route("GET", "/api/state", "Whole queue state (what screens show)", handler=get_state,
           access="public"),
     Route("GET", "/api/devices", "Every device's health (ok, degraded, offline, error)",

@@ -8,11 +8,13 @@ uses too (``edge.httpkit``); its names stay importable from here for the hub's m
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from edge import __version__
@@ -94,6 +96,30 @@ async def get_health(request: web.Request) -> web.Response:
     ingest = request.app[INGEST]
     return json_response({"ok": True, "version": __version__, "schema": store.revision,
                           "ingest": None if ingest is None else ingest.stats_view()})
+
+
+READY_TIMEOUT_S = 2.0
+
+
+async def get_ready(request: web.Request) -> web.Response:
+    """Readiness (may this process take traffic): the database answers within 2 s. The broker
+    link is reported but does not decide: pages and staff work read the database, and a broker
+    outage must not take every hub process out of a load balancer at once."""
+    store = request.app[STORE]
+    ingest = request.app[INGEST]
+    try:
+        async with asyncio.timeout(READY_TIMEOUT_S), store.read() as tx:
+            await tx.conn.execute(text("SELECT 1"))
+        database = "ok"
+    except TimeoutError:
+        database = "timeout"
+    except (SQLAlchemyError, OSError):
+        database = "unreachable"
+    broker = None if ingest is None else ("ok" if ingest.stats_view()["connected"]
+                                          else "disconnected")
+    ready = database == "ok"
+    return json_response({"ready": ready, "checks": {"database": database, "broker": broker}},
+                         status=200 if ready else 503)
 
 
 async def get_sites(request: web.Request) -> web.Response:
@@ -182,6 +208,9 @@ HEALTH = obj({"ok": BOOL, "version": STR, "schema": OPT_STR,
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/health", "Liveness, schema revision and ingest counters", get_health,
           access="public", response=HEALTH),
+    Route("GET", "/api/ready", "Readiness: 200 when the database answers, else 503 with "
+          "the failing check (liveness is /api/health)", get_ready, access="public",
+          response=obj({"ready": BOOL, "checks": {"type": "object"}})),
     Route("GET", "/api/sites", "Every site: online, last seq, lag, outbox, config versions, "
           "device health", get_sites, access="staff",
           response=obj({"sites": array(SITE_SUMMARY)})),

@@ -223,7 +223,7 @@ def test_generated_nginx_site(tmp_path: Path) -> None:
 def test_generated_units_and_settings(tmp_path: Path) -> None:
     assert provision(tmp_path, "--data-dir", "/srv/madoguchi", "--user", "hubsvc") == 0
     unit = (tmp_path / "systemd" / "madoguchi-hub@.service").read_text()
-    for line in ("Type=simple", "Restart=on-failure", "NoNewPrivileges=yes",
+    for line in ("Type=notify", "WatchdogSec=30", "Restart=on-failure", "NoNewPrivileges=yes",
                  "ProtectSystem=strict", "ReadWritePaths=/srv/madoguchi", "PrivateTmp=yes",
                  "EnvironmentFile=/etc/madoguchi/hub.env", "User=hubsvc"):
         assert f"\n{line}\n" in unit, line
