@@ -227,11 +227,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="how long to wait for devices to answer (default: %(default)s)")
     doc.set_defaults(func=_doctor)
 
+    from edge.backup import add_parsers as add_backup_parsers
     from edge.provision import add_parsers as add_provision_parsers
     from hub.cli import add_parsers as add_hub_parsers
 
     add_provision_parsers(sub)
     add_hub_parsers(sub)
+    add_backup_parsers(sub)
 
     bench = sub.add_parser("bench", help="benchmarks; print one JSON object")
     bsub = bench.add_subparsers(dest="sub", required=True)
