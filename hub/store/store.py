@@ -262,6 +262,10 @@ def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+POOL_SIZE = 15
+POOL_OVERFLOW = 5
+
+
 class HubStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
@@ -278,10 +282,16 @@ class HubStore:
         """
         url = normalize_url(url)
         parsed = make_url(url)
-        kwargs: dict[str, Any] = {}
+        # Connections kept open: SQLAlchemy's default (5, overflow 10) closed and reopened a
+        # connection for most requests once more than 5 ran at once (100 residents downloading:
+        # a new aiosqlite thread or PostgreSQL login, and the PRAGMAs, per request). 15 stay
+        # open, 5 more at a peak: two hub processes hold at most 40 of PostgreSQL's 100.
+        kwargs: dict[str, Any] = {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW}
         if parsed.get_backend_name() == "sqlite":
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            else:  # one in-memory database per connection: SQLAlchemy's own single pool
+                kwargs = {}
         elif schema is not None:
             kwargs["connect_args"] = {"server_settings": {"search_path": schema}}
         engine = create_async_engine(url, **kwargs)
