@@ -14,7 +14,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
-pytest_plugins = ["pytester"]
+# notices_pki_support: its session fixtures (one test PKI, one SoftHSM2 token) registered once;
+# imported into each module they would be one per module, and SoftHSM2 reads its config once
+# per process, so a second token would sign with the first one's key
+pytest_plugins = ["pytester", "notices_pki_support"]
 
 STRICT = os.environ.get("MADOGUCHI_STRICT") == "1"
 

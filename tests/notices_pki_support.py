@@ -1,8 +1,9 @@
 """Test support for notice signing: a running test PKI, a SoftHSM2 token, a small Japanese PDF.
 
-Import the fixtures into a test module (``from notices_pki_support import notice_pki,
-softhsm_token  # noqa: F401``, and ``# noqa: F811`` where a test takes them). SoftHSM2 missing
-skips the PKCS#11 tests, or fails them with MADOGUCHI_STRICT=1.
+The fixtures ``notice_pki`` and ``softhsm_token`` are registered once for the whole run by
+``tests/conftest.py`` (``pytest_plugins``): a test takes them by name, never imports them (an
+import would make a second instance per module). SoftHSM2 missing skips the PKCS#11 tests, or
+fails them with MADOGUCHI_STRICT=1.
 
 Why one session-wide token: the PKCS#11 module reads SOFTHSM2_CONF once, when the process first
 loads it, so every test of the session must share one token directory.

@@ -88,7 +88,10 @@ class SmtpMailer:
                     codes = [c for c, _m in exc.recipients.values()]
                     code = int(codes[0]) if codes else 550
                     out.append(Outcome(mail.ref, "bounced" if code >= 500 else "failed", code))
-                    smtp.rset()
+                    try:
+                        smtp.rset()
+                    except (smtplib.SMTPException, OSError):
+                        smtp = None  # the next mail opens a new connection
                 except smtplib.SMTPResponseException as exc:
                     code = int(exc.smtp_code)
                     out.append(Outcome(mail.ref, "bounced" if code >= 500 else "failed", code))

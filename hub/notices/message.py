@@ -107,6 +107,12 @@ def _heading_close(self: Any, tokens: Sequence[Token], idx: int, options: Any, e
     return "</strong></p>\n"
 
 
+def _fence(self: Any, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+    """Code as plain preformatted text: the info string (```` ```lang ````) is dropped, so no
+    class attribute comes from staff text."""
+    return f"<pre><code>{escapeHtml(tokens[idx].content)}</code></pre>\n"
+
+
 def _build() -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": False, "breaks": True, "typographer": False})
     md.validateLink = _valid_link  # type: ignore[method-assign]
@@ -115,6 +121,7 @@ def _build() -> MarkdownIt:
     md.add_render_rule("image", _image)
     md.add_render_rule("heading_open", _heading_open)
     md.add_render_rule("heading_close", _heading_close)
+    md.add_render_rule("fence", _fence)
     return md
 
 

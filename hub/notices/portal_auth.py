@@ -361,11 +361,15 @@ class FileView:
 
 
 async def _view_rows(ctx: Notices, recipient_id: str) -> tuple[Any, Any, list[Any]] | None:
-    got = await _recipient(ctx, recipient_id)
-    if got is None:
-        return None
-    rec, notice = got
+    """Recipient, notice and files in one read (every download asks: keep it to one)."""
     async with ctx.store.read() as tx:
+        rec = (await tx.conn.execute(select(R).where(R.c.id == recipient_id))).first()
+        if rec is None:
+            return None
+        notice = (await tx.conn.execute(
+            select(notices).where(notices.c.id == rec.notice_id))).first()
+        if notice is None or _gone(notice):
+            return None
         rows = (await tx.conn.execute(select(notice_files).where(
             notice_files.c.notice_id == notice.id, notice_files.c.signed.is_(True),
             or_(notice_files.c.kind == "common", notice_files.c.id == rec.file_id),

@@ -6,6 +6,7 @@ handling: only the PDF's own embedded data (DSS: certificates, CRLs) and the tru
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -69,6 +70,13 @@ def verify(pdf: bytes, trust_roots: Sequence[bytes]) -> Verification:
     ("hard-fail") and nothing fetched. Document timestamps (B-LTA) are validated too.
     Synchronous (pyHanko runs an event loop of its own): from async code use asyncio.to_thread.
     """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:  # would fail inside pyHanko and read as "not intact": say what is wrong instead
+        raise RuntimeError("verify() blocks and runs its own event loop: call it with "
+                           "asyncio.to_thread from async code")
     roots = [c for data in trust_roots for c in load_certs(data)]
     try:
         reader = PdfFileReader(BytesIO(pdf), strict=False)

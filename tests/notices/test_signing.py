@@ -15,13 +15,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from notices_pki_support import (  # noqa: F401 (fixtures)
-    SoftHsmToken,
-    notice_pki,
-    pkcs11_spec,
-    small_pdf,
-    softhsm_token,
-)
+from notices_pki_support import SoftHsmToken, pkcs11_spec, small_pdf
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import DocumentSecurityStore, validate_pdf_signature
@@ -41,7 +35,7 @@ PAGES = ["住民税 納税通知書 (テスト)", "2ページ目"]
 
 
 @pytest.fixture(scope="module")
-def signed(notice_pki: TestPki) -> tuple[bytes, bytes]:  # noqa: F811
+def signed(notice_pki: TestPki) -> tuple[bytes, bytes]:
     """(original, signed B-LT) with the PKCS#12 key."""
     pdf = small_pdf(PAGES)
     with PdfSigner(notice_pki.spec()) as signer:
@@ -62,7 +56,7 @@ def _other_root() -> bytes:
 
 
 def test_pkcs12_signature_is_b_lt_and_verifies_offline(signed: tuple[bytes, bytes],
-                                                       notice_pki: TestPki) -> None:  # noqa: F811
+                                                       notice_pki: TestPki) -> None:
     pdf, out = signed
     assert out[: len(pdf)] == pdf  # an incremental update: the resident's pages are untouched
     before = hashlib.sha256(out).digest()
@@ -81,7 +75,7 @@ def test_pkcs12_signature_is_b_lt_and_verifies_offline(signed: tuple[bytes, byte
     assert dss.crls, "the CRL must be embedded (LTV)"
 
 
-def test_signing_twice_gives_two_valid_files(notice_pki: TestPki) -> None:  # noqa: F811
+def test_signing_twice_gives_two_valid_files(notice_pki: TestPki) -> None:
     pdf = small_pdf(PAGES)
     with PdfSigner(notice_pki.spec(lta=True)) as signer:
         first, second = signer.sign(pdf), signer.sign(pdf)
@@ -91,7 +85,7 @@ def test_signing_twice_gives_two_valid_files(notice_pki: TestPki) -> None:  # no
         assert result.document_timestamps == 1
 
 
-async def test_sign_from_async_code_in_threads(notice_pki: TestPki) -> None:  # noqa: F811
+async def test_sign_from_async_code_in_threads(notice_pki: TestPki) -> None:
     pdfs = [small_pdf([f"通知 {i}"]) for i in range(3)]
     with PdfSigner(notice_pki.spec()) as signer:
         outs = await asyncio.gather(*(asyncio.to_thread(signer.sign, p) for p in pdfs))
@@ -152,8 +146,8 @@ def _crl(ref: generic.IndirectObject) -> crl.CertificateList:
 
 
 def test_pkcs11_softhsm_signature_verifies(
-    notice_pki: TestPki,  # noqa: F811
-    softhsm_token: SoftHsmToken,  # noqa: F811
+    notice_pki: TestPki,
+    softhsm_token: SoftHsmToken,
     signed: tuple[bytes, bytes],
 ) -> None:
     pdf = small_pdf(PAGES)
@@ -169,8 +163,8 @@ def test_pkcs11_softhsm_signature_verifies(
 
 
 def test_pkcs11_wrong_pin_is_key_unavailable(
-    notice_pki: TestPki,  # noqa: F811
-    softhsm_token: SoftHsmToken,  # noqa: F811
+    notice_pki: TestPki,
+    softhsm_token: SoftHsmToken,
 ) -> None:
     spec = pkcs11_spec(notice_pki, softhsm_token, pkcs11_pin="0000")
     with pytest.raises(SigningError) as err:
@@ -178,7 +172,7 @@ def test_pkcs11_wrong_pin_is_key_unavailable(
     assert err.value.code == "key_unavailable"
 
 
-def test_tampered_byte_is_not_ok(signed: tuple[bytes, bytes], notice_pki: TestPki) -> None:  # noqa: F811
+def test_tampered_byte_is_not_ok(signed: tuple[bytes, bytes], notice_pki: TestPki) -> None:
     out = bytearray(signed[1])
     at = out.index(b"ReportLab")
     out[at] = ord("X")
@@ -200,7 +194,7 @@ def test_wrong_trust_root_is_not_trusted(signed: tuple[bytes, bytes]) -> None:
     assert result.intact
 
 
-def test_unsigned_and_garbage(notice_pki: TestPki) -> None:  # noqa: F811
+def test_unsigned_and_garbage(notice_pki: TestPki) -> None:
     assert verify(small_pdf(["x"]), [notice_pki.root_pem]).reason == "unsigned"
     assert verify(b"not a pdf", [notice_pki.root_pem]).reason == "pdf_unreadable"
     with PdfSigner(notice_pki.spec()) as signer, pytest.raises(SigningError) as err:
@@ -209,7 +203,7 @@ def test_unsigned_and_garbage(notice_pki: TestPki) -> None:  # noqa: F811
     assert "garbage" not in str(err.value)
 
 
-def test_tsa_down_is_tsa_unreachable(notice_pki: TestPki) -> None:  # noqa: F811
+def test_tsa_down_is_tsa_unreachable(notice_pki: TestPki) -> None:
     spec = notice_pki.spec(tsa_url=f"http://127.0.0.1:{free_port()}/tsa", timeout_s=2.0)
     with PdfSigner(spec) as signer, pytest.raises(SigningError) as err:
         signer.sign(small_pdf(["山田 太郎 様"]))
@@ -219,13 +213,13 @@ def test_tsa_down_is_tsa_unreachable(notice_pki: TestPki) -> None:  # noqa: F811
     assert "山田" not in str(err.value)
 
 
-def test_bad_pkcs12_passphrase_is_key_unavailable(notice_pki: TestPki) -> None:  # noqa: F811
+def test_bad_pkcs12_passphrase_is_key_unavailable(notice_pki: TestPki) -> None:
     with pytest.raises(SigningError) as err:
         PdfSigner(notice_pki.spec(pkcs12_passphrase=b"wrong")).open()
     assert err.value.code == "key_unavailable"
 
 
-def test_parse_signer_spec(tmp_path: Path, notice_pki: TestPki) -> None:  # noqa: F811
+def test_parse_signer_spec(tmp_path: Path, notice_pki: TestPki) -> None:
     roots = tmp_path / "roots.pem"
     roots.write_bytes(notice_pki.root_pem)
     assert parse_signer_spec({}) is None
@@ -261,7 +255,7 @@ def test_parse_signer_spec(tmp_path: Path, notice_pki: TestPki) -> None:  # noqa
     assert pem.detect(notice_pki.root_pem)
 
 
-def test_without_embedded_revocation_data_is_ltv_missing(notice_pki: TestPki) -> None:  # noqa: F811
+def test_without_embedded_revocation_data_is_ltv_missing(notice_pki: TestPki) -> None:
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
     from pyhanko.sign import fields, signers
     from pyhanko.sign.timestamps.requests_client import RequestsHTTPTimeStamper
