@@ -156,10 +156,18 @@ async def remind_due(ctx: Notices) -> int:
     c = notice_recipients.c
     for notice in due:
         cutoff = now - timedelta(days=int(notice.remind_after_days))
+        due_now = and_(_unopened(str(notice.id)), c.contacts < 1 + int(notice.remind_max),
+                       or_(c.last_contact_at.is_(None), c.last_contact_at <= cutoff))
         async with ctx.store.read() as tx:
-            ids = [str(r[0]) for r in (await tx.conn.execute(select(c.id).where(
-                _unopened(str(notice.id)), c.contacts < 1 + int(notice.remind_max),
-                or_(c.last_contact_at.is_(None), c.last_contact_at <= cutoff)))).all()]
+            found = [str(r[0]) for r in (await tx.conn.execute(select(c.id).where(
+                due_now))).all()]
+        ids = []
+        for rid in found:  # claim first: with several hub processes, one reminder per person
+            async with ctx.store.begin() as tx:
+                claimed = await tx.conn.execute(update(notice_recipients).where(
+                    c.id == rid, due_now).values(last_contact_at=now))
+            if claimed.rowcount == 1:
+                ids.append(rid)
         if ids:
             total += await recontact(ctx, str(notice.id), "system", None, ids, "reminder")
     return total
