@@ -35,6 +35,7 @@ _LOGGER = logging.getLogger(__name__)
 
 BATCH = 200
 REMINDER_EVERY_S = 600.0
+STALE_SENDING = timedelta(minutes=5)  # no batch of 200 mails takes this long
 
 
 def _mails(ctx: Notices, notice: Any, rows: Sequence[Any],
@@ -105,6 +106,9 @@ async def run_sending(ctx: Notices, notice_id: str) -> None:
         await _contact(ctx, notice, rows)
         done += len(rows)
         progress.update(stage="sending", done=done, total=total)
+        async with ctx.store.begin() as tx:  # the job's heartbeat: see resume_stale
+            await tx.conn.execute(update(notices).where(notices.c.id == notice_id).values(
+                updated_at=ctx.clock()))
     now = ctx.clock()
     async with ctx.store.begin() as tx:
         await tx.conn.execute(update(notices).where(
@@ -173,15 +177,34 @@ async def remind_due(ctx: Notices) -> int:
     return total
 
 
-async def reminder_loop(ctx: Notices, every_s: float = REMINDER_EVERY_S) -> None:
-    """The background task: reminders, and sending jobs a crash left in ``sending``."""
+async def resume_stale(ctx: Notices) -> int:
+    """Finish sending jobs whose process died: a notice still ``sending`` whose heartbeat
+    (``updated_at``, touched after every batch) is older than ``STALE_SENDING``. The job is
+    taken over by a conditional update of that heartbeat, so of several hub processes only one
+    resumes it, and never one whose job is still running. Returns how many were resumed."""
+    now = ctx.clock()
     async with ctx.store.read() as tx:
-        stuck = [str(r[0]) for r in (await tx.conn.execute(select(notices.c.id).where(
-            notices.c.status == "sending"))).all()]
-    for notice_id in stuck:
-        await run_sending(ctx, notice_id)
+        stale = (await tx.conn.execute(select(notices.c.id, notices.c.updated_at).where(
+            notices.c.status == "sending",
+            notices.c.updated_at < now - STALE_SENDING))).all()
+    resumed = 0
+    for notice_id, seen in stale:
+        async with ctx.store.begin() as tx:
+            taken = await tx.conn.execute(update(notices).where(
+                notices.c.id == notice_id, notices.c.status == "sending",
+                notices.c.updated_at == seen).values(updated_at=now))
+        if taken.rowcount == 1:
+            _LOGGER.info("notice %s: resuming a sending job left by another process", notice_id)
+            await run_sending(ctx, str(notice_id))
+            resumed += 1
+    return resumed
+
+
+async def reminder_loop(ctx: Notices, every_s: float = REMINDER_EVERY_S) -> None:
+    """The background task: sending jobs a crashed process left, then reminders."""
     while True:
         try:
+            await resume_stale(ctx)
             await remind_due(ctx)
         except Exception:  # a failed pass must not end the task; the next one tries again
             _LOGGER.exception("notice reminders: a pass failed")
