@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import signal
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,7 +23,7 @@ from edge.protocol import DEFAULT_PREFIX
 from edge.store.store import EventStore
 from edge.store.writer import Writer
 from edge.sync import SyncClient, load_applied_config
-from edge.watchdog import SystemdNotifier, serve_watchdog
+from edge.watchdog import run_until_signal
 from edge.web.api import DEVICES, RESERVATIONS, STAFF
 from edge.web.app import create_app
 from edge.web.live import LIVE
@@ -184,17 +183,7 @@ async def _serve(edge: Edge, host: str, port: int) -> None:
     """Listen, then tell systemd (Type=notify) READY=1 and ping its watchdog while the event
     loop runs and the writer thread answers (edge/watchdog.py); stop on Ctrl-C or SIGTERM."""
     runner = await start_edge(edge, host, port)
-    watchdog = asyncio.create_task(serve_watchdog(SystemdNotifier.from_env(),
-                                                  edge.writer.responsive))
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
     try:
-        await stop.wait()
+        await run_until_signal(edge.writer.responsive)
     finally:
-        watchdog.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watchdog
         await runner.cleanup()

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import socket
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -83,6 +84,23 @@ async def serve_watchdog(notifier: SystemdNotifier | None, alive: Check, *,
             await asyncio.sleep(every)
     finally:
         notifier.send("STOPPING=1")
+
+
+async def run_until_signal(alive: Check) -> None:
+    """Serve under systemd's watchdog (``alive``: the liveness check) until SIGINT or SIGTERM;
+    the caller then cleans up. The one main loop of ``edge run`` and ``hub run``."""
+    watchdog = asyncio.create_task(serve_watchdog(SystemdNotifier.from_env(), alive))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        watchdog.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watchdog
 
 
 async def loop_alive() -> bool:

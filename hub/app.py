@@ -7,9 +7,7 @@ in-process); ``run_hub`` is the blocking CLI entry that stops cleanly on Ctrl-C 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,7 +15,7 @@ from datetime import datetime
 from aiohttp import web
 
 from edge.protocol import DEFAULT_PREFIX
-from edge.watchdog import SystemdNotifier, loop_alive, serve_watchdog
+from edge.watchdog import loop_alive, run_until_signal
 from hub.configs import store_config
 from hub.ingest import Ingest, MqttSettings
 from hub.kit.runtime import RUNTIME
@@ -126,19 +124,9 @@ def run_hub(db_url: str = DEFAULT_URL, mqtt_url: str | None = DEFAULT_MQTT_URL,
     async def main() -> None:
         hub = await start_hub(db_url, mqtt_url, prefix, port, host)
         print(f"madoguchi hub: {hub.url}/staff/sites  (API {hub.url}/api/sites)", flush=True)
-        # under systemd (Type=notify, WatchdogSec=): READY=1 now, pings while the loop runs
-        watchdog = asyncio.create_task(serve_watchdog(SystemdNotifier.from_env(), loop_alive))
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
-        try:
-            await stop.wait()
+        try:  # under systemd (Type=notify, WatchdogSec=): READY=1 now, pings while it runs
+            await run_until_signal(loop_alive)
         finally:
-            watchdog.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watchdog
             await hub.stop()
 
     asyncio.run(main())

@@ -66,12 +66,14 @@ class HubSettings:
             sms_token=env.get("MADOGUCHI_SMS_TOKEN") or None,
             notice_texts=env.get("MADOGUCHI_NOTICE_TEXTS") or None,
             trust_proxy=env.get("MADOGUCHI_TRUST_PROXY", "") in ("1", "true", "yes"),
-            login_max_failures=_int(env, "MADOGUCHI_LOGIN_MAX_FAILURES", cls.login_max_failures),
-            address_max_failures=_int(env, "MADOGUCHI_ADDRESS_MAX_FAILURES",
-                                      cls.address_max_failures),
-            lockout_s=_int(env, "MADOGUCHI_LOCKOUT_S", cls.lockout_s),
-            session_idle_s=_int(env, "MADOGUCHI_SESSION_IDLE_S", cls.session_idle_s),
-            session_absolute_s=_int(env, "MADOGUCHI_SESSION_ABSOLUTE_S", cls.session_absolute_s),
+            login_max_failures=positive_int(env, "MADOGUCHI_LOGIN_MAX_FAILURES",
+                                            cls.login_max_failures),
+            address_max_failures=positive_int(env, "MADOGUCHI_ADDRESS_MAX_FAILURES",
+                                              cls.address_max_failures),
+            lockout_s=positive_int(env, "MADOGUCHI_LOCKOUT_S", cls.lockout_s),
+            session_idle_s=positive_int(env, "MADOGUCHI_SESSION_IDLE_S", cls.session_idle_s),
+            session_absolute_s=positive_int(env, "MADOGUCHI_SESSION_ABSOLUTE_S",
+                                            cls.session_absolute_s),
             login_message=env.get("MADOGUCHI_LOGIN_MESSAGE", ""),
             main_site=env.get("MADOGUCHI_MAIN_SITE") or None,
             cookie_secure=({"1": True, "true": True, "0": False, "false": False}
@@ -86,7 +88,9 @@ class HubSettings:
         return self.public_url.startswith("https://")
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
+def positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    """A whole number of at least 1 from the environment, or ``default`` when unset; a bad
+    value stops the start with the variable's name (every module's settings use this)."""
     raw = env.get(name)
     if raw is None or raw == "":
         return default

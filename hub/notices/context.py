@@ -28,7 +28,7 @@ from aiohttp import web
 from hub.notices.downloads import DownloadLog
 from hub.notices.files import FileStore
 from hub.notices.mailer import Mailer
-from hub.settings import HubSettings, SettingsError
+from hub.settings import HubSettings, positive_int
 from hub.store.store import HubStore, now_utc
 
 CODE_MAX_TRIES = 5
@@ -53,8 +53,8 @@ class NoticeSettings:
         files_dir = Path(raw_dir) if raw_dir else (default_dir or Path("notice-files"))
         return cls(
             files_dir=files_dir,
-            link_days=_positive(env, "MADOGUCHI_NOTICE_LINK_DAYS", cls.link_days),
-            code_minutes=_positive(env, "MADOGUCHI_NOTICE_CODE_MINUTES", cls.code_minutes),
+            link_days=positive_int(env, "MADOGUCHI_NOTICE_LINK_DAYS", cls.link_days),
+            code_minutes=positive_int(env, "MADOGUCHI_NOTICE_CODE_MINUTES", cls.code_minutes),
             test_addresses=tuple(a.strip() for a in env.get(
                 "MADOGUCHI_NOTICE_TEST_ADDRESSES", "").split(",") if a.strip()),
             signer_env={k: v for k, v in env.items() if k.startswith("MADOGUCHI_NOTICE_")},
@@ -68,19 +68,6 @@ def default_files_dir(store: HubStore) -> Path | None:
     if not url.drivername.startswith("sqlite") or url.database in (None, "", ":memory:"):
         return None
     return Path(url.database).resolve().parent / "notice-files"
-
-
-def _positive(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name, "")
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name}: a whole number, got {raw!r}") from None
-    if value < 1:
-        raise SettingsError(f"{name}: must be at least 1")
-    return value
 
 
 @dataclass

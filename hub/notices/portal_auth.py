@@ -125,18 +125,6 @@ async def find(ctx: Notices, token: str, now: datetime) -> Found | None:
     return Found(rec, notice, _status(rec, notice, now))
 
 
-async def _recipient(ctx: Notices, recipient_id: str) -> tuple[Any, Any] | None:
-    async with ctx.store.read() as tx:
-        rec = (await tx.conn.execute(select(R).where(R.c.id == recipient_id))).first()
-        if rec is None:
-            return None
-        notice = (await tx.conn.execute(
-            select(notices).where(notices.c.id == rec.notice_id))).first()
-    if notice is None or _gone(notice):
-        return None
-    return rec, notice
-
-
 def _not_locked(now: datetime) -> Any:
     return or_(R.c.locked_until.is_(None), R.c.locked_until <= now)
 
