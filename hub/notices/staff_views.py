@@ -22,9 +22,10 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from aiohttp import BodyPartReader, web
+from aiohttp import web
 from sqlalchemy import select
 
+from hub.kit import uploads
 from hub.notices import service
 from hub.notices.context import Notices
 from hub.notices.records import person
@@ -41,7 +42,6 @@ POLL_S = 0.5
 HEARTBEAT_S = 15.0
 STREAM_MAX_S = 3600.0  # then the browser reconnects (and the session is checked again)
 SESSION_CHECK_S = 60.0
-CHUNK = 256 * 1024
 
 
 def when(value: datetime | None) -> str:
@@ -149,33 +149,16 @@ def start_job(ctx: Notices, notice_id: str, stage: str,
 
 
 async def read_upload(request: web.Request, limit: int,
-                  names: tuple[str, ...]) -> tuple[bytes, dict[str, str]]:
-    """A streamed multipart form: the ``file`` part up to ``limit`` bytes and the short text
-    fields in ``names``; NoticeError when it is not such a form or is too large."""
+                      names: tuple[str, ...]) -> tuple[bytes, dict[str, str]]:
+    """The streamed form's file (``hub.kit.uploads``) and its text fields in ``names``;
+    NoticeError when it is not such a form, holds no file or is too large."""
     bad = NoticeError("bad_upload", "ファイルを選んで送信してください", "Choose a file and send it")
-    if request.content_type != "multipart/form-data":
-        raise bad
-    fields: dict[str, str] = {}
-    data = b""
     try:
-        reader = await request.multipart()
-        while (part := await reader.next()) is not None:
-            if not isinstance(part, BodyPartReader):
-                continue
-            if part.name == "file":
-                chunks: list[bytes] = []
-                size = 0
-                while chunk := await part.read_chunk(CHUNK):
-                    size += len(chunk)
-                    if size > limit:
-                        raise NoticeError("too_large",
-                                          f"ファイルが大きすぎます（{limit // 2**20}MBまで）",
-                                          f"The file is too large (up to {limit // 2**20} MB)")
-                    chunks.append(chunk)
-                data = b"".join(chunks)
-            elif part.name in names:
-                fields[part.name] = (await part.text())[:500].strip()
-    except (ValueError, UnicodeDecodeError, AssertionError):
+        data, fields = await uploads.read_upload(request, limit, names)
+    except uploads.UploadError as exc:
+        if exc.code == "too_large":
+            raise NoticeError("too_large", f"ファイルが大きすぎます（{limit // 2**20}MBまで）",
+                              f"The file is too large (up to {limit // 2**20} MB)") from None
         raise bad from None
     if not data:
         raise bad

@@ -10,7 +10,7 @@ import datetime as _dt
 from typing import Any
 from urllib.parse import urlencode
 
-from aiohttp import BodyPartReader, web
+from aiohttp import web
 from sqlalchemy import and_, select
 
 from edge.domain.calendar import Calendar
@@ -20,6 +20,7 @@ from hub.auth.texts import TEXTS as AUTH_TEXTS
 from hub.auth.texts import pick_lang
 from hub.kit.i18n import load_catalogue
 from hub.kit.runtime import runtime
+from hub.kit.uploads import UploadError, read_upload
 from hub.reservations import booking, records
 from hub.reservations.ids import ID_RE, normalise_id
 from hub.reservations.pages import HERE, policy
@@ -229,28 +230,13 @@ async def import_file(request: web.Request) -> web.Response:
     from hub.reservations.ids import Layout
     from hub.reservations.imports import import_ids
 
-    fields: dict[str, str] = {}
-    data = b""
-    if request.content_type != "multipart/form-data":
-        return _render(request, 400, office="0001", day=None, error="bad_upload")
     try:
-        reader = await request.multipart()
-        while (part := await reader.next()) is not None:
-            if not isinstance(part, BodyPartReader):
-                continue
-            if part.name == "file":
-                chunks: list[bytes] = []
-                size = 0
-                while chunk := await part.read_chunk(256 * 1024):
-                    size += len(chunk)
-                    if size > MAX_UPLOAD:
-                        return _render(request, 413, office="0001", day=None,
-                                       imported={"errors": [(0, "too_large", "")]})
-                    chunks.append(chunk)
-                data = b"".join(chunks)
-            elif part.name in ("id_column", "office_column"):
-                fields[part.name] = (await part.text())[:40].strip()
-    except (ValueError, UnicodeDecodeError):
+        data, fields = await read_upload(request, MAX_UPLOAD, ("id_column", "office_column"),
+                                         text_max=40)
+    except UploadError as exc:
+        if exc.code == "too_large":
+            return _render(request, 413, office="0001", day=None,
+                           imported={"errors": [(0, "too_large", "")]})
         return _render(request, 400, office="0001", day=None, error="bad_upload")
     layout = Layout(id_column=fields.get("id_column") or Layout.id_column,
                     office_column=fields.get("office_column") or Layout.office_column)
