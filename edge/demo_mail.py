@@ -53,6 +53,9 @@ only and are gone when the demo stops. A real hub sends them by SMTP or an SMS g
 <p>番号札のページ（QRコードの先）でメールアドレスを登録すると、順番が近づいたときと呼び出されたときにここに届きます。
 <span lang="en">Register an e-mail address on a ticket's page (the QR code's link): the
 notices arrive here when the turn is near and when it is called.</span></p>
+<p>オンライン通知のメール（通知ページへのリンクと確認コード）もここに届きます。リンクを開くと住民用の通知ページを試せます。
+<span lang="en">Online notices arrive here too (the link to the notice portal and the
+one-time codes): open a link to try the residents' portal.</span></p>
 </div>
 <p>{count}</p>
 {items}
