@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge.provision import backup_units
 from edge.provision.files import Batch
 from edge.provision.sites import ProvisionError
 
@@ -341,6 +342,10 @@ MADOGUCHI_COOKIE_SECURE=1
 
 # --- keys (hub/notify/README.md): 32 random bytes, base64: head -c32 /dev/urandom | base64
 MADOGUCHI_HUB_KEYS=k1:CHANGE-ME
+# nightly backup (madoguchi-backup-hub.timer): the key that seals it (may be MADOGUCHI_HUB_KEYS'
+# own; keep a copy off this machine: without it no backup can be restored) and the second place
+#MADOGUCHI_BACKUP_KEYS=b1:CHANGE-ME
+#MADOGUCHI_BACKUP_COPY_TO=backup@dr.ward.example.jp:/srv/madoguchi-hub
 # "required": only sites enrolled at the hub are accepted
 #MADOGUCHI_HUB_ENROLMENT=open
 
@@ -399,10 +404,12 @@ Hub ports: {", ".join(map(str, d.ports))}; staff networks: {nets}; WAF: {"on" if
 | `systemd/madoguchi-hub@.service` | `/etc/systemd/system/madoguchi-hub@.service` |
 | `systemd/madoguchi-hub.target` | `/etc/systemd/system/madoguchi-hub.target` |
 | `hub.env.example` | `/etc/madoguchi/hub.env` (0640 root:{d.user}; fill in the CHANGE-ME values) |
+| `systemd/madoguchi-backup-hub.{{service,timer}}` | `/etc/systemd/system/` (nightly backup) |
 
 ```sh
 nginx -t && systemctl reload nginx
 systemctl daemon-reload && systemctl enable --now madoguchi-hub.target
+systemctl enable --now madoguchi-backup-hub.timer
 ```
 TLS: `{d.cert}` (full chain) and `{d.key}` (0600 root).
 """
@@ -415,7 +422,9 @@ def render(d: HubDeploy, *, standalone: Path | None = None,
     files = {"nginx/madoguchi-hub.conf": nginx_site(d),
              "systemd/madoguchi-hub@.service": hub_unit(d),
              "systemd/madoguchi-hub.target": hub_target(d),
-             "hub.env.example": env_example(d), "README.md": readme(d)}
+             "hub.env.example": env_example(d), "README.md": readme(d),
+             **backup_units.hub_units(install_dir=d.install_dir, data_dir=d.data_dir,
+                                      user=d.user)}
     if d.waf:
         files["nginx/modsecurity-madoguchi.conf"] = modsecurity_rules(d)
     if standalone is not None:
