@@ -24,9 +24,11 @@ import json
 import logging
 import secrets
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import and_, case, literal, null, or_, select, update
@@ -348,21 +350,32 @@ class FileView:
     own: bool  # the recipient's own notice (not the common one)
 
 
+
 async def _view_rows(ctx: Notices, recipient_id: str) -> tuple[Any, Any, list[Any]] | None:
-    """Recipient, notice and files in one read (every download asks: keep it to one)."""
+    """Recipient, notice and its signed files in one statement (every download asks: one
+    round trip). Rows come back as plain records with each table's column names."""
+    f = notice_files.c
+    stmt = (select(*R.c, *notices.c, *f)
+            .select_from(R.join(notices, notices.c.id == R.c.notice_id).outerjoin(
+                notice_files, and_(f.notice_id == notices.c.id, f.signed.is_(True),
+                                   or_(f.kind == "common", f.id == R.c.file_id))))
+            .where(R.c.id == recipient_id)
+            .order_by(f.kind.desc(), f.created_at))
     async with ctx.store.read() as tx:
-        rec = (await tx.conn.execute(select(R).where(R.c.id == recipient_id))).first()
-        if rec is None:
-            return None
-        notice = (await tx.conn.execute(
-            select(notices).where(notices.c.id == rec.notice_id))).first()
-        if notice is None or _gone(notice):
-            return None
-        rows = (await tx.conn.execute(select(notice_files).where(
-            notice_files.c.notice_id == notice.id, notice_files.c.signed.is_(True),
-            or_(notice_files.c.kind == "common", notice_files.c.id == rec.file_id),
-        ).order_by(notice_files.c.kind.desc(), notice_files.c.created_at))).all()
-    return rec, notice, list(rows)
+        found = (await tx.conn.execute(stmt)).all()
+    if not found:
+        return None
+    cut = (len(R.c), len(R.c) + len(notices.c))
+    rec = _record(R, found[0][:cut[0]])
+    notice = _record(notices, found[0][cut[0]:cut[1]])
+    if _gone(notice):
+        return None
+    files = [_record(notice_files, row[cut[1]:]) for row in found if row[cut[1]] is not None]
+    return rec, notice, files
+
+
+def _record(table: Any, values: Sequence[Any]) -> SimpleNamespace:
+    return SimpleNamespace(**dict(zip(table.c.keys(), values, strict=True)))
 
 
 async def view(ctx: Notices, recipient_id: str) -> tuple[Any, Any, list[FileView]] | None:
