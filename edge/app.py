@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import os
-from collections.abc import AsyncIterator, Callable
+import ssl
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from aiohttp import web
@@ -30,6 +32,7 @@ from edge.web.live import LIVE
 
 _LOGGER = logging.getLogger(__name__)
 ROLLOVER_CHECK_S = 30.0
+EXPIRY_WARN_DAYS = 30  # the TLS certificate's remaining days below which the edge warns
 
 
 @dataclass(frozen=True)
@@ -156,15 +159,88 @@ async def _rollover_loop(writer: Writer, app: web.Application) -> None:
             app[LIVE].poke()
 
 
-async def start_edge(edge: Edge, host: str, port: int) -> web.AppRunner:
+async def start_edge(edge: Edge, host: str | Sequence[str], port: int,
+                     tls: ssl.SSLContext | None = None) -> web.AppRunner:
+    """Listen on ``host`` (one address, or several: the LAN address and 127.0.0.1 for a kiosk
+    browser on the edge PC itself) and nowhere else; HTTPS only when ``tls`` is given."""
     runner = web.AppRunner(edge.app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    try:
+        for h in [host] if isinstance(host, str) else host:
+            await web.TCPSite(runner, h, port, ssl_context=tls).start()
+    except BaseException:
+        await runner.cleanup()
+        raise
     return runner
 
 
-def run_edge(config_path: str | Path, db_path: str | Path, host: str, port: int,
-             sync: SyncOptions | None = None) -> None:
+class EdgeStartError(Exception):
+    """The edge cannot start as configured; English and Japanese text for the operator."""
+
+    def __init__(self, message: str, message_ja: str) -> None:
+        super().__init__(message)
+        self.message, self.message_ja = message, message_ja
+
+
+def server_tls(cert: str | Path, key: str | Path) -> ssl.SSLContext:
+    """The edge's HTTPS: TLS 1.2 or newer and the hub's nginx ciphers (edge/provision/hub.py),
+    from the files of ``madoguchi provision site --edge-name``. Refused here, before the edge
+    opens anything, when a file is unreadable or the key is not the certificate's."""
+    from edge.provision.hub import CIPHERS
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2  # A4: never TLS 1.0/1.1
+    ctx.set_ciphers(CIPHERS)
+    ctx.options |= ssl.OP_NO_TICKET  # as nginx's ssl_session_tickets off
+    try:
+        # an encrypted key would otherwise ask for its pass phrase on a terminal systemd lacks
+        ctx.load_cert_chain(cert, key, password=_no_passphrase)
+        pem = Path(cert).read_bytes()
+    except ssl.SSLError as exc:  # an OSError too: first
+        raise EdgeStartError(
+            f"the TLS key does not match the certificate, or a file is not PEM ({cert}, {key}):"
+            f" {exc.reason or exc}",
+            f"TLS の鍵が証明書と対応していないか、PEM 形式ではありません（{cert}, {key}）: "
+            f"{exc.reason or exc}") from None
+    except OSError as exc:
+        raise EdgeStartError(f"cannot read the TLS certificate or key: {exc}",
+                             f"TLS の証明書か鍵を読めません: {exc}") from None
+    _warn_expiry(pem)
+    return ctx
+
+
+def _no_passphrase() -> str:
+    return ""
+
+
+def _warn_expiry(pem: bytes) -> None:
+    """Browsers refuse an expired certificate: say so weeks before (the edge still starts, a
+    site without screens would be worse)."""
+    from cryptography import x509
+
+    try:
+        left = x509.load_pem_x509_certificate(pem).not_valid_after_utc - datetime.now(UTC)
+    except ValueError:  # OpenSSL took it; nothing to add
+        return
+    if left < timedelta(days=EXPIRY_WARN_DAYS):
+        _LOGGER.warning("the edge's TLS certificate expires in %d days: renew it with "
+                        "`madoguchi provision site NAME --cert-only` / TLS 証明書の期限まで残り"
+                        "%d 日です", left.days, left.days)
+
+
+def listen_hosts(values: Sequence[str]) -> list[str]:
+    """``--host`` values, each possibly a comma-separated list (one env variable can name the
+    LAN address and 127.0.0.1); duplicates dropped, order kept."""
+    hosts = [h.strip() for v in values for h in v.split(",") if h.strip()]
+    if not hosts:
+        raise EdgeStartError("give an address to listen on (--host)",
+                             "待ち受けるアドレスを指定してください（--host）")
+    return list(dict.fromkeys(hosts))
+
+
+def run_edge(config_path: str | Path, db_path: str | Path, host: str | Sequence[str], port: int,
+             sync: SyncOptions | None = None, tls: ssl.SSLContext | None = None) -> None:
+    hosts = [host] if isinstance(host, str) else list(host)
     config = load_site_config(config_path)
     pushed = load_applied_config(db_path, config.site)
     if pushed is not None and pushed.version >= config.version:
@@ -173,16 +249,58 @@ def run_edge(config_path: str | Path, db_path: str | Path, host: str, port: int,
     edge = build_edge(config, db_path, sync=sync)
     from edge.web.discovery import enable_discovery
 
-    enable_discovery(edge.app, config.site, config.name.get("ja"), host, port)
-    _LOGGER.info("edge %s on http://%s:%s (db %s)", config.site, host, port, db_path)
-    print(f"madoguchi edge {config.site}: http://{host}:{port}/  (db {db_path})", flush=True)
-    asyncio.run(_serve(edge, host, port))
+    announce, interfaces = _discovery_target(hosts)
+    enable_discovery(edge.app, config.site, config.name.get("ja"), announce, port, interfaces)
+    scheme = "https" if tls is not None else "http"
+    if tls is None and any(not _loopback(h) for h in hosts):
+        _LOGGER.warning("plain HTTP on the LAN: give --tls-cert/--tls-key (madoguchi provision "
+                        "site --edge-name) / LAN に暗号化なしの HTTP で公開しています")
+    urls = "  ".join(f"{scheme}://{_url_host(h)}:{port}/" for h in hosts)
+    _LOGGER.info("edge %s on %s (db %s)", config.site, urls, db_path)
+    print(f"madoguchi edge {config.site}: {urls}  (db {db_path})", flush=True)
+    asyncio.run(_serve(edge, hosts, port, tls))
 
 
-async def _serve(edge: Edge, host: str, port: int) -> None:
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _discovery_target(hosts: list[str]) -> tuple[str, list[str] | None]:
+    """The address zeroconf announces, and the interfaces it may use: only the configured LAN
+    addresses when they are given, everything when the edge listens on every address."""
+    if any(h in ("0.0.0.0", "", "::") for h in hosts):
+        return "0.0.0.0", None
+    lan = [h for h in hosts if not _loopback(h) and _ipv4(h)]
+    return (lan[0], lan) if lan else (hosts[0], None)
+
+
+def _ipv4(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).version == 4
+    except ValueError:
+        return False
+
+
+async def _serve(edge: Edge, host: str | Sequence[str], port: int,
+                 tls: ssl.SSLContext | None = None) -> None:
     """Listen, then tell systemd (Type=notify) READY=1 and ping its watchdog while the event
     loop runs and the writer thread answers (edge/watchdog.py); stop on Ctrl-C or SIGTERM."""
-    runner = await start_edge(edge, host, port)
+    try:
+        runner = await start_edge(edge, host, port, tls)
+    except OSError as exc:  # an address this PC does not have (yet), or a port in use
+        where = host if isinstance(host, str) else ", ".join(host)
+        raise EdgeStartError(f"cannot listen on {where} port {port}: {exc.strerror or exc}",
+                             f"{where} のポート {port} で待ち受けできません: "
+                             f"{exc.strerror or exc}") from None
     try:
         await run_until_signal(edge.writer.responsive)
     finally:

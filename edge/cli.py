@@ -25,10 +25,25 @@ def _config_check(args: argparse.Namespace) -> int:
 
 
 def _edge_run(args: argparse.Namespace) -> int:
-    from edge.app import SyncOptions, run_edge
+    """TLS files and addresses are checked before the database or any port is opened."""
+    import os
+
+    from edge.app import EdgeStartError, SyncOptions, listen_hosts, run_edge, server_tls
 
     _logging(args.verbose)
-    run_edge(args.config, args.db, args.host, args.port, SyncOptions.from_env(args.mqtt))
+    cert = args.tls_cert or os.environ.get("MADOGUCHI_EDGE_TLS_CERT") or None
+    key = args.tls_key or os.environ.get("MADOGUCHI_EDGE_TLS_KEY") or None
+    hosts = args.host or [os.environ.get("MADOGUCHI_EDGE_HOST") or "0.0.0.0"]
+    try:
+        if (cert is None) != (key is None):
+            raise EdgeStartError("give both --tls-cert and --tls-key (or neither)",
+                                 "--tls-cert と --tls-key は両方指定してください（または両方なし）")
+        tls = None if cert is None or key is None else server_tls(cert, key)
+        run_edge(args.config, args.db, listen_hosts(hosts), args.port,
+                 SyncOptions.from_env(args.mqtt), tls)
+    except EdgeStartError as exc:
+        print(f"error: {exc.message}\nエラー: {exc.message_ja}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -149,8 +164,17 @@ def build_parser() -> argparse.ArgumentParser:
     run = edge.add_parser("run", help="run the edge daemon (HTTP API, websocket)")
     _site_arg(run)
     run.add_argument("--db", default="var/edge.db", help="SQLite file (default: %(default)s)")
-    run.add_argument("--host", default="0.0.0.0")
+    run.add_argument("--host", action="append", default=None, metavar="ADDRESS",
+                     help="listen only on this address (repeatable, or comma-separated, e.g. "
+                          "192.168.10.5,127.0.0.1; default: $MADOGUCHI_EDGE_HOST, else every "
+                          "address 0.0.0.0)")
     run.add_argument("--port", type=int, default=8080)
+    run.add_argument("--tls-cert", default=None, metavar="FILE",
+                     help="serve HTTPS (TLS 1.2+) with this certificate, PEM (default: "
+                          "$MADOGUCHI_EDGE_TLS_CERT; made by `madoguchi provision site "
+                          "--edge-name`)")
+    run.add_argument("--tls-key", default=None, metavar="FILE",
+                     help="its private key, PEM (default: $MADOGUCHI_EDGE_TLS_KEY)")
     run.add_argument("--mqtt", default=None,
                      help="sync to the hub through this broker, mqtt[s]://host:port (default: "
                           "$MADOGUCHI_MQTT_URL; credentials from $MADOGUCHI_MQTT_USERNAME/"
@@ -228,12 +252,14 @@ def build_parser() -> argparse.ArgumentParser:
     doc.set_defaults(func=_doctor)
 
     from edge.backup import add_parsers as add_backup_parsers
+    from edge.manuals import add_parsers as add_manuals_parsers
     from edge.provision import add_parsers as add_provision_parsers
     from hub.cli import add_parsers as add_hub_parsers
 
     add_provision_parsers(sub)
     add_hub_parsers(sub)
     add_backup_parsers(sub)
+    add_manuals_parsers(sub)
 
     bench = sub.add_parser("bench", help="benchmarks; print one JSON object")
     bsub = bench.add_subparsers(dest="sub", required=True)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from edge.provision.edge_tls import EdgeCert
 
 __all__ = ["add_parsers"]
 
@@ -24,6 +27,14 @@ def add_parsers(subparsers: Any) -> None:
                       help="broker host name the edge connects to (remembered)")
     site.add_argument("--rotate", action="store_true",
                       help="give an existing site a new password")
+    site.add_argument("--edge-name", action="append", default=[], metavar="NAME",
+                      help="the edge's LAN host name for its HTTPS certificate, signed by the "
+                           "ward's edge CA (DIR/edge-ca, made once; repeatable)")
+    site.add_argument("--edge-ip", action="append", default=[], metavar="ADDRESS",
+                      help="the edge's LAN address for its HTTPS certificate (repeatable)")
+    site.add_argument("--cert-only", action="store_true",
+                      help="only issue a new HTTPS certificate for an existing site (default "
+                           "names: those of its current certificate); its password stays")
     site.set_defaults(func=_site)
 
     broker = psub.add_parser("broker", help="write mosquitto.conf and the ACL from the site list")
@@ -108,11 +119,20 @@ def _dir(p: argparse.ArgumentParser) -> None:
 
 
 def _site(args: argparse.Namespace) -> int:
+    from edge.provision.edge_tls import provision_edge_cert
     from edge.provision.sites import ProvisionError, provision_site
 
     try:
+        if args.cert_only:
+            if args.rotate or args.broker_host:
+                return _fail("--cert-only goes without --rotate and --broker-host",
+                             "--cert-only は --rotate・--broker-host と一緒に使えません")
+            _edge_cert(provision_edge_cert(Path(args.dir), args.name, args.edge_name,
+                                           args.edge_ip))
+            return 0
         r = provision_site(Path(args.dir), args.name, rotate=args.rotate,
-                           broker_host=args.broker_host)
+                           broker_host=args.broker_host, edge_names=tuple(args.edge_name),
+                           edge_ips=tuple(args.edge_ip))
     except ProvisionError as exc:
         return _fail(exc.message, exc.message_ja)
     except OSError as exc:
@@ -126,7 +146,30 @@ def _site(args: argparse.Namespace) -> int:
     if r.hub_created:
         print(f"  hub credentials / ハブの認証情報: {Path(args.dir) / 'hub' / 'mqtt.env'}")
     print("  reload the broker / ブローカーに再読込させる: kill -HUP $(pidof mosquitto)")
+    if r.edge_cert is not None:
+        _edge_cert(r.edge_cert)
     return 0
+
+
+def _edge_cert(c: EdgeCert) -> None:
+    """Where each HTTPS file goes; the CA certificate is the one thing browsers must trust."""
+    from edge.provision.edge_tls import EDGE_CERT_PATH, EDGE_KEY_PATH
+
+    print(f"  edge HTTPS certificate / エッジの HTTPS 証明書: {', '.join(c.names)} "
+          f"(until / 有効期限 {c.not_after:%Y-%m-%d})")
+    if c.ca_created:
+        print(f"  NEW edge CA / エッジ用 CA を新規作成: {c.ca_dir} (ca.key 0600: never copy "
+              "it to an edge or a browser / 鍵はエッジやブラウザに置かない)")
+    print(f"  {c.cert_path} -> {EDGE_CERT_PATH}")
+    print(f"  {c.key_path} -> {EDGE_KEY_PATH} (install -m 0640 -o root -g madoguchi)")
+    print(f"  {c.env_path} -> /etc/madoguchi/edge-tls.env (MADOGUCHI_EDGE_TLS_CERT/_KEY)")
+    print(f"  trust this CA on every kiosk browser, guide monitor and staff PC / この CA 証明書を"
+          f"受付端末・案内モニター・職員 PC のブラウザに信頼させる: {c.ca_path}")
+    print("    (Debian/Chromium: cp to /usr/local/share/ca-certificates/madoguchi-edge-ca.crt; "
+          "update-ca-certificates; certutil -d sql:$HOME/.pki/nssdb -A -t C,, "
+          "-n madoguchi-edge-ca -i FILE)")
+    print("  bind the LAN address only / LAN のアドレスだけで待ち受け: MADOGUCHI_EDGE_HOST=ADDRESS"
+          " in / に /etc/madoguchi/edge.env")
 
 
 def _broker(args: argparse.Namespace) -> int:

@@ -5,7 +5,8 @@ only; copy ``sites/NAME/`` to the site's edge as ``/etc/madoguchi/``)::
 
     broker/ mosquitto.conf acl passwd settings.json data/ tls/{ca.crt,server.crt,server.key}
     hub/    mqtt.env [mqtt-ca.crt]
-    sites/NAME/ mqtt.env site.toml [mqtt-ca.crt]
+    sites/NAME/ mqtt.env site.toml [mqtt-ca.crt] [edge-tls.* edge-ca.crt: edge_tls.py]
+    edge-ca/ ca.crt ca.key (the edge's HTTPS CA, made with the first site certificate)
 
 The plain password is printed once and kept only in that site's ``mqtt.env`` (mode 0600); the
 password file holds its PBKDF2 hash.
@@ -17,6 +18,7 @@ import re
 import secrets
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edge.provision.broker import (
     HUB_USER,
@@ -29,6 +31,9 @@ from edge.provision.broker import (
 )
 from edge.provision.files import Batch, parse_env, render_env
 from edge.provision.passwd import hash_password, parse_passwd, render_passwd
+
+if TYPE_CHECKING:
+    from edge.provision.edge_tls import EdgeCert
 
 __all__ = ["ProvisionError", "SiteResult", "provision_broker", "provision_site"]
 
@@ -58,6 +63,7 @@ class SiteResult:
     config_path: Path
     config_created: bool
     hub_created: bool
+    edge_cert: EdgeCert | None = None  # with --edge-name/--edge-ip: the edge's HTTPS files
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,8 +111,11 @@ def check_host(host: str) -> None:
 
 
 def provision_site(root: Path, name: str, *, rotate: bool = False,
-                   broker_host: str | None = None) -> SiteResult:
-    """Create (or with ``rotate`` re-key) a site's broker user, env file and config stub."""
+                   broker_host: str | None = None, edge_names: tuple[str, ...] = (),
+                   edge_ips: tuple[str, ...] = ()) -> SiteResult:
+    """Create (or with ``rotate`` re-key) a site's broker user, env file and config stub; with
+    ``edge_names``/``edge_ips`` also the edge's HTTPS certificate (edge/provision/edge_tls.py),
+    in the same all-or-nothing batch."""
     check_site_name(name)
     if broker_host is not None:
         check_host(broker_host)
@@ -134,9 +143,15 @@ def provision_site(root: Path, name: str, *, rotate: bool = False,
     _site_files(p, name, password, settings, batch)
     if config_created:
         batch.add(config_path, site_stub(name), 0o644)
+    cert = None
+    if edge_names or edge_ips:
+        from edge.provision.edge_tls import add_edge_cert  # it imports this module
+
+        cert = add_edge_cert(root, name, list(edge_names), list(edge_ips), batch)
     _broker_files(p, users, settings, batch)
     batch.commit()
-    return SiteResult(name, user, password, env_path, config_path, config_created, hub_created)
+    return SiteResult(name, user, password, env_path, config_path, config_created, hub_created,
+                      cert)
 
 
 def provision_broker(root: Path, *, port: int, tls: bool, tls_port: int,
