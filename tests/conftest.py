@@ -79,3 +79,9 @@ def chromium_path() -> Path:
             f"Chromium not found at {path}: install chromium or set MADOGUCHI_TEST_CHROMIUM"
         )
     return path
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The manuals' build (tests/docs/) runs last: it takes the screenshots the browser tests
+    of this same run wrote (issue 18: the manuals' pictures are fresh from the CI run)."""
+    items.sort(key=lambda item: "/tests/docs/" in str(item.path))
