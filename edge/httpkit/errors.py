@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Middleware
 
 _LOGGER = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ async def decode_form(request: web.Request) -> None:
     (400 ``bad_form``), never a 500 from whichever ``request.post()`` came first."""
     try:
         await request.post()
-    except (ValueError, LookupError):
+    except (ValueError, LookupError, HttpProcessingError):  # the last: a broken multipart part
         raise ApiError(400, "bad_form", "The form could not be decoded (send UTF-8 form data)",
                        "フォームの内容を読み取れません（UTF-8 で送ってください）") from None
 

@@ -56,8 +56,10 @@ def openapi(routes: Iterable[RouteSpec], *, title: str, version: str,
     seen: set[str] = set()
     for route in routes:
         page = route.content_type == "text/html"
+        # pages and what browsers fetch (CSV, PDF, event streams) answer errors as pages
+        browser = route.content_type != "application/json"
         error = {"description": "refused, invalid or unavailable",
-                 "content": {**json_error, **({"text/html": {"schema": STR}} if page else {})}}
+                 "content": {**json_error, **({"text/html": {"schema": STR}} if browser else {})}}
         responses: dict[str, Any] = {str(route.status): {
             "description": "ok",
             "content": {route.content_type: {"schema": schema(route.response)}}}}

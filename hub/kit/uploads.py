@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Literal
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 CHUNK = 256 * 1024
 
@@ -47,6 +48,6 @@ async def read_upload(request: web.Request, limit: int, names: tuple[str, ...], 
                 data = b"".join(chunks)
             elif part.name in names:
                 fields[part.name] = (await part.text())[:text_max].strip()
-    except (ValueError, UnicodeDecodeError, AssertionError):
+    except (ValueError, UnicodeDecodeError, AssertionError, HttpProcessingError):
         raise UploadError("bad_upload") from None
     return data, fields

@@ -145,6 +145,9 @@ async def test_the_form_guard_only_where_asked(client: Client) -> None:
     hub = await client(hub_api.errors_as_json)  # forms=True
     r = await hub.post("/form", data=b"name=x", headers=bad)
     assert (r.status, (await r.json())["error"]["code"]) == (400, "bad_form")
+    broken = {"Content-Type": "multipart/form-data; boundary=b0"}  # a part without headers
+    r = await hub.post("/form", data=b"--b0\r\n[]--b0--\r\n", headers=broken)
+    assert (r.status, (await r.json())["error"]["code"]) == (400, "bad_form")
     r = await hub.post("/form", data={"name": "窓口"})
     assert (await r.json()) == {"name": "窓口"}
     # the edge takes JSON only: no form is decoded ahead of its handlers
