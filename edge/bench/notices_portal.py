@@ -17,7 +17,6 @@ import base64
 import contextlib
 import os
 import re
-import signal
 import statistics
 import subprocess
 import sys
@@ -155,14 +154,15 @@ async def download_figures(base: str, tokens: list[str], each: int) -> dict[str,
 
 def _hub_child(db: str, schema: str, port: str) -> None:
     """The portal's hub: ``start_hub`` (web only) until SIGTERM; settings from the environment."""
+    from edge.watchdog import loop_alive, run_until_signal
     from hub.app import start_hub
 
     async def main() -> None:
         hub = await start_hub(db, None, port=int(port), schema=schema or None)
-        stop = asyncio.Event()
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-        await stop.wait()
-        await hub.stop()
+        try:
+            await run_until_signal(loop_alive)
+        finally:
+            await hub.stop()
 
     asyncio.run(main())
 

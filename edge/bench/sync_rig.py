@@ -12,7 +12,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -290,14 +289,15 @@ def min_window_rate(samples: list[tuple[float, int]], window_s: float) -> float 
 
 def _hub_child(db: str, schema: str, mqtt: str, prefix: str, port: str) -> None:
     """The hub for the bench: ``start_hub`` in a process of its own until SIGTERM."""
+    from edge.watchdog import loop_alive, run_until_signal
     from hub.app import start_hub
 
     async def main() -> None:
         hub = await start_hub(db, f"{mqtt}?session_expiry=60", prefix, int(port), schema=schema)
-        stop = asyncio.Event()
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-        await stop.wait()
-        await hub.stop()
+        try:
+            await run_until_signal(loop_alive)
+        finally:
+            await hub.stop()
 
     asyncio.run(main())
 
