@@ -32,6 +32,9 @@ from edge.web.live import LIVE
 
 _LOGGER = logging.getLogger(__name__)
 ROLLOVER_CHECK_S = 30.0
+RETENTION_DAYS = 400  # events older than this (and acknowledged by the hub) leave the live DB
+ARCHIVE_FIRST_S = 300.0  # after start-up, when the site is busy getting going, wait a little
+ARCHIVE_EVERY_S = 3600.0
 EXPIRY_WARN_DAYS = 30  # the TLS certificate's remaining days below which the edge warns
 
 
@@ -71,9 +74,10 @@ class Edge:
 
 def build_edge(config: SiteConfig, db_path: str | Path, clock: Clock | None = None,
                *, durable: bool = True, preview_dir: Path | None = None,
-               sync: SyncOptions | None = None) -> Edge:
+               sync: SyncOptions | None = None, retention_days: int | None = None) -> Edge:
     """``preview_dir``: save a PNG of every printed ticket there (the demo's paper);
-    ``sync``: relay events to the hub over MQTT (without it the edge runs alone)."""
+    ``sync``: relay events to the hub over MQTT (without it the edge runs alone);
+    ``retention_days``: archive older events hourly (edge/store/archive.py; None: never)."""
     store = EventStore(db_path, config.site, durable=durable)
     writer = Writer(store, config, clock or SystemClock(config.timezone))
     app = create_app(writer)
@@ -92,6 +96,8 @@ def build_edge(config: SiteConfig, db_path: str | Path, clock: Clock | None = No
 
     async def lifetime(_app: web.Application) -> AsyncIterator[None]:
         task = asyncio.create_task(_rollover_loop(writer, app))
+        archiving = None if retention_days is None else asyncio.create_task(
+            _archive_loop(writer, retention_days))
         if devices is not None:
             await devices.start()
         if client is not None:
@@ -101,9 +107,11 @@ def build_edge(config: SiteConfig, db_path: str | Path, clock: Clock | None = No
             await client.stop()
         if devices is not None:
             await devices.stop()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        for t in (task, archiving):
+            if t is not None:
+                t.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await t
         writer.close()
 
     app.cleanup_ctx.append(lifetime)
@@ -157,6 +165,18 @@ async def _rollover_loop(writer: Writer, app: web.Application) -> None:
         if now_menu != menu:
             menu = now_menu
             app[LIVE].poke()
+
+
+async def _archive_loop(writer: Writer, retention_days: int) -> None:
+    """Hourly: move old, acknowledged events to the archive (a no-op on most hours). A failure
+    (disk full) is logged and tried again next hour; the live database stays as it was."""
+    await asyncio.sleep(ARCHIVE_FIRST_S)
+    while True:
+        try:
+            await writer.archive_old(retention_days)
+        except Exception:
+            _LOGGER.exception("archiving old events failed; trying again in an hour")
+        await asyncio.sleep(ARCHIVE_EVERY_S)
 
 
 async def start_edge(edge: Edge, host: str | Sequence[str], port: int,
@@ -239,14 +259,15 @@ def listen_hosts(values: Sequence[str]) -> list[str]:
 
 
 def run_edge(config_path: str | Path, db_path: str | Path, host: str | Sequence[str], port: int,
-             sync: SyncOptions | None = None, tls: ssl.SSLContext | None = None) -> None:
+             sync: SyncOptions | None = None, tls: ssl.SSLContext | None = None,
+             retention_days: int = RETENTION_DAYS) -> None:
     hosts = [host] if isinstance(host, str) else list(host)
     config = load_site_config(config_path)
     pushed = load_applied_config(db_path, config.site)
     if pushed is not None and pushed.version >= config.version:
         _LOGGER.info("using config version %s pushed by the hub", pushed.version)
         config = pushed
-    edge = build_edge(config, db_path, sync=sync)
+    edge = build_edge(config, db_path, sync=sync, retention_days=retention_days)
     from edge.web.discovery import enable_discovery
 
     announce, interfaces = _discovery_target(hosts)

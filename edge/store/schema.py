@@ -48,9 +48,19 @@ def _m2_check_in(db: sqlite_utils.Database) -> None:
     db.table("tickets").add_column("checked_in_at", str)
 
 
+def _m3_snapshots(db: sqlite_utils.Database) -> None:
+    # the state at a seq (edge/domain/snapshot.py), written with the events of each day close
+    db.table("snapshots").create(
+        {"seq": int, "at": str, "day": str, "format": int, "state": bytes},
+        pk="seq", not_null={"at", "format", "state"},
+    )
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "initial: events, outbox, projections", _m1_initial),
     (2, "tickets.checked_in_at (web tickets checked in at the kiosk)", _m2_check_in),
+    (3, "snapshots of the state at day close (start-up folds only what follows)",
+     _m3_snapshots),
 ]
 
 PROJECTION_TABLES = ("tickets", "counters", "service_days", "meta")

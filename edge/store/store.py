@@ -7,18 +7,24 @@ before anything is printed or answered.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import logging
 import sqlite3
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
+from edge.domain import snapshot
 from edge.domain.model import SiteConfig
 from edge.domain.state import State, apply
 from edge.protocol import ENVELOPE_VERSION, Envelope
+from edge.store.archive import ArchiveError, EventArchive, EventRow
 from edge.store.schema import PROJECTION_TABLES, migrate
 
 _LOGGER = logging.getLogger(__name__)
@@ -33,6 +39,10 @@ _UPSERT_TICKET = (  # built from the fixed column list above, no outside input
     f"VALUES ({', '.join(':' + c for c in _TICKET_COLS)})"
 )
 _DAY_EVENTS = frozenset({"DayOpened", "DayClosed"})
+SNAPSHOTS_KEPT = 3  # the newest is used; older ones are the fallback if it cannot be read
+# a start that had to fold more events than this (no snapshot yet: a database from before
+# snapshots, or one written in bulk) stores a snapshot, so the next start is quick again
+SNAPSHOT_AFTER_EVENTS = 20_000
 
 
 class Rows:
@@ -74,6 +84,16 @@ class StoreError(Exception):
     """The database could not take a write (disk full, I/O error); nothing was committed."""
 
 
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A stored snapshot: the state after event ``seq`` (edge/domain/snapshot.py)."""
+
+    seq: int
+    at: str
+    day: str | None
+    blob: bytes
+
+
 class EventStore:
     def __init__(self, path: str | Path, site: str, *, durable: bool = True) -> None:
         self.path = str(path)
@@ -89,6 +109,8 @@ class EventStore:
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA busy_timeout=5000")
         self.schema_version = migrate(self.db)
+        self.archive = EventArchive(Path(self.path + ".archive")) if self.path != ":memory:" \
+            else None
         stored = self.meta("site")
         if stored is None:
             self.set_meta("site", site)
@@ -109,43 +131,55 @@ class EventStore:
 
     # --- events ----------------------------------------------------------------------------
     def last_seq(self) -> int:
+        """The newest event's seq (archived ones count: seqs never restart)."""
         row = self.conn.execute("SELECT max(seq) FROM events").fetchone()
-        return int(row[0] or 0)
+        return max(int(row[0] or 0), int(self.meta("archived_upto") or 0))
 
     def events(self, after: int = 0, limit: int | None = None) -> Iterator[Envelope]:
-        sql = "SELECT seq, id, at, day, type, data FROM events WHERE seq > ? ORDER BY seq"
-        args: tuple[Any, ...] = (after,)
-        if limit is not None:
-            sql += " LIMIT ?"
-            args = (after, limit)
-        for seq, eid, at, day, kind, data in self.conn.execute(sql, args):
+        """Events with seq > ``after`` in order: the archived ones first (edge/store/archive.py),
+        then the live ones they do not cover."""
+        for seq, eid, at, day, kind, data in itertools.islice(self._rows(after), limit):
             yield self.envelope(seq, eid, at, day, kind, json.loads(data))
+
+    def _rows(self, after: int) -> Iterator[EventRow]:
+        archived = int(self.meta("archived_upto") or 0)
+        if after < archived:
+            if self.archive is None:
+                raise ArchiveError("an in-memory store has no archive")
+            self.archive.check(archived)
+            for row in self.archive.rows(after):
+                if row[0] > archived:
+                    break  # a file written just before a crash; its rows are still live
+                yield row
+            after = archived
+        yield from self.conn.execute(
+            "SELECT seq, id, at, day, type, data FROM events WHERE seq > ? ORDER BY seq",
+            (after,))
 
     def envelope(self, seq: int, eid: str, at: str, day: str, kind: str,
                  data: dict[str, Any]) -> Envelope:
         return Envelope(ENVELOPE_VERSION, self.site, seq, eid, at, day, kind, data)
 
     # --- the write path --------------------------------------------------------------------
-    def commit(self, envelopes: list[Envelope], rows: Rows) -> None:
+    def commit(self, envelopes: list[Envelope], rows: Rows,
+               state_after: State | None = None) -> None:
         """Write events, outbox rows and the projection rows they touched, atomically.
 
-        ``rows`` holds the rows captured right after each event was applied. Raises StoreError
-        (and nothing is written).
+        ``rows`` holds the rows captured right after each event was applied; ``state_after``
+        (a day close) is stored as the snapshot at the last event's seq in the same
+        transaction, so a crash leaves both or neither. Raises StoreError (and nothing is
+        written).
         """
         conn = self.conn
-        try:
-            conn.execute("BEGIN IMMEDIATE")
+        with self._transaction():
             conn.executemany(
                 "INSERT INTO events(seq, id, at, day, type, data) VALUES (?,?,?,?,?,?)",
                 [(e.seq, e.id, e.at, e.day, e.type, e.data_json()) for e in envelopes],
             )
             conn.executemany("INSERT INTO outbox(seq) VALUES (?)", [(e.seq,) for e in envelopes])
             self._project(rows)
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise StoreError(str(exc)) from exc
+            if state_after is not None:
+                self._put_snapshot(state_after)
 
     def _project(self, rows: Rows) -> None:
         conn = self.conn
@@ -163,12 +197,145 @@ class EventStore:
             self.set_meta("day", rows.day)
 
     # --- reading back ----------------------------------------------------------------------
+    # --- snapshots -------------------------------------------------------------------------
+    def _put_snapshot(self, state: State) -> None:
+        """Inside a transaction: store ``state`` and keep the newest SNAPSHOTS_KEPT."""
+        self.conn.execute(
+            "INSERT OR REPLACE INTO snapshots(seq, at, day, format, state) VALUES (?,?,?,?,?)",
+            (state.seq, state.last_at.isoformat() if state.last_at else "", state.day,
+             snapshot.FORMAT, snapshot.encode(state)))
+        self.conn.execute(
+            "DELETE FROM snapshots WHERE seq NOT IN "
+            "(SELECT seq FROM snapshots ORDER BY seq DESC LIMIT ?)", (SNAPSHOTS_KEPT,))
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One write transaction; any SQLite error rolls it back and becomes StoreError."""
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+            yield
+            self.conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise StoreError(str(exc)) from exc
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+
+    def save_snapshot(self, state: State) -> None:
+        """Store a snapshot of ``state`` on its own (after a long start-up fold)."""
+        with self._transaction():
+            self._put_snapshot(state)
+
+    def replace_snapshots(self, state: State) -> None:
+        """Drop every stored snapshot for one of ``state`` (a fold of the whole log)."""
+        with self._transaction():
+            self.conn.execute("DELETE FROM snapshots")
+            self._put_snapshot(state)
+
+    def snapshots(self) -> list[Snapshot]:
+        """Stored snapshots, newest first."""
+        return [Snapshot(seq, at, day, blob) for seq, at, day, blob in self.conn.execute(
+            "SELECT seq, at, day, state FROM snapshots WHERE format = ? ORDER BY seq DESC",
+            (snapshot.FORMAT,))]
+
     def load_state(self, config: SiteConfig) -> State:
-        """Fold the whole event log into a fresh state (start-up and crash recovery)."""
+        """The state now (start-up and crash recovery): the newest readable snapshot, then the
+        events after it. Without one, the whole log is folded, and a snapshot is stored if
+        that took many events."""
         state = State(config)
+        last = self.last_seq()
+        for snap in self.snapshots():
+            if snap.seq > last:
+                continue  # cannot happen (one transaction), but never load a future state
+            try:
+                state = snapshot.decode(config, snap.blob)
+                break
+            except snapshot.SnapshotError as exc:
+                _LOGGER.warning("snapshot at seq %d unreadable (%s); trying an older one",
+                                snap.seq, exc)
+        folded = 0
+        for ev in self.events(after=state.seq):
+            apply(state, ev)
+            folded += 1
+        if folded >= SNAPSHOT_AFTER_EVENTS:
+            try:
+                self.save_snapshot(state)
+                _LOGGER.info("folded %d events at start-up; stored a snapshot at seq %d",
+                             folded, state.seq)
+            except StoreError:
+                _LOGGER.exception("could not store a snapshot (the next start folds again)")
+        return state
+
+    def verify_snapshots(self, config: SiteConfig) -> list[tuple[int, bool]]:
+        """Fold the whole log and compare the state at each stored snapshot's seq with it:
+        ``(seq, equal)`` per snapshot, oldest first (``edge rebuild`` reports them)."""
+        wanted = {s.seq: s.blob for s in self.snapshots()}
+        out: list[tuple[int, bool]] = []
+        state = State(config)
+        if 0 in wanted:
+            out.append((0, snapshot.to_dict(snapshot.decode(config, wanted[0]))
+                        == snapshot.to_dict(state)))
         for ev in self.events():
             apply(state, ev)
-        return state
+            if ev.seq in wanted:
+                try:
+                    stored = snapshot.to_dict(snapshot.decode(config, wanted[ev.seq]))
+                except snapshot.SnapshotError:
+                    out.append((ev.seq, False))
+                    continue
+                out.append((ev.seq, stored == snapshot.to_dict(state)))
+        return out
+
+    # --- archiving (edge/store/archive.py) --------------------------------------------------
+    def archivable_upto(self, today: str, retention_days: int) -> int:
+        """The highest seq that may leave the live database: older than the retention period,
+        acknowledged by the hub (not in the outbox), and covered by a snapshot (start-up never
+        needs it)."""
+        cutoff = (date.fromisoformat(today) - timedelta(days=retention_days)).isoformat()
+        row = self.conn.execute("SELECT min(seq) FROM outbox").fetchone()
+        acked = int(row[0]) - 1 if row[0] is not None else self.last_seq()
+        snap = self.conn.execute("SELECT max(seq) FROM snapshots").fetchone()[0] or 0
+        return min(acked, int(snap), self._last_seq_before(cutoff))
+
+    def _last_seq_before(self, day: str) -> int:
+        """The last live seq of a business day before ``day`` (0: none). Binary search by
+        primary key: days never go back as seqs grow, and live seqs have no gaps, so this
+        reads ~20 rows where a scan of the day column would read millions."""
+        lo, hi = self.conn.execute("SELECT min(seq), max(seq) FROM events").fetchone()
+        if lo is None:
+            return 0
+
+        def day_of(seq: int) -> str:
+            return str(self.conn.execute("SELECT day FROM events WHERE seq = ?",
+                                         (seq,)).fetchone()[0])
+
+        if day_of(lo) >= day:
+            return 0
+        while lo < hi:  # invariant: day_of(lo) < day
+            mid = (lo + hi + 1) // 2
+            if day_of(mid) < day:
+                lo = mid
+            else:
+                hi = mid - 1
+        return int(lo)
+
+    def archive_rows(self, upto: int, limit: int) -> list[EventRow]:
+        """The next live rows to archive (consecutive, after the archived ones)."""
+        after = int(self.meta("archived_upto") or 0)
+        return self.conn.execute(
+            "SELECT seq, id, at, day, type, data FROM events WHERE seq > ? AND seq <= ? "
+            "ORDER BY seq LIMIT ?", (after, upto, limit)).fetchall()
+
+    def drop_archived(self, last: int) -> int:
+        """After the archive file holding events up to ``last`` is durable: delete them from
+        the live database and record how far the archive reaches, in one transaction."""
+        with self._transaction():
+            cur = self.conn.execute("DELETE FROM events WHERE seq <= ?", (last,))
+            self.set_meta("archived_upto", str(last))
+        return cur.rowcount
 
     def rebuild(self, config: SiteConfig, batch: int = 20_000) -> State:
         """Recompute every projection table from the event log, in one transaction."""

@@ -27,6 +27,7 @@ from edge.store.store import EventStore, Rows, StoreError
 _LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
 Listener = Callable[[list[Envelope]], None]
+ARCHIVE_CHUNK = 20_000  # events per archive file: ~0.1 s of the writer's time to read or delete
 
 
 def new_token() -> str:
@@ -109,8 +110,9 @@ class Writer:
             for kind, data in decided:
                 emit(kind, data if actor is None else {**data, "staff": actor})
             if envs:
+                closed = any(e.type == "DayClosed" for e in envs)
                 try:
-                    self.store.commit(envs, rows)
+                    self.store.commit(envs, rows, state if closed else None)
                 except StoreError:
                     _LOGGER.exception("commit failed; reloading state from the event log")
                     self.state = self.store.load_state(self.config)
@@ -139,6 +141,28 @@ class Writer:
         """True once the clock has crossed into a new business day (checked periodically)."""
         with self._lock:
             return bool(rollover(self.state, self.clock.now()))
+
+    async def archive_old(self, retention_days: int, chunk: int = ARCHIVE_CHUNK) -> int:
+        """Move events older than ``retention_days`` (and acknowledged, and behind a snapshot)
+        out of the live database, ``chunk`` at a time; returns how many moved.
+
+        Reading and deleting run on the writer's thread (one writer); compressing and writing
+        the file run on another, so commands wait at most for one chunk's read or delete.
+        """
+        loop = asyncio.get_running_loop()
+        today = self.clock.now().date().isoformat()
+        moved = 0
+        while True:
+            upto = await loop.run_in_executor(
+                self._executor, self.store.archivable_upto, today, retention_days)
+            rows = await loop.run_in_executor(
+                self._executor, self.store.archive_rows, upto, chunk)
+            if not rows or self.store.archive is None:
+                return moved
+            await asyncio.to_thread(self.store.archive.write, rows)
+            await loop.run_in_executor(self._executor, self.store.drop_archived, rows[-1][0])
+            moved += len(rows)
+            _LOGGER.info("archived events %d..%d", rows[0][0], rows[-1][0])
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
