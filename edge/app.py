@@ -271,8 +271,9 @@ def run_edge(config_path: str | Path, db_path: str | Path, host: str | Sequence[
     from edge.web.discovery import enable_discovery
 
     announce, interfaces = _discovery_target(hosts)
-    enable_discovery(edge.app, config.site, config.name.get("ja"), announce, port, interfaces)
     scheme = "https" if tls is not None else "http"
+    enable_discovery(edge.app, config.site, config.name.get("ja"), announce, port, interfaces,
+                     scheme)
     if tls is None and any(not _loopback(h) for h in hosts):
         _LOGGER.warning("plain HTTP on the LAN: give --tls-cert/--tls-key (madoguchi provision "
                         "site --edge-name) / LAN に暗号化なしの HTTP で公開しています")

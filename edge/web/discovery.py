@@ -2,7 +2,8 @@
 
 The edge advertises itself so a monitor or operator PC on the office LAN finds it without
 typing an IP address, and browses for other edges (a branch with two floors, or a second PC).
-The TXT record carries only public facts (site id, API path, protocol version): no secrets.
+The TXT record carries only public facts (site id, API path, protocol version, and "https" when
+the edge serves TLS, so a browsing PC opens the right URL): no secrets.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ def _local_ipv4(host: str) -> list[str]:
 
 class Discovery:
     def __init__(self, site: str, name: str, host: str, port: int,
-                 interfaces: list[str] | None = None) -> None:
-        self.site, self.name, self.port = site, name, port
+                 interfaces: list[str] | None = None, scheme: str = "http") -> None:
+        self.site, self.name, self.port, self.scheme = site, name, port, scheme
         self.addresses = _local_ipv4(host)
         self.interfaces = interfaces
         self.found: dict[str, dict[str, Any]] = {}
@@ -51,7 +52,8 @@ class Discovery:
             self._info = AsyncServiceInfo(
                 SERVICE, f"{self.site}.{SERVICE}", port=self.port,
                 addresses=[socket.inet_aton(a) for a in self.addresses],
-                properties={"site": self.site, "api": "/api", "v": "1"},
+                properties={"site": self.site, "api": "/api", "v": "1",
+                            "scheme": self.scheme},
                 server=f"madoguchi-{self.site}.local.")
             await self._zc.async_register_service(self._info, allow_name_change=True)
             self._browser = AsyncServiceBrowser(self._zc.zeroconf, SERVICE,
@@ -75,9 +77,10 @@ class Discovery:
             return
         props = {k.decode(): (v or b"").decode() for k, v in info.properties.items()}
         addrs = info.parsed_addresses()
+        scheme = "https" if props.get("scheme") == "https" else "http"  # older edges: none
         self.found[name] = {"site": props.get("site", ""), "api": props.get("api", "/api"),
                             "addresses": addrs, "port": info.port,
-                            "url": f"http://{addrs[0]}:{info.port}/" if addrs else None,
+                            "url": f"{scheme}://{addrs[0]}:{info.port}/" if addrs else None,
                             "self": props.get("site") == self.site}
 
     async def stop(self) -> None:
@@ -99,9 +102,9 @@ DISCOVERY: web.AppKey[Discovery] = web.AppKey("discovery", Discovery)
 
 
 def enable_discovery(app: web.Application, site: str, name: str, host: str, port: int,
-                     interfaces: list[str] | None = None) -> Discovery:
+                     interfaces: list[str] | None = None, scheme: str = "http") -> Discovery:
     """Advertise on start, stop on cleanup; ``GET /api/discovery`` lists the edges found."""
-    d = Discovery(site, name, host, port, interfaces)
+    d = Discovery(site, name, host, port, interfaces, scheme)
     app[DISCOVERY] = d
 
     async def ctx(_app: web.Application) -> Any:
