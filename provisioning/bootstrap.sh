@@ -11,7 +11,7 @@
 set -euo pipefail
 
 # System packages the test suite needs. Later issues extend this list.
-TEST_SYSTEM_PACKAGES="sqlite3 mosquitto postgresql chromium socat espeak-ng libespeak-ng1 fonts-noto-cjk libzbar0 sox wrk softhsm2 nginx systemd"
+TEST_SYSTEM_PACKAGES="sqlite3 mosquitto postgresql chromium socat espeak-ng libespeak-ng1 fonts-noto-cjk libzbar0 sox wrk softhsm2 nginx systemd clamav clamav-daemon"
 UV_VERSION="0.13.9"
 UV_MIN_VERSION="0.5.0" # an older uv on PATH cannot be trusted with this uv.lock
 

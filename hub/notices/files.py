@@ -1,88 +1,24 @@
 """The notice PDFs at rest: one encrypted file per blob, named by its random id.
 
-Why files and not database rows: 5,000 signed PDFs a year of 100–300 kB each would bloat the
-database, its dumps and its backups; files are written once and read as a whole. Each file is
-``hub.notify.crypto.seal_bytes`` of the plain bytes with the associated data bound to the blob
-id and key id (prefix ``madoguchi/notices/file/v1``), so a file renamed onto another id, or
-tampered with, fails to open instead of serving someone else's notice. The plain bytes are
-never re-encoded: what is read back is byte-for-byte what was put (the signed PDF stays valid).
-
-Writes are atomic (temporary file, fsync, rename), so a crash leaves the old file or none.
-Keys rotate as the contacts do: ``reseal`` rewrites a file with the current key.
+The store itself is the kit's ``SealedFileStore`` (shared with form attachments); this module
+binds it to the notices' own associated-data prefix ``madoguchi/notices/file/v1``, so a notice
+file cannot be opened as any other kind of sealed file. See ``hub.kit.sealedfiles`` for why
+files, the sealing, the atomic writes and key rotation (``reseal``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-import os
-import re
 from pathlib import Path
 
-from hub.notify.crypto import CryptoError, key_id_of_bytes, open_bytes, seal_bytes
+from hub.kit.sealedfiles import FileStoreError, SealedFileStore
+
+__all__ = ["AAD", "FileStore", "FileStoreError"]
 
 AAD = b"madoguchi/notices/file/v1"
-_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 
 
-class FileStoreError(Exception):
-    """A blob that is missing or cannot be opened (the message names the id, never content)."""
-
-
-class FileStore:
-    """Encrypted blobs under ``root`` (two-level fan-out by id, so no directory grows huge)."""
+class FileStore(SealedFileStore):
+    """The notices' encrypted blobs under ``root`` (the constructor the notices always had)."""
 
     def __init__(self, root: Path, keys: dict[str, bytes], key_id: str) -> None:
-        self.root, self.keys, self.key_id = root, keys, key_id
-
-    def _path(self, blob_id: str) -> Path:
-        if not _ID.match(blob_id):
-            raise FileStoreError(f"bad blob id {blob_id!r}")
-        return self.root / blob_id[:2] / f"{blob_id}.bin"
-
-    def put_sync(self, blob_id: str, data: bytes) -> str:
-        """Store ``data``; returns the SHA-256 (hex) of the plain bytes."""
-        path = self._path(blob_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        sealed = seal_bytes(self.keys, self.key_id, blob_id, data, AAD)
-        with open(tmp, "wb") as f:
-            f.write(sealed)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        return hashlib.sha256(data).hexdigest()
-
-    def get_sync(self, blob_id: str) -> bytes:
-        try:
-            raw = self._path(blob_id).read_bytes()
-        except FileNotFoundError:
-            raise FileStoreError(f"blob {blob_id} is missing") from None
-        try:
-            return open_bytes(self.keys, blob_id, raw, AAD)
-        except CryptoError as exc:
-            raise FileStoreError(f"blob {blob_id} cannot be opened: {exc}") from None
-
-    def delete_sync(self, blob_id: str) -> bool:
-        try:
-            self._path(blob_id).unlink()
-        except FileNotFoundError:
-            return False
-        return True
-
-    def reseal_sync(self, blob_id: str) -> bool:
-        """Re-encrypt with the current key; False when it already uses it."""
-        raw = self._path(blob_id).read_bytes()
-        if key_id_of_bytes(raw) == self.key_id:
-            return False
-        self.put_sync(blob_id, open_bytes(self.keys, blob_id, raw, AAD))
-        return True
-
-    async def put(self, blob_id: str, data: bytes) -> str:
-        return await asyncio.to_thread(self.put_sync, blob_id, data)
-
-    async def get(self, blob_id: str) -> bytes:
-        return await asyncio.to_thread(self.get_sync, blob_id)
-
-    async def delete(self, blob_id: str) -> bool:
-        return await asyncio.to_thread(self.delete_sync, blob_id)
+        super().__init__(root, keys, key_id, AAD)
