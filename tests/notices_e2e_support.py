@@ -25,8 +25,8 @@ from conftest import free_port
 from mail_support import SmtpSink
 from sqlalchemy import text
 
+from hub.kit.mail import SmtpMailer
 from hub.notices.context import NOTICES, Notices, NoticeSettings
-from hub.notices.mailer import SmtpMailer
 from hub.notices.signing import PREFIX, SignerSpec
 from hub.settings import HubSettings
 from hub.store import HubStore

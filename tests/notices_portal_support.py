@@ -19,9 +19,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import Boolean, Integer, Table, select
 
 from hub.audit.tables import audit_log
+from hub.kit.mail import MemoryMailer
 from hub.notices import portal_auth, records
 from hub.notices.context import NOTICES, Notices, NoticeSettings
-from hub.notices.mailer import MemoryMailer
 from hub.notices.tables import notice_files, notice_recipients, notices
 from hub.notify.senders import SinkMessage
 from hub.settings import HubSettings

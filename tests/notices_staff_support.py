@@ -18,8 +18,8 @@ from sqlalchemy import func, select
 from staff_support import staff_cookie
 
 from hub.audit.tables import audit_log
+from hub.kit.mail import MemoryMailer
 from hub.notices.context import NOTICES, Notices, NoticeSettings
-from hub.notices.mailer import MemoryMailer
 from hub.notices.tables import notice_recipients, notices
 from hub.notify.senders import SinkMessage
 from hub.settings import HubSettings

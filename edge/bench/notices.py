@@ -182,8 +182,8 @@ async def _send_bulk(ctx: Any, sink: MailSink, n: int) -> dict[str, Any]:
 
 
 async def _run(sizes: Sizes, db_url: str, schema: str | None, workdir: Path) -> dict[str, Any]:
+    from hub.kit.mail import SmtpMailer
     from hub.notices.context import Notices, NoticeSettings
-    from hub.notices.mailer import SmtpMailer
     from hub.notices.testpki import TestPki
     from hub.settings import HubSettings
     from hub.store import HubStore

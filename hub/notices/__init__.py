@@ -23,9 +23,9 @@ __all__ = ["module", "tables"]
 def setup(app: web.Application, rt: Runtime) -> None:
     """The module's one object (``NOTICES``) and its background work: reminders, sending left
     unfinished by a crash, and deletion after each notice's retention period."""
+    from hub.kit.mail import mailer_for
     from hub.kit.tasks import run_for_lifetime
     from hub.notices.context import NOTICES, Notices, NoticeSettings, default_files_dir
-    from hub.notices.mailer import mailer_for
     from hub.notices.retention import purge_loop
     from hub.notices.sending import reminder_loop
 

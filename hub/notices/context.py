@@ -25,9 +25,9 @@ from typing import Any
 
 from aiohttp import web
 
+from hub.kit.mail import Mailer
 from hub.notices.downloads import DownloadLog
 from hub.notices.files import FileStore
-from hub.notices.mailer import Mailer
 from hub.settings import HubSettings, positive_int
 from hub.store.store import HubStore, now_utc
 

@@ -22,9 +22,9 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 
 from hub.auth.service import audit_in
+from hub.kit.mail import Outcome
 from hub.notices import mailtext
 from hub.notices.context import Notices
-from hub.notices.mailer import Outcome
 from hub.notices.portal_auth import link_hash, new_link_token
 from hub.notices.records import addresses, open_field
 from hub.notices.service import NoticeError, get, set_status

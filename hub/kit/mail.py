@@ -1,4 +1,5 @@
-"""Notice e-mails in bulk: many messages over one SMTP connection, each with the server's answer.
+"""E-mails in bulk: many messages over one SMTP connection, each with the server's answer (notices,
+forms).
 
 Why not ``hub.notify.senders.SmtpSender``: it opens a connection per message (fine for a
 "your turn" notice, far too slow for 5,000 notices), and it keeps only "sent or not". Here a
