@@ -10,15 +10,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Literal
 
-Level = Literal["public", "ticket_token", "staff", "stats", "notices", "ward_staff", "admin"]
-LEVELS: tuple[Level, ...] = ("public", "ticket_token", "staff", "stats", "notices", "ward_staff",
-                             "admin")
+Level = Literal["public", "ticket_token", "staff", "stats", "notices", "forms", "ward_staff",
+                "admin"]
+LEVELS: tuple[Level, ...] = ("public", "ticket_token", "staff", "stats", "notices", "forms",
+                             "ward_staff", "admin")
 
-# ``notice_staff`` is granted per department, not per site: its grant's site slot holds the
-# department code (``*``: every department); hub.notices checks it against each notice
-Role = Literal["admin", "ward_staff", "counter_staff", "stats_viewer", "notice_staff"]
+# ``notice_staff`` and ``form_staff`` are granted per department, not per site: the grant's site
+# slot holds the department code (``*``: every department); hub.notices and hub.forms check it
+# against each notice or form (``departments_of``)
+Role = Literal["admin", "ward_staff", "counter_staff", "stats_viewer", "notice_staff",
+               "form_staff"]
 ROLES: tuple[Role, ...] = ("admin", "ward_staff", "counter_staff", "stats_viewer",
-                           "notice_staff")
+                           "notice_staff", "form_staff")
+DEPARTMENT_ROLES: frozenset[str] = frozenset({"notice_staff", "form_staff"})
 ANY_SITE = "*"
 
 # which roles each staff level lets in; public levels need no session at all
@@ -28,6 +32,7 @@ FITS: dict[Level, frozenset[str]] = {
     "staff": frozenset(ROLES),
     "stats": frozenset({"admin", "ward_staff", "stats_viewer"}),
     "notices": frozenset({"admin", "notice_staff"}),
+    "forms": frozenset({"admin", "form_staff"}),
     "ward_staff": frozenset({"admin", "ward_staff"}),
     "admin": frozenset({"admin"}),
 }
@@ -56,3 +61,15 @@ def allows(level: Level, grants: Iterable[tuple[str, str]], site: str | None = N
 
 def needs_mfa(grants: Iterable[tuple[str, str]]) -> bool:
     return any(role in PRIVILEGED for _site, role in grants)
+
+
+def departments_of(grants: Iterable[tuple[str, str]], role: str) -> set[str] | None:
+    """The departments a session may work for with a department role (``notice_staff``,
+    ``form_staff``); None: all (an administrator, or the role granted at ``*``)."""
+    out: set[str] = set()
+    for scope, granted in grants:
+        if granted == "admin" or (granted == role and scope == ANY_SITE):
+            return None
+        if granted == role:
+            out.add(scope)
+    return out

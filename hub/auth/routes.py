@@ -165,6 +165,7 @@ async def home(request: web.Request) -> web.Response:
                 is_ward_staff=any(role == "ward_staff" for _site, role in current.grants),
                 sees_stats=any(role in FITS["stats"] for _site, role in current.grants),
                 sees_notices=any(role in FITS["notices"] for _site, role in current.grants),
+                sees_forms=any(role in FITS["forms"] for _site, role in current.grants),
                 mfa=bool(listed and listed["mfa"]))
 
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
+from hub.auth import access
 from hub.auth.service import audit_in
 from hub.notices.context import Notices
 from hub.notices.records import new_id, seal_field
@@ -74,13 +75,7 @@ class NoticeFields:
 
 def departments_of(grants: tuple[tuple[str, str], ...]) -> set[str] | None:
     """The departments a session may work for; None: all (an administrator, or ``*``)."""
-    out: set[str] = set()
-    for scope, role in grants:
-        if role == "admin" or (role == "notice_staff" and scope == ALL):
-            return None
-        if role == "notice_staff":
-            out.add(scope)
-    return out
+    return access.departments_of(grants, "notice_staff")
 
 
 def may_see(grants: tuple[tuple[str, str], ...], department: str) -> bool:

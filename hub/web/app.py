@@ -37,7 +37,18 @@ MAX_BODY = 64 * 1024
 def modules() -> tuple[Module, ...]:
     """Every hub module, in registration order. Imported here, not at the top: the modules'
     web parts import ``hub.web.api``, which is imported with this package."""
-    from hub import audit, auth, fleet, notices, notify, reservations, siteconfig, stats, webticket
+    from hub import (
+        audit,
+        auth,
+        fleet,
+        forms,
+        notices,
+        notify,
+        reservations,
+        siteconfig,
+        stats,
+        webticket,
+    )
     from hub.web import residents, staff
 
     return (Module("api", ROUTES),  # /api/health, /api/sites, /api/sites/{site}[/events]
@@ -51,7 +62,8 @@ def modules() -> tuple[Module, ...]:
             fleet.module(),  # /admin/fleet, /metrics, the alert watcher (O2)
             reservations.module(),  # /r: residents book, change, cancel (R1-R10)
             stats.module(),  # /admin/stats: reports, charts, CSV export, column sets (S1-S3)
-            notices.module())  # /admin/notices (staff), /n/... (residents' portal) (N1-N8)
+            notices.module(),  # /admin/notices (staff), /n/... (residents' portal) (N1-N8)
+            forms.module())  # /admin/forms (staff), /f/... (residents), /api/forms (F1-F7)
 
 
 def create_app(store: HubStore, ingest: Ingest | None = None,

@@ -34,6 +34,7 @@ ROLES: tuple[tuple[str, tuple[tuple[str, str], ...] | None], ...] = (
     ("counter_staff@oizumi", ((SITE, "counter_staff"),)),
     ("stats_viewer", (("*", "stats_viewer"),)),
     ("notice_staff@zeimu", (("zeimu", "notice_staff"),)),
+    ("form_staff@kosodate", (("kosodate", "form_staff"),)),
 )
 
 

@@ -53,7 +53,7 @@ def test_optional_keys_fall_back_to_japanese_then_english(tmp_path: Path) -> Non
 def test_every_module_is_registered_in_one_shape() -> None:
     names = [m.name for m in modules()]
     assert names == ["api", "staff", "notify", "webticket", "residents", "auth", "audit",
-                     "siteconfig", "fleet", "reservations", "stats", "notices"]
+                     "siteconfig", "fleet", "reservations", "stats", "notices", "forms"]
     assert all(m.routes for m in modules())
 
 
