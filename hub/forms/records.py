@@ -21,6 +21,12 @@ def new_id() -> str:
     return secrets.token_urlsafe(16)
 
 
+def new_form_id() -> str:
+    """A form's id is also the ``Form.id`` slug of its definition: lower-case, starts with a
+    letter (``f`` and 64 random bits in hex)."""
+    return "f" + secrets.token_hex(8)
+
+
 def token_hash(token: str) -> str:
     """Resume links and draft cookies are bearer tokens: only their hash is stored."""
     return hashlib.sha256(token.encode()).hexdigest()
