@@ -9,6 +9,7 @@ the edge serves TLS, so a browsing PC opens the right URL): no secrets.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 from typing import Any
@@ -42,6 +43,7 @@ class Discovery:
         self._browser: AsyncServiceBrowser | None = None
         self._info: AsyncServiceInfo | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._registered = False
 
     async def start(self) -> None:
         kwargs: dict[str, Any] = {"ip_version": IPVersion.V4Only}
@@ -56,6 +58,7 @@ class Discovery:
                             "scheme": self.scheme},
                 server=f"madoguchi-{self.site}.local.")
             await self._zc.async_register_service(self._info, allow_name_change=True)
+            self._registered = True
             self._browser = AsyncServiceBrowser(self._zc.zeroconf, SERVICE,
                                                 handlers=[self._on_change])
         except OSError as exc:  # no multicast on this network: the edge works without it
@@ -89,7 +92,7 @@ class Discovery:
         if self._browser is not None:
             await self._browser.async_cancel()
         if self._zc is not None:
-            if self._info is not None:
+            if self._info is not None and self._registered:
                 await self._zc.async_unregister_service(self._info)
             await self._zc.async_close()
 
@@ -108,8 +111,14 @@ def enable_discovery(app: web.Application, site: str, name: str, host: str, port
     app[DISCOVERY] = d
 
     async def ctx(_app: web.Application) -> Any:
-        await d.start()
+        # in the background: registering probes the LAN for name clashes (about 1.2 s), and the
+        # edge must serve its kiosks and counters without waiting for it (start-up, issue 18)
+        starting = asyncio.create_task(d.start(), name="zeroconf-start")
         yield
+        if not starting.done():
+            starting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await starting
         await d.stop()
 
     app.cleanup_ctx.append(ctx)
