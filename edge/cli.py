@@ -28,7 +28,14 @@ def _edge_run(args: argparse.Namespace) -> int:
     """TLS files and addresses are checked before the database or any port is opened."""
     import os
 
-    from edge.app import EdgeStartError, SyncOptions, listen_hosts, run_edge, server_tls
+    from edge.app import (
+        RETENTION_DAYS,
+        EdgeStartError,
+        SyncOptions,
+        listen_hosts,
+        run_edge,
+        server_tls,
+    )
 
     _logging(args.verbose)
     cert = args.tls_cert or os.environ.get("MADOGUCHI_EDGE_TLS_CERT") or None
@@ -39,12 +46,21 @@ def _edge_run(args: argparse.Namespace) -> int:
             raise EdgeStartError("give both --tls-cert and --tls-key (or neither)",
                                  "--tls-cert と --tls-key は両方指定してください（または両方なし）")
         tls = None if cert is None or key is None else server_tls(cert, key)
+        retention = args.retention_days or int(
+            os.environ.get("MADOGUCHI_EDGE_RETENTION_DAYS") or RETENTION_DAYS)
         run_edge(args.config, args.db, listen_hosts(hosts), args.port,
-                 SyncOptions.from_env(args.mqtt), tls)
+                 SyncOptions.from_env(args.mqtt), tls, retention)
     except EdgeStartError as exc:
         print(f"error: {exc.message}\nエラー: {exc.message_ja}", file=sys.stderr)
         return 2
     return 0
+
+
+def _positive_days(text: str) -> int:
+    if not text.isdigit() or not 30 <= int(text) <= 3650:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give whole days, 30 to 3650 / 30〜3650 の日数で指定してください")
+    return int(text)
 
 
 def _edge_rebuild(args: argparse.Namespace) -> int:
@@ -58,13 +74,20 @@ def _edge_rebuild(args: argparse.Namespace) -> int:
     store = EventStore(args.db, config.site)
     before = store.dump_projections()
     t0 = time.perf_counter()
-    store.rebuild(config)
+    state = store.rebuild(config)
     took = time.perf_counter() - t0
     same = before == store.dump_projections()
     print(f"rebuilt {store.last_seq()} events in {took:.2f} s; "
           f"projections {'unchanged' if same else 'DIFFERED and were replaced'}")
+    snaps = store.verify_snapshots(config)
+    bad = [seq for seq, ok in snaps if not ok]
+    if bad:
+        store.replace_snapshots(state)
+    print(f"snapshots: {len(snaps)} checked against the log; "
+          + (f"DIFFERED at seq {', '.join(map(str, bad))} and were replaced by one at seq "
+             f"{state.seq}" if bad else "all equal"))
     store.close()
-    return 0 if same else 1
+    return 0 if same and not bad else 1
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -179,6 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="sync to the hub through this broker, mqtt[s]://host:port (default: "
                           "$MADOGUCHI_MQTT_URL; credentials from $MADOGUCHI_MQTT_USERNAME/"
                           "_PASSWORD, as written by `madoguchi provision site`)")
+    run.add_argument("--retention-days", type=_positive_days, default=None, metavar="DAYS",
+                     help="archive events older than this, once the hub has them, out of the "
+                          "live database (default: $MADOGUCHI_EDGE_RETENTION_DAYS, else 400)")
     run.add_argument("-v", "--verbose", action="store_true")
     run.set_defaults(func=_edge_run)
     reb = edge.add_parser("rebuild", help="rebuild projections from the event log and compare")
@@ -266,6 +292,12 @@ def build_parser() -> argparse.ArgumentParser:
     be = bsub.add_parser("edge", help="edge: issue latency, throughput, rebuild, memory")
     be.add_argument("--quick", action="store_true", help="short run (CI smoke)")
     be.add_argument("--out", default=None, help="also write the JSON here")
+    be.add_argument("--five-years", action="store_true",
+                    help="also start-up and online backup on a generated five-year log of a "
+                         "busy site (about 10 million events; several minutes, GBs of disk)")
+    be.add_argument("--history-db", default=None, metavar="PATH",
+                    help="keep that five-year log here and reuse it on later runs (each run "
+                         "works on a copy)")
     be.set_defaults(func=_bench)
     bd = bsub.add_parser("devices", help="ticket rendering, call -> display, call -> audio")
     bd.add_argument("--quick", action="store_true", help="short run (CI smoke)")

@@ -96,19 +96,21 @@ def site_plans(folder: Path, count: int | None = None) -> list[SitePlan]:
         text = sample.read_text(encoding="utf-8")
         own = parse_site_config(text).site
         tomls = [text.replace(f'id = "{own}"', f'id = "ward-{i:02d}"', 1) for i in range(1, 19)]
-    plans = []
-    for i, toml in enumerate(tomls[:count]):
-        cfg = parse_site_config(toml)
-        kiosk = tuple(code for code, s in cfg.services.items() if s.kiosk)
-        weights = [1.0 / (k + 1) for k in range(len(kiosk))]
-        cum = tuple(sum(weights[:k + 1]) for k in range(len(kiosk)))
-        pool = max(4, len(cfg.counters) + 3)
-        plan = SitePlan(i, cfg, toml, kiosk, cum, tuple(f"st{i:02d}{j:02d}" for j in range(pool)),
-                        rng=random.Random(2025_0401 + i))
-        start, close = _hours(cfg, 0)
-        plan.capacity = len(cfg.counters) * (close - start) / _mean_handling(plan)
-        plans.append(plan)
-    return plans
+    return [site_plan(i, parse_site_config(toml), toml, 2025_0401 + i)
+            for i, toml in enumerate(tomls[:count])]
+
+
+def site_plan(index: int, cfg: SiteConfig, toml: str, seed: int) -> SitePlan:
+    """One site's plan (also the five-year history of ``edge.bench.history_bulk``)."""
+    kiosk = tuple(code for code, s in cfg.services.items() if s.kiosk)
+    weights = [1.0 / (k + 1) for k in range(len(kiosk))]
+    cum = tuple(sum(weights[:k + 1]) for k in range(len(kiosk)))
+    pool = max(4, len(cfg.counters) + 3)
+    plan = SitePlan(index, cfg, toml, kiosk, cum,
+                    tuple(f"st{index:02d}{j:02d}" for j in range(pool)), rng=random.Random(seed))
+    start, close = _hours(cfg, 0)
+    plan.capacity = len(cfg.counters) * (close - start) / _mean_handling(plan)
+    return plan
 
 
 def business_days(cfg: SiteConfig) -> list[date]:
@@ -223,11 +225,13 @@ class Day:
                         break
             elif isinstance(obj, _C):
                 self._counter_event(what, obj, t)
+        # a call made before LATEST may end after it: counters and the day close after it
+        last = max(last, max(t for t, _k, _kind, _data in self.events))
         for c in self.counters:
             if c.open:
                 self.emit(last + 60, "CounterClosed", f'{{"counter":"{c.id}","staff":"{c.staff}"}}')
         end = max(close, last) + 300
-        expired = ",".join(f'"{t.id}"' for t in self.live if not t.done)
+        expired = ",".join(f'"{i}"' for i in sorted(t.id for t in self.live if not t.done))
         self.emit(end, "DayClosed", f'{{"day":"{self.day}","expired":[{expired}],'
                                     f'"reason":"staff","staff":"{self.p.staff[0]}"}}')
         self.events.sort()
