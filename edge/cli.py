@@ -351,6 +351,18 @@ def build_parser() -> argparse.ArgumentParser:
                                                "and dropped; default: SQLite in a temporary "
                                                "folder)")
     bn.set_defaults(func=_bench)
+    bf = bsub.add_parser("forms", help="online forms: 200 residents submit a 10-field form with "
+                                       "a 1 MB PDF scanned by clamd at once; 200 readers of a "
+                                       "form page")
+    bf.add_argument("--quick", action="store_true", help="short run (40 residents)")
+    bf.add_argument("--out", default=None, help="also write the JSON here")
+    bf.add_argument("--pg", default=None, help="PostgreSQL URL for the hub (a schema is made "
+                                               "and dropped; default: SQLite in a temporary "
+                                               "folder)")
+    bf.add_argument("--clamd", default=None, metavar="ADDRESS",
+                    help="scan with this clamd (host:port or a socket path; default: a private "
+                         "clamd with a one-signature database)")
+    bf.set_defaults(func=_bench)
     return p
 
 

@@ -124,6 +124,10 @@ def run_bench(args: argparse.Namespace) -> int:
             from edge.bench.stats import measure as measure_stats
 
             result = measure_stats(bool(args.quick), args.pg)
+        elif args.sub == "forms":
+            from edge.bench.forms import measure_forms
+
+            result = measure_forms(bool(args.quick), args.pg, args.clamd)
         elif args.sub == "notices":
             from edge.bench.notices import measure as measure_notices
 

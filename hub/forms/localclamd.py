@@ -6,9 +6,6 @@ depend on what a machine happens to run. The database is one body signature, the
 string as hex (``.ndb``, matched anywhere in any file); the daemon is the Debian package's
 clamd, so the protocol, limits and replies are the real ones. Production uses the system's
 clamd with freshclam's signatures (README.md), never this.
-
-The EICAR string is assembled from pieces: a file holding it whole would trip virus scanners on
-developers' machines and in the repository's hosting.
 """
 
 from __future__ import annotations
@@ -22,16 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hub.forms.samples import eicar
 from hub.forms.scan import ClamdClient
 
 SIGNATURE = "Eicar-Test-Signature"
-
-
-def eicar() -> bytes:
-    """The 68-byte EICAR anti-virus test file (harmless; every scanner reports it)."""
-    head = "X5O!P%@AP[4\\PZX54(P^)7CC)7}$"
-    tail = "-".join(("EICAR", "STANDARD", "ANTIVIRUS", "TEST", "FILE!$H+H*"))
-    return (head + tail).encode("ascii")
 
 
 class ClamdMissing(RuntimeError):
