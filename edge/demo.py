@@ -38,7 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from edge import demo_mail, demo_notices
+from edge import demo_forms, demo_mail, demo_notices
 from edge.app import SyncOptions, build_edge, start_edge
 from edge.config import ConfigError, load_site_config
 from edge.demo_banner import DemoSite, banner, split_counters, with_status_url
@@ -138,7 +138,8 @@ async def _demo_staff(hub: Hub, settings: HubSettings) -> tuple[tuple[str, str],
 
     password = demo_password()
     await service.create_staff(hub.store, DEMO_LOGIN, password, name="デモ職員 demo staff",
-                               grants=[("*", "ward_staff"), ("*", "notice_staff")])
+                               grants=[("*", "ward_staff"), ("*", "notice_staff"),
+                                       ("*", "form_staff")])
 
     async def sign_in() -> str | None:
         result = await service.login(hub.store, settings, DEMO_LOGIN, password, "127.0.0.1")
@@ -204,15 +205,18 @@ async def start_broker_and_hub(args: argparse.Namespace, workdir: Path, clock: C
 
     box, senders = demo_mail.sink(clock.now)
     pki = await demo_notices.start_pki(workdir)  # before the hub: the module reads it at setup
+    scanner = await asyncio.to_thread(demo_forms.start_scanner, workdir)  # the same for forms
     try:
         broker = await start_embedded_broker("127.0.0.1", args.broker_port)
     except BaseException:
         pki.stop()
+        scanner.stop()
         raise
 
     def extra_routes(app: web.Application) -> None:
         demo_mail.add_mail_routes(app, box)
         demo_notices.stop_with(app, pki)
+        demo_forms.stop_with(app, scanner)
 
     settings = _hub_settings(f"http://{args.host}:{args.hub_port}", main_site=main_site)
     try:
@@ -224,6 +228,7 @@ async def start_broker_and_hub(args: argparse.Namespace, workdir: Path, clock: C
     except BaseException:
         await broker.stop()
         pki.stop()
+        scanner.stop()
         raise
     return broker, hub, settings
 
@@ -238,6 +243,7 @@ async def _main(args: argparse.Namespace, sites: list[DemoSite], workdir: Path,
     try:
         staff, poll = await _demo_staff(hub, settings)
         notices = await demo_notices.seed(hub, workdir, DEMO_LOGIN)
+        forms = await demo_forms.seed(hub, await demo_notices.staff_id(hub, DEMO_LOGIN))
         for site in sites:
             runners.append(await start_edge(site.edge, args.host, site.port))
             await hub.set_config(site.edge.config.site, str(site.edge.config.extra["toml"]),
@@ -247,7 +253,7 @@ async def _main(args: argparse.Namespace, sites: list[DemoSite], workdir: Path,
         tickets = (str(main.devices.preview_dir.parent) if main.devices is not None
                    and main.devices.preview_dir is not None else None)
         term = Terminal(banner(sites, hub.url, broker.port, clock_lines, tickets, staff,
-                               notices=str(notices.samples)),
+                               notices=str(notices.samples), forms=forms.published),
                         live=not args.no_screen and sys.stdout.isatty())
         rng = random.Random(7)
         for site in sites:

@@ -49,7 +49,8 @@ async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
 def concrete(path: str, target: str) -> str:
     values = {"site": SITE, "token": secrets.token_urlsafe(16), "service": "A",
               "staff_id": target, "action": "enable", "notice_id": "1", "file_id": "1",
-              "step": "code"}
+              "step": "code", "form_id": "f0123456789abcdef", "sid": "1", "page_id": "p1",
+              "field_id": "name", "reference": "F-2026-000001", "n": "1"}
     for name, value in values.items():
         path = path.replace("{" + name + "}", value)
     return path + "/residents.css" if path == "/static" else path
