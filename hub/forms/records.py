@@ -48,6 +48,12 @@ def open_json(ctx: Forms, row_id: str, name: str, sealed: str) -> Any:
     return json.loads(open_field(ctx, row_id, name, sealed))
 
 
+def open_list(ctx: Forms, row_id: str, name: str, sealed: str) -> list[Any]:
+    """A sealed JSON list column where ``""`` means none (``notify_staff``,
+    ``webhook_secrets``: the builder writes nothing sealed until there is something)."""
+    return list(open_json(ctx, row_id, name, sealed)) if sealed else []
+
+
 def email_hmac(ctx: Forms, email: str) -> str:
     """A keyed hash of an address (lower-cased): "the same address" without a readable one."""
     key = derive_key(ctx.hub.key, "forms-email")
