@@ -44,6 +44,8 @@ forms = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("created_by", String(128), nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    # the business systems' API key of the form (hub.forms.api): only its SHA-256, None: none
+    Column("api_key_hash", String(64), nullable=True),
 )
 
 Index("ix_forms_department", forms.c.department, forms.c.status)
@@ -95,6 +97,10 @@ form_submissions = Table(
     Column("updated_at", UtcDateTime, nullable=False),
     Column("submitted_at", UtcDateTime, nullable=False),  # last (re)submission
     Column("purge_after", UtcDateTime, nullable=False),  # retention (F5)
+    # when staff were warned of the coming purge (hub.forms.retention; None: not yet)
+    Column("warned_at", UtcDateTime, nullable=True),
+    # when staff were reminded that it waits (hub.forms.staff_overdue; None: not yet)
+    Column("reminded_at", UtcDateTime, nullable=True),
 )
 
 Index("ix_forms_submissions_form", form_submissions.c.form_id, form_submissions.c.status)
