@@ -249,7 +249,9 @@ async def test_undecodable_forms_are_400_on_every_post(plain_hub: Hub) -> None:
                  .replace("{staff_id}", current.staff_id).replace("{action}", "roles")
                  .replace("{service}", SERVICE).replace("{ctx}", "x" * 24)
                  .replace("{mine}", "x" * 24).replace("{slot}", "1")
-                 .replace("{notice_id}", "n" * 22)
+                 .replace("{notice_id}", "n" * 22).replace("{form_id}", "f0123456789abcdef")
+                 .replace("{page_id}", "p1").replace("{field_id}", "name").replace("{sid}", "1")
+                 .replace("{reference}", "F-2026-000001").replace("{n}", "1")
                  for p, ops in paths.items() if "post" in ops]
         assert len(posts) >= 8
         seen: dict[tuple[str, str, bool], int] = {}
