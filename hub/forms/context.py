@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 from aiohttp import web
 
 from hub.forms.attachments import AttachmentIntake
+from hub.forms.model import Form
 from hub.forms.scan import ClamdClient
 from hub.kit.mail import Mailer
 from hub.settings import HubSettings, positive_int
@@ -74,6 +75,9 @@ class Forms:
     intake: AttachmentIntake
     mailer: Mailer
     clock: Callable[[], datetime] = now_utc
+    # published versions never change: each is read and validated once per process
+    # (``service.version_of``), not on every page a resident opens
+    versions: dict[tuple[str, int], Form] = field(default_factory=dict)
 
     @classmethod
     def build(cls, store: HubStore, hub: HubSettings, settings: FormSettings,

@@ -72,14 +72,28 @@ def draft_of(row: Any) -> Form:
     return parse_form(json.loads(row.draft))
 
 
+VERSIONS_CACHED = 256
+
+
 async def version_of(ctx: Forms, form_id: str, version: int) -> Form | None:
-    """A published version, as it was published (None: no such version)."""
+    """A published version, as it was published (None: no such version). Kept in the
+    process once read: a published version is never changed (only deleted with its form)."""
+    key = (form_id, version)
+    cached = ctx.versions.get(key)
+    if cached is not None:
+        return cached
     async with ctx.store.read() as tx:
         got = (await tx.conn.execute(
             select(form_versions.c.definition).where(form_versions.c.form_id == form_id,
                                                      form_versions.c.version == version))
                ).first()
-    return None if got is None else parse_form(json.loads(got[0]))
+    if got is None:
+        return None
+    form = parse_form(json.loads(got[0]))
+    if len(ctx.versions) >= VERSIONS_CACHED:
+        ctx.versions.clear()
+    ctx.versions[key] = form
+    return form
 
 
 async def published(ctx: Forms, form_id: str) -> tuple[Any, Form] | None:
