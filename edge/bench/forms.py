@@ -34,6 +34,7 @@ import aiohttp
 
 from edge.bench.judge import judge
 from edge.bench.load import BenchError, _percentile
+from edge.bench.notices import _drop_schema
 from edge.bench.notices_portal import PortalProcess
 from edge.bench.sync_rig import free_port
 
@@ -242,17 +243,4 @@ def measure_forms(quick: bool, pg_url: str | None, clamd_address: str | None) ->
         if clamd is not None:
             clamd.stop()
         if schema is not None and pg_url is not None:
-            asyncio.run(_drop(pg_url, schema))
-
-
-async def _drop(pg_url: str, schema: str) -> None:
-    from sqlalchemy import text
-
-    from hub.store import HubStore
-
-    store = await HubStore.open(pg_url, upgrade=False)
-    try:
-        async with store.engine.begin() as conn:
-            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-    finally:
-        await store.close()
+            asyncio.run(_drop_schema(pg_url, schema))

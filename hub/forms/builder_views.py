@@ -66,7 +66,7 @@ def label_of(fld: Any, lang: str) -> str:
     text = getattr(fld, "label", None) or getattr(fld, "text", None)
     if text is None:
         return str(fld.id)
-    return str(text.en if lang == "en" and text.en else text.ja)
+    return str(text.shown(lang))
 
 
 def describe_condition(cond: Any, draft: Form, lang: str, ops: dict[str, str]) -> str:
@@ -77,8 +77,8 @@ def describe_condition(cond: Any, draft: Form, lang: str, ops: dict[str, str]) -
         target = draft.field(cond.field)
         name = label_of(target, lang) if target is not None else cond.field
         value = cond.value
-        options = {o.value: (o.label.en if lang == "en" and o.label.en else o.label.ja)
-                   for o in getattr(target, "options", ())}  # the label staff wrote, not the code
+        # the option's label staff wrote, not its code
+        options = {o.value: o.label.shown(lang) for o in getattr(target, "options", ())}
         values = value if isinstance(value, tuple) else ((value,) if value else ())
         shown = ", ".join(str(options.get(v, v)) for v in values)
         return f"「{name}」 {ops.get(cond.op, cond.op)} {shown}".strip()

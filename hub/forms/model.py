@@ -37,6 +37,10 @@ class Text(_Frozen):
     ja: str = Field(min_length=1, max_length=10000)
     en: str = Field(default="", max_length=10000)
 
+    def shown(self, lang: str) -> str:
+        """The text in ``lang`` (``en`` falls back to Japanese when staff left it empty)."""
+        return self.en if lang == "en" and self.en else self.ja
+
 
 class Option(_Frozen):
     value: str = Field(min_length=1, max_length=100)

@@ -35,7 +35,7 @@ ADDRESS_PARTS = ("postal", "prefecture", "city", "street", "building")
 def text(t: Text | None, lang: str) -> str:
     if t is None:
         return ""
-    return t.en if lang == "en" and t.en else t.ja
+    return t.shown(lang)
 
 
 def _date(value: Any) -> date | None:

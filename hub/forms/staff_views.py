@@ -41,7 +41,7 @@ PARTS: dict[str, tuple[tuple[str, str, str], ...]] = {
 def tr(text: Text | None, lang: str) -> str:
     if text is None:
         return ""
-    return text.en if lang == "en" and text.en else text.ja
+    return text.shown(lang)
 
 
 @dataclass(frozen=True)
