@@ -39,6 +39,7 @@ SSE_EXACT = ("/api/status/stream", "/api/live")
 _SSE_TICKET = "~ ^/t/[^/]+/stream$"  # nested in /t/
 _SSE_NOTICES = "~ ^/admin/notices/[^/]+/live$"  # nested in /admin/notices/ (staff)
 UPLOAD_MAX = "200m"  # notice PDFs (/admin/notices/)
+FORM_UPLOAD_MAX = "25m"  # a form page's attachments (10 MB a field by default)
 _NAME = re.compile(r"^[A-Za-z0-9*]([A-Za-z0-9.*-]{0,252})$")
 _PATH = re.compile(r"^/[A-Za-z0-9._/@+-]*$")
 
@@ -134,6 +135,10 @@ def nginx_site(d: HubDeploy) -> str:
            f"            proxy_read_timeout 600s;\n"
            f"            proxy_pass http://madoguchi_hub;\n"
            f"            location {_SSE_NOTICES} {{\n{_sse('                ')}            }}\n"
+           f"        }}\n"
+           f"        location ^~ /admin/forms/ {{\n"
+           f"            client_max_body_size {FORM_UPLOAD_MAX};  # staff-entered files, imports\n"
+           f"            proxy_pass http://madoguchi_hub;\n"
            f"        }}\n" if p == "/admin" else "")
         + "    }\n" for p in STAFF_PREFIXES)
     return f"""\
@@ -186,6 +191,10 @@ server {{
 
     # residents: status, tickets, web tickets, reservations, notices portal, static files
     location / {{
+        proxy_pass http://madoguchi_hub;
+    }}
+    location ^~ /f/ {{
+        client_max_body_size {FORM_UPLOAD_MAX};  # residents' attachments (online forms)
         proxy_pass http://madoguchi_hub;
     }}
     location ^~ /t/ {{
@@ -381,6 +390,21 @@ MADOGUCHI_HUB_KEYS=k1:CHANGE-ME
 #MADOGUCHI_NOTICE_CODE_MINUTES=10
 #MADOGUCHI_NOTICE_TEST_ADDRESSES=
 #MADOGUCHI_NOTICE_SENDER_NAME=
+
+# --- online forms (hub/forms/README.md) ---
+#MADOGUCHI_FORMS_FILES={d.data_dir}/form-files
+# clamd scans every attachment (apt-get install clamav-daemon; freshclam keeps its signatures)
+#MADOGUCHI_CLAMD=/run/clamav/clamd.ctl
+#MADOGUCHI_FORMS_CODE_MINUTES=10
+#MADOGUCHI_FORMS_DRAFT_DAYS=30
+#MADOGUCHI_FORMS_WEBHOOK_ALLOW_PRIVATE=0
+# OpenID Connect (e.g. a マイナンバーカード / JPKI identity provider) for forms that use it
+#MADOGUCHI_FORMS_OIDC_ISSUER=https://idp.example.jp
+#MADOGUCHI_FORMS_OIDC_CLIENT_ID=madoguchi
+#MADOGUCHI_FORMS_OIDC_CLIENT_SECRET=CHANGE-ME
+#MADOGUCHI_FORMS_OIDC_REDIRECT_URI=https://forms.example.jp/forms/oidc/callback
+#MADOGUCHI_FORMS_OIDC_SCOPES=openid profile address
+#MADOGUCHI_FORMS_OIDC_CLAIMS={{"name": "name", "address": "address"}}
 
 # --- fleet alerts and metrics (hub/fleet/README.md) ---
 #MADOGUCHI_METRICS_TOKEN=CHANGE-ME
