@@ -31,6 +31,7 @@ import os
 import random
 import secrets
 import shutil
+import signal
 import sys
 import tempfile
 from dataclasses import replace
@@ -321,6 +322,10 @@ def _load(args: argparse.Namespace, configs: list[SiteConfig], sync: SyncOptions
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    # "Ctrl-C stops everything", also when started from a script as a background job, whose
+    # SIGINT the shell set to ignored (then asyncio would not stop on it, and the demo would
+    # only stop by SIGKILL, leaving its temporary databases behind)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     if getattr(args, "ward", None) is not None:  # every site of the ward (``demo_ward``)
         from edge.demo_ward import run_ward_demo
 
