@@ -19,6 +19,7 @@ import gzip
 import json
 import os
 import re
+import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -109,7 +110,7 @@ class EventArchive:
                     expected += 1
                     if seq > after:
                         yield (seq, row[1], row[2], row[3], row[4], row[5])
-        except (OSError, EOFError, ValueError, IndexError) as exc:
+        except (OSError, EOFError, ValueError, IndexError, zlib.error) as exc:
             raise ArchiveError(f"{path.name} is damaged: {exc}") from exc
         if expected != last + 1:
             raise ArchiveError(f"{path.name} ends at {expected - 1}, its name says {last}")
