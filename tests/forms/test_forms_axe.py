@@ -164,6 +164,11 @@ async def test_builder_and_staff_pages(tmp_path: Path, chromium: Browser, lang: 
                 assert await tab.get_attribute("html", "lang") == lang
                 await check(tab, f"{name}-{lang}", source, failures)
             assert "豊玉北6-12-1" in await tab.inner_text("[data-testid=answers]")
+            # the ward office's monitors: the same pages at 1920×1080, for looking at
+            await tab.set_viewport_size({"width": 1920, "height": 1080})
+            for name in ("list", "builder", "submissions", "submission"):
+                await tab.goto(f"{base}{pages[name]}?lang={lang}")
+                await tab.screenshot(path=str(SHOTS / f"monitor-{name}-{lang}-1920x1080.png"))
         finally:
             await ctx.close()
         assert not failures, "\n".join(failures)
