@@ -18,6 +18,7 @@ from sqlalchemy import delete, insert, select, update
 from hub.forms.attachments import Attachment
 from hub.forms.context import Forms
 from hub.forms.records import new_id, open_field, open_json, seal_field, seal_json, token_hash
+from hub.forms.single import one_statement
 from hub.forms.submit import FileRef, count_view
 from hub.forms.tables import form_drafts, form_files
 
@@ -59,8 +60,8 @@ async def load_draft(ctx: Forms, form_id: str, token: str) -> Draft | None:
     """The draft the token opens, if it is this form's and has not expired."""
     if not token or len(token) > 100:
         return None
-    async with ctx.store.read() as tx:
-        row = (await tx.conn.execute(select(form_drafts).where(
+    async with one_statement(ctx.store) as conn:
+        row = (await conn.execute(select(form_drafts).where(
             form_drafts.c.token_hash == token_hash(token)))).first()
     if row is None or row.form_id != form_id or row.expires_at <= ctx.clock():
         return None
@@ -73,8 +74,8 @@ async def load_draft(ctx: Forms, form_id: str, token: str) -> Draft | None:
 async def save_answers(ctx: Forms, draft: Draft, answers: dict[str, Any], page: int) -> None:
     """Store the answers so far (and push the expiry on: the resident is still at it)."""
     now = ctx.clock()
-    async with ctx.store.begin() as tx:
-        await tx.conn.execute(update(form_drafts).where(form_drafts.c.id == draft.id).values(
+    async with one_statement(ctx.store, write=True) as conn:  # one UPDATE: atomic alone
+        await conn.execute(update(form_drafts).where(form_drafts.c.id == draft.id).values(
             answers=seal_json(ctx, draft.id, "answers", answers), page=page, updated_at=now,
             expires_at=now + timedelta(days=ctx.settings.draft_days)))
     draft.answers, draft.page = answers, page
@@ -82,8 +83,8 @@ async def save_answers(ctx: Forms, draft: Draft, answers: dict[str, Any], page: 
 
 async def add_file(ctx: Forms, draft: Draft, field: str, a: Attachment) -> FileRef:
     """Record an accepted attachment as the draft's (the blob is already sealed in store)."""
-    async with ctx.store.begin() as tx:
-        await tx.conn.execute(insert(form_files).values(
+    async with one_statement(ctx.store, write=True) as conn:  # one INSERT: atomic alone
+        await conn.execute(insert(form_files).values(
             id=a.id, form_id=draft.form_id, draft_id=draft.id, submission_id=None, field=field,
             filename=seal_field(ctx, a.id, "filename", a.filename), content_type=a.mime,
             size=a.size, sha256=a.sha256, created_at=ctx.clock()))
@@ -106,8 +107,8 @@ async def draft_files(ctx: Forms, draft: Draft) -> list[FileRef]:
     cond = form_files.c.draft_id == draft.id
     if draft.submission_id is not None:
         cond = cond | (form_files.c.submission_id == draft.submission_id)
-    async with ctx.store.read() as tx:
-        rows = (await tx.conn.execute(select(form_files).where(
+    async with one_statement(ctx.store) as conn:
+        rows = (await conn.execute(select(form_files).where(
             cond, form_files.c.form_id == draft.form_id))).all()
     return [FileRef(str(r.id), str(r.field), open_field(ctx, str(r.id), "filename", r.filename),
                     str(r.content_type), int(r.size), str(r.sha256)) for r in rows]

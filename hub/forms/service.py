@@ -21,6 +21,7 @@ from sqlalchemy import select
 from hub.auth import access
 from hub.forms.context import Forms
 from hub.forms.model import Form
+from hub.forms.single import one_statement
 from hub.forms.tables import form_versions, forms
 from hub.forms.versions import parse_form
 
@@ -54,8 +55,8 @@ def may_see(grants: tuple[tuple[str, str], ...], department: str) -> bool:
 
 async def get(ctx: Forms, form_id: str) -> Any:
     """The ``forms_forms`` row, or None."""
-    async with ctx.store.read() as tx:
-        return (await tx.conn.execute(select(forms).where(forms.c.id == form_id))).first()
+    async with one_statement(ctx.store) as conn:
+        return (await conn.execute(select(forms).where(forms.c.id == form_id))).first()
 
 
 async def require(ctx: Forms, form_id: str, grants: tuple[tuple[str, str], ...]) -> Any:
@@ -82,8 +83,8 @@ async def version_of(ctx: Forms, form_id: str, version: int) -> Form | None:
     cached = ctx.versions.get(key)
     if cached is not None:
         return cached
-    async with ctx.store.read() as tx:
-        got = (await tx.conn.execute(
+    async with one_statement(ctx.store) as conn:
+        got = (await conn.execute(
             select(form_versions.c.definition).where(form_versions.c.form_id == form_id,
                                                      form_versions.c.version == version))
                ).first()
