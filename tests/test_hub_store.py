@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
 from edge.config import ConfigError
 from edge.protocol import Envelope, uuid7
@@ -50,6 +50,32 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
 
 async def test_migrated_to_head_and_schema_matches_code(store: HubStore) -> None:
     assert store.revision == head()
+
+    def diff(conn: object) -> list[object]:
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True})  # type: ignore[arg-type]
+        return list(compare_metadata(ctx, metadata))
+
+    async with store.engine.connect() as conn:
+        assert await conn.run_sync(diff) == []
+
+
+async def test_the_forms_steps_go_down_and_up_again(store: HubStore) -> None:
+    """0011 creates every forms table, later steps only theirs if missing: going down to 0010
+    removes each once (no "table does not exist"), and up again gives the code's schema."""
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from hub.store.migrate import alembic_config, upgrade
+
+    def down(conn: Connection) -> list[str]:
+        command.downgrade(alembic_config(conn), "0010")
+        return list(inspect(conn).get_table_names())
+
+    async with store.engine.begin() as conn:
+        left = await conn.run_sync(down)
+    assert left, "nothing left below the forms"
+    assert not [t for t in left if t.startswith("forms_")], left
+    assert await upgrade(store.engine) == head()
 
     def diff(conn: object) -> list[object]:
         ctx = MigrationContext.configure(conn, opts={"compare_type": True})  # type: ignore[arg-type]

@@ -405,6 +405,14 @@ MADOGUCHI_HUB_KEYS=k1:CHANGE-ME
 #MADOGUCHI_FORMS_OIDC_REDIRECT_URI=https://forms.example.jp/forms/oidc/callback
 #MADOGUCHI_FORMS_OIDC_SCOPES=openid profile address
 #MADOGUCHI_FORMS_OIDC_CLAIMS={{"name": "name", "address": "address"}}
+# fees of forms (hub/forms/payment.py): the payment provider the municipality contracts; unset:
+# no online payments, and a form with a fee says so instead of accepting applications. Only
+# "fake" (the test provider, hub/forms/fake_pay.py: no money moves) has an adapter so far.
+# The provider calls back at https://<hub>/forms/payments/callback (public, signed).
+#MADOGUCHI_FORMS_PAY_PROVIDER=fake
+#MADOGUCHI_FORMS_PAY_URL=https://pay.example.jp
+#MADOGUCHI_FORMS_PAY_API_KEY=CHANGE-ME
+#MADOGUCHI_FORMS_PAY_SECRET=whsec_CHANGE-ME
 
 # --- fleet alerts and metrics (hub/fleet/README.md) ---
 #MADOGUCHI_METRICS_TOKEN=CHANGE-ME

@@ -41,10 +41,10 @@ def module() -> Module:
     """``/admin/forms…`` (form staff of the form's department, administrators): build, publish
     and follow forms and their submissions; ``/f/…``: the residents' pages (public; sign-in per
     form); ``/api/forms/…``: the JSON API for business systems."""
-    from hub.forms import api, builder, resident, resident_check, staff
+    from hub.forms import api, builder, resident, resident_check, resident_pay, staff, staff_pay
     from hub.forms.pages import TEMPLATES
     from hub.kit.module import Module
 
-    return Module("forms", (*builder.ROUTES, *staff.ROUTES, *resident.ROUTES,
-                   *resident_check.ROUTES, *api.ROUTES),
+    return Module("forms", (*builder.ROUTES, *staff.ROUTES, *staff_pay.ROUTES, *resident.ROUTES,
+                   *resident_check.ROUTES, *resident_pay.ROUTES, *api.ROUTES),
                   templates=TEMPLATES, setup=setup)

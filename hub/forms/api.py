@@ -9,6 +9,8 @@ constant time before anything else, and an unknown form answers exactly like a w
 middleware would be better and is proposed in the report.
 
 Each call is audited ``form_api_read`` with the number of submissions returned, never content.
+A submission whose fee is not paid yet (``awaiting_payment``) is not there: it has not
+arrived (no receipt, no webhook either); it appears, as ``received``, once paid.
 The list is ordered by last change (``updated_at``, then id), so a system that polls with
 ``after=<last id>`` sees new and changed submissions once each, in order.
 """
@@ -27,6 +29,7 @@ from hub.auth.guard import ip_of
 from hub.auth.service import audit
 from hub.forms import review
 from hub.forms.context import FORMS, Forms
+from hub.forms.pay_store import AWAITING
 from hub.forms.records import open_field, open_json
 from hub.forms.tables import form_files, form_submissions, forms
 from hub.web.api import INT, OPT_STR, STR, ApiError, Param, Route, array, json_response, obj
@@ -108,7 +111,8 @@ async def list_submissions(request: web.Request) -> web.Response:
         limit = max(1, min(LIMIT_MAX, int(request.query.get("limit", "100"))))
     except ValueError:
         limit = 100
-    q = select(form_submissions).where(form_submissions.c.form_id == form_id)
+    q = select(form_submissions).where(form_submissions.c.form_id == form_id,
+                                       form_submissions.c.status != AWAITING)
     since = _since(request)
     if since is not None:
         q = q.where(form_submissions.c.updated_at >= since)
@@ -139,7 +143,8 @@ async def one_submission(request: web.Request) -> web.Response:
     ctx, form_id, sid = _ctx(request), str(row.id), request.match_info["sid"]
     async with ctx.store.read() as tx:
         sub = (await tx.conn.execute(select(form_submissions).where(
-            form_submissions.c.id == sid, form_submissions.c.form_id == form_id))).first()
+            form_submissions.c.id == sid, form_submissions.c.form_id == form_id,
+            form_submissions.c.status != AWAITING))).first()
     if sub is None:
         raise NOT_FOUND
     files = await _files(ctx, [sid])

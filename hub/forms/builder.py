@@ -40,7 +40,7 @@ from hub.forms.builder_pages import builder_page
 from hub.forms.builder_post import Posted, one, text_of
 from hub.forms.builder_views import issues_view
 from hub.forms.context import Forms
-from hub.forms.model import MAX_RETENTION_DAYS
+from hub.forms.model import MAX_FEE_YEN, MAX_RETENTION_DAYS, REFUSALS
 from hub.forms.pages import NO_STORE, render_staff
 from hub.forms.versions import NotEditable, export_form
 from hub.forms.webhook import UrlPolicy, UrlRefused
@@ -112,7 +112,8 @@ async def schema(request: web.Request) -> web.Response:
 # --- settings -------------------------------------------------------------------------------
 
 SETTING_KEYS = ("title_ja", "title_en", "description_ja", "description_en", "identity",
-                "retention_days", "webhook_url", "notify")
+                "retention_days", "fee_yen", "fee_note_ja", "fee_note_en", "webhook_url",
+                "notify")
 
 
 async def settings_page(request: web.Request, row: Any = None, issues: list[Issue] | None = None,
@@ -128,17 +129,21 @@ async def settings_page(request: web.Request, row: Any = None, issues: list[Issu
         "description_ja": draft.description.ja if draft.description else "",
         "description_en": draft.description.en if draft.description else "",
         "identity": draft.identity, "retention_days": str(draft.retention_days),
+        "fee_yen": str(draft.fee_yen),
+        "fee_note_ja": draft.fee_note.ja if draft.fee_note else "",
+        "fee_note_en": draft.fee_note.en if draft.fee_note else "",
         "webhook_url": url, "notify": "\n".join(notify)}
     return render_staff(request, "builder_settings.html", TEXTS, status, form=row, draft=draft,
                         values=shown, secrets=secrets, secret=secret,
-                        max_days=MAX_RETENTION_DAYS, done=request.query.get("done", ""),
+                        max_days=MAX_RETENTION_DAYS, max_fee=MAX_FEE_YEN,
+                        payments=ctx.payments is not None, done=request.query.get("done", ""),
                         errors=issues_view(issues or [], pick_lang(request), draft))
 
 
 def _read_settings(ctx: Forms, posted: Posted) -> tuple[dict[str, Any], str, list[str]]:
     issues: list[Issue] = []
     changes: dict[str, Any] = {}
-    for key, required in (("title", True), ("description", False)):
+    for key, required in (("title", True), ("description", False), ("fee_note", False)):
         try:
             changes[key] = text_of(posted, key, required)
         except EditRefused as exc:
@@ -151,6 +156,12 @@ def _read_settings(ctx: Forms, posted: Posted) -> tuple[dict[str, Any], str, lis
         issues.append(Issue("bad_retention", "retention_days",
                             f"保存期間は1から{MAX_RETENTION_DAYS}日（最長5年）で入力してください",
                             f"Retention: 1 to {MAX_RETENTION_DAYS} days (5 years at most)"))
+    fee = one(posted, "fee_yen", 12).replace(",", "").replace("円", "").strip() or "0"
+    if fee.isdigit() and int(fee) <= MAX_FEE_YEN:
+        changes["fee_yen"] = int(fee)
+    else:
+        refusal = REFUSALS["bad_fee"]
+        issues.append(Issue("bad_fee", "fee_yen", refusal.ja, refusal.en))
     url = one(posted, "webhook_url", 2000)
     if url:
         try:

@@ -21,7 +21,8 @@ _INPUT = {"options": "options", "condition": "cond_field", "label": "label_ja",
           "allowed_types": "allowed", "max_files": "max_files", "min_selected": "min_selected",
           "max_selected": "max_selected", "display": "display", "furigana": "furigana"}
 _SETTINGS = {"title": "title_ja", "description": "description_ja",
-             "retention_days": "retention_days", "identity": "identity"}
+             "retention_days": "retention_days", "identity": "identity", "fee_yen": "fee_yen",
+             "fee_note": "fee_note_ja"}
 
 
 def anchor(draft: Form | None, where: str, on_field_page: bool = False) -> str:

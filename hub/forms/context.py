@@ -11,6 +11,11 @@ Settings (environment, read once at start; the README lists them):
 - ``MADOGUCHI_FORMS_DRAFT_DAYS`` (30): how long unfinished answers are kept for resuming.
 - ``MADOGUCHI_FORMS_WEBHOOK_ALLOW_PRIVATE``: ``1`` lets webhooks go to private addresses (a
   business system inside the ward's own network, LGWAN); link-local addresses never.
+- ``MADOGUCHI_FORMS_PAY_PROVIDER``: the payment provider for forms with a fee (``fake``, the
+  test provider of ``hub.forms.fake_pay``, is the only adapter so far); unset: no payments, and
+  a form with a fee says so instead of accepting applications. ``MADOGUCHI_FORMS_PAY_URL`` (the
+  provider's API), ``MADOGUCHI_FORMS_PAY_API_KEY``, ``MADOGUCHI_FORMS_PAY_SECRET`` (the
+  ``whsec_`` secret its callbacks are signed with).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from aiohttp import web
 
 from hub.forms.attachments import AttachmentIntake
 from hub.forms.model import Form
+from hub.forms.payment import PaymentProvider
 from hub.forms.scan import ClamdClient
 from hub.kit.mail import Mailer
 from hub.settings import HubSettings, positive_int
@@ -41,6 +47,10 @@ class FormSettings:
     code_minutes: int = 10
     draft_days: int = 30
     webhook_allow_private: bool = False
+    pay_provider: str = ""  # "" : no payments
+    pay_url: str = ""
+    pay_api_key: str = field(default="", repr=False)
+    pay_secret: str = field(default="", repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None,
@@ -53,7 +63,38 @@ class FormSettings:
             code_minutes=positive_int(env, "MADOGUCHI_FORMS_CODE_MINUTES", cls.code_minutes),
             draft_days=positive_int(env, "MADOGUCHI_FORMS_DRAFT_DAYS", cls.draft_days),
             webhook_allow_private=env.get("MADOGUCHI_FORMS_WEBHOOK_ALLOW_PRIVATE") == "1",
+            pay_provider=_provider(env.get("MADOGUCHI_FORMS_PAY_PROVIDER", "")),
+            pay_url=env.get("MADOGUCHI_FORMS_PAY_URL", ""),
+            pay_api_key=env.get("MADOGUCHI_FORMS_PAY_API_KEY", ""),
+            pay_secret=env.get("MADOGUCHI_FORMS_PAY_SECRET", ""),
         )
+
+
+PAY_PROVIDERS = ("fake",)
+PAY_CALLBACK = "/forms/payments/callback"
+PAY_RETURN = "/forms/payments/return/{payment_id}"
+
+
+def _provider(name: str) -> str:
+    """A provider the hub has an adapter for; anything else stops the start (a typo must not
+    silently switch payments off)."""
+    name = name.strip()
+    if name and name not in PAY_PROVIDERS:
+        raise ValueError(f"MADOGUCHI_FORMS_PAY_PROVIDER: unknown provider {name!r} "
+                         f"(known: {', '.join(PAY_PROVIDERS)})")
+    return name
+
+
+def payment_provider(settings: FormSettings, public_url: str) -> PaymentProvider | None:
+    """The configured adapter, or None when payments are off. The provider calls back at
+    ``PAY_CALLBACK`` and sends the resident's browser back to ``PAY_RETURN``."""
+    if settings.pay_provider != "fake":
+        return None
+    from hub.forms.fake_pay import FakePayProvider
+
+    base = public_url.rstrip("/")
+    return FakePayProvider(settings.pay_url, settings.pay_api_key, settings.pay_secret,
+                           base + PAY_CALLBACK, base + PAY_RETURN)
 
 
 def default_files_dir(store: HubStore) -> Path | None:
@@ -78,13 +119,17 @@ class Forms:
     # published versions never change: each is read and validated once per process
     # (``service.version_of``), not on every page a resident opens
     versions: dict[tuple[str, int], Form] = field(default_factory=dict)
+    # the payment provider's adapter (``MADOGUCHI_FORMS_PAY_*``); None: forms with a fee say
+    # that payments are not available
+    payments: PaymentProvider | None = None
 
     @classmethod
     def build(cls, store: HubStore, hub: HubSettings, settings: FormSettings,
               mailer: Mailer) -> Forms:
         scanner = ClamdClient.from_address(settings.clamd)
         intake = AttachmentIntake.open(settings.files_dir, hub.keys, hub.key_id, scanner)
-        return cls(store, hub, settings, intake, mailer)
+        return cls(store, hub, settings, intake, mailer,
+                   payments=payment_provider(settings, hub.public_url))
 
 
 FORMS: web.AppKey[Forms] = web.AppKey("forms", Forms)

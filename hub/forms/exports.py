@@ -39,9 +39,10 @@ CHUNK = 64 * 1024
 MISSING = "〓"
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 STATUS_TEXT = {"ja": {"received": "受付", "in_review": "審査中", "returned": "差し戻し",
-                      "completed": "完了"},
+                      "completed": "完了", "awaiting_payment": "支払待ち"},
                "en": {"received": "received", "in_review": "in review",
-                      "returned": "returned", "completed": "completed"}}
+                      "returned": "returned", "completed": "completed",
+                      "awaiting_payment": "awaiting payment"}}
 CHANNEL_TEXT = {"ja": {"web": "オンライン", "staff": "職員入力"},
                 "en": {"web": "online", "staff": "entered by staff"}}
 

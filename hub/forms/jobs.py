@@ -3,8 +3,9 @@
 Two loops for the app's lifetime (``hub.kit.tasks.run_for_lifetime``): webhook deliveries every
 few seconds (``hub.forms.deliveries``: the outbox claimed with a lease, so several hub
 processes may run it), and every hour the reminders of overdue submissions
-(``hub.forms.staff_overdue``) and retention (``hub.forms.retention``: the warning 30 days
-before, then the purge). A failing round is logged (codes only) and the loop goes on: one bad
+(``hub.forms.staff_overdue``), retention (``hub.forms.retention``: the warning 30 days
+before, then the purge) and the purge of residents' saved details unused for a year
+(``hub.forms.profiles``). A failing round is logged (codes only) and the loop goes on: one bad
 row or a database that is briefly away must not stop deliveries or deletions for good.
 """
 
@@ -16,7 +17,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from hub.forms import retention, staff_overdue
+from hub.forms import profiles, retention, staff_overdue
 from hub.forms.context import Forms
 from hub.forms.deliveries import SqlDeliveries, deliver_round, sender_for
 from hub.kit.tasks import run_for_lifetime
@@ -47,13 +48,15 @@ async def deliveries_loop(ctx: Forms, every_s: float = DELIVERY_EVERY_S) -> None
 
 
 async def retention_round(ctx: Forms) -> None:
-    """The hourly work: overdue reminders, the retention warning, then the purge."""
+    """The hourly work: overdue reminders, the retention warning, the purge, then saved
+    details unused for a year."""
     await staff_overdue.remind(ctx)
     await retention.warn(ctx)
     while True:  # in batches, so a long backlog never holds one huge transaction
         done = await retention.purge(ctx)
         if sum(done.submissions.values()) < retention.BATCH and done.drafts < retention.BATCH:
             break
+    await profiles.purge_profiles(ctx, ctx.clock())
 
 
 async def retention_loop(ctx: Forms, every_s: float = RETENTION_EVERY_S) -> None:

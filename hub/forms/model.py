@@ -21,6 +21,7 @@ from pydantic_core import PydanticCustomError
 
 SLUG_PATTERN = r"^[a-z][a-z0-9_]{0,47}$"  # ids: HTML input names (``id.part``), so no dots
 MAX_RETENTION_DAYS = 1826  # five years including a leap day (F5)
+MAX_FEE_YEN = 1_000_000  # a fee is whole yen, 0 (none) to one million (F3)
 Slug = Annotated[str, Field(pattern=SLUG_PATTERN)]
 Identity = Literal["anonymous", "email_code", "oidc"]
 Prefill = Literal["name", "address", "birth_date", "email", "phone"]
@@ -193,6 +194,11 @@ class Form(_Frozen):
     pages: tuple[Page, ...] = Field(min_length=1, max_length=100)
     retention_days: int = Field(ge=1, le=MAX_RETENTION_DAYS)
     identity: Identity = "anonymous"
+    # the fee paid online at the end of the application (0: none); checked in form_problems
+    # (``bad_fee``) so the builder gets one sentence, not pydantic's
+    fee_yen: int = Field(default=0, strict=True,
+                         json_schema_extra={"minimum": 0, "maximum": MAX_FEE_YEN})
+    fee_note: Text | None = None  # what the fee is for, shown next to it
     version: int = Field(default=1, ge=1)
     status: Literal["draft", "published"] = "draft"
 
@@ -255,6 +261,8 @@ REFUSALS: dict[str, Refusal] = {r.code: r for r in (
     Refusal("bad_id", "{where} must be lower-case letters, digits or _ and start with a letter",
             "{where} は英小文字で始まる英小文字・数字・_ で指定してください"),
     Refusal("bad_value", "{where} is not valid", "{where} が正しくありません"),
+    Refusal("bad_fee", "The fee must be a whole number of yen from 0 to 1,000,000",
+            "手数料は0円から1,000,000円までの整数で入力してください"),
     Refusal("not_json", "The file is not JSON (UTF-8)", "ファイルが JSON（UTF-8）ではありません"),
     Refusal("not_export", "The file is not a form exported from madoguchi",
             "ファイルが madoguchi から書き出したフォームではありません"),
@@ -329,6 +337,8 @@ def form_problems(form: Form) -> list[Problem]:
     order: dict[str, AnyField] = {}  # the fields before the point being checked
     all_ids = {f.id for _, f in form.fields()}
     pages_seen: set[str] = set()
+    if not 0 <= form.fee_yen <= MAX_FEE_YEN:
+        out.append(Problem("bad_fee", "fee_yen", {}))
 
     def check(cond: Condition | None, where: str) -> None:
         for rule in _conditions(cond) if cond is not None else ():

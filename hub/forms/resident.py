@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import select
 
-from hub.forms import resident_auth, resident_oidc, service
+from hub.forms import profiles, profiles_pages, resident_auth, resident_oidc, service
 from hub.forms import resident_store as drafts
 from hub.forms.model import Form
 from hub.forms.records import email_hmac, open_json
@@ -77,7 +77,9 @@ async def _start_page(request: web.Request, row: Any, form: Form, status: int = 
                   title=text(form.title, lang), description=text(form.description, lang),
                   identity=form.identity, needs=_needs(form), pages=len(form.pages),
                   oidc=oidc_configured(request), has_draft=has_draft is not None,
-                  minutes=ctx_of(request).settings.code_minutes, **values)
+                  minutes=ctx_of(request).settings.code_minutes, fee_yen=form.fee_yen,
+                  fee_note=text(form.fee_note, lang) if form.fee_note else "",
+                  payments_off=ctx_of(request).payments is None, **values)
 
 
 async def _published(request: web.Request) -> tuple[Any, Form] | web.Response:
@@ -105,11 +107,16 @@ async def start(request: web.Request) -> web.Response:
 async def start_draft_response(request: web.Request, row: Any, form: Form,
                                identity: dict[str, Any], answers: dict[str, Any] | None = None,
                                submission_id: str | None = None) -> web.Response:
-    """A new draft and its cookie; 303 to its first page."""
-    _did, token = await drafts.start_draft(ctx_of(request), str(row.id), form.version,
+    """A new draft and its cookie; 303 to its first page, or first to the question whether to
+    use the resident's saved details when a signed-in resident has some that would fill
+    empty fields (``profiles_pages``; never when correcting a returned submission)."""
+    ctx = ctx_of(request)
+    _did, token = await drafts.start_draft(ctx, str(row.id), form.version,
                                            identity, answers=answers,
                                            submission_id=submission_id)
-    response = see_other(request, f"/f/{row.id}/page/1")
+    ask = submission_id is None and bool(await profiles.offer(ctx, form, identity,
+                                                              answers or {}))
+    response = see_other(request, f"/f/{row.id}/profile" if ask else f"/f/{row.id}/page/1")
     set_draft_cookie(request, response, str(row.id), token)
     return response
 
@@ -349,6 +356,7 @@ ROUTES: tuple[Route, ...] = (
     _get(f"{_F}/resume/{{token}}", "The resume link: the draft's cookie again, on to its page",
          resume),
     _post(f"{_F}/resume-mail", "Mail the resume link to the signed-in address", resume_mail),
+    *profiles_pages.ROUTES,
     _get(_S, "A returned submission: sign in again with the same address", returned_get),
     _post(f"{_S}/code", "Mail a code for correcting a returned submission", code_post),
     _post(f"{_S}/verify", "Check the code: a correction draft on the submission's version",

@@ -15,8 +15,8 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import select
 
+from hub.forms import pay_store, profiles, service
 from hub.forms import resident_store as drafts
-from hub.forms import service
 from hub.forms.attachments import FieldRules, Refusal
 from hub.forms.conditions import keep_visible, visible_fields, visible_pages
 from hub.forms.model import FileField, Form, Page
@@ -35,7 +35,7 @@ from hub.forms.resident_http import (
 )
 from hub.forms.resident_store import Draft
 from hub.forms.resident_view import as_inputs, raw_with_files, shown, text
-from hub.forms.submit import create_submission, jsonable, resubmit
+from hub.forms.submit import FeeUnavailable, create_submission, jsonable, resubmit
 from hub.forms.tables import form_history
 from hub.forms.validate import FieldError, validate_page
 
@@ -214,7 +214,10 @@ async def review_get(request: web.Request) -> web.Response:
     return render(request, "resident_review.html", form_id=str(row.id),
                   title=text(form.title, lang), sections=sections,
                   comment=await returned_comment(request, draft),
-                  correcting=draft.submission_id is not None)
+                  correcting=draft.submission_id is not None,
+                  fee_yen=0 if draft.submission_id is not None else form.fee_yen,
+                  fee_note=text(form.fee_note, lang) if form.fee_note else "",
+                  **await profiles.review_values(ctx_of(request), form, draft, lang))
 
 
 async def submit_post(request: web.Request) -> web.Response:
@@ -240,11 +243,20 @@ async def submit_post(request: web.Request) -> web.Response:
                                  draft_id=draft.id, ip=ip_of(request))
         except service.FormError:
             return message(request, 409, "not_returned")
+        await profiles.remember(ctx, form, draft, kept, _raw, ip_of(request))
     else:
-        _sid, ref = await create_submission(
-            ctx, row, form, kept, files, draft.email or _email_answer(form, kept), lang, "web",
-            str(draft.identity.get("key") or ""), "resident", draft_id=draft.id,
-            ip=ip_of(request))
+        try:
+            sid, ref = await create_submission(
+                ctx, row, form, kept, files, draft.email or _email_answer(form, kept), lang,
+                "web", str(draft.identity.get("key") or ""), "resident", draft_id=draft.id,
+                ip=ip_of(request))
+        except FeeUnavailable:  # nothing stored: the draft stays for when payments work
+            return message(request, 503, "pay_unavailable", back=f"/f/{form.id}/review")
+        await profiles.remember(ctx, form, draft, kept, _raw, ip_of(request))
+        if form.fee_yen:  # complete only once paid (hub.forms.resident_pay)
+            response = see_other(request, f"/f/{form.id}/pay/{pay_store.pay_token(ctx, sid)}")
+            drop_draft_cookie(response, str(row.id))
+            return response
     response = see_other(request, f"/f/{form.id}/done?ref={ref}")
     drop_draft_cookie(response, str(row.id))
     return response

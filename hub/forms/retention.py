@@ -9,7 +9,10 @@ answer); the blobs are removed right after the commit, so a failed transaction n
 rows pointing at missing files (a crash between the two leaves sealed, unreferenced blobs that
 the next run cannot find by row; they are unreadable without the keys).
 
-Residents' unfinished drafts past ``expires_at`` go the same way with their files.
+Residents' unfinished drafts past ``expires_at`` go the same way with their files, and so do
+submissions whose fee was never paid (``awaiting_payment``) ``MADOGUCHI_FORMS_DRAFT_DAYS`` after
+they were sent, with their payment attempts: an application that was never completed is kept no
+longer than an unfinished draft.
 
 The warning is one mail per form to its ``notify_staff`` addresses with the count and the date,
 never answers; each warned submission gets ``warned_at``, so it is warned once.
@@ -23,7 +26,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import and_, delete, or_, select, update
 
 from hub.auth.service import audit_in
 from hub.forms.context import Forms
@@ -33,6 +36,7 @@ from hub.forms.tables import (
     form_drafts,
     form_files,
     form_history,
+    form_payments,
     form_submissions,
     forms,
 )
@@ -55,9 +59,12 @@ async def purge(ctx: Forms) -> Purged:
     now = ctx.clock()
     per_form: dict[str, int] = defaultdict(int)
     blobs: list[str] = []
+    unpaid_before = now - timedelta(days=ctx.settings.draft_days)
+    s = form_submissions.c
     async with ctx.store.begin() as tx:
-        due = (await tx.conn.execute(select(form_submissions.c.id, form_submissions.c.form_id)
-                                     .where(form_submissions.c.purge_after <= now)
+        due = (await tx.conn.execute(select(s.id, s.form_id).where(or_(
+            s.purge_after <= now,
+            and_(s.status == "awaiting_payment", s.created_at <= unpaid_before)))
                                      .limit(BATCH))).all()
         ids = [str(r.id) for r in due]
         drafts = [str(r[0]) for r in (await tx.conn.execute(
@@ -71,6 +78,8 @@ async def purge(ctx: Forms) -> Purged:
                 form_deliveries.c.submission_id.in_(ids)))
             await tx.conn.execute(delete(form_history).where(
                 form_history.c.submission_id.in_(ids)))
+            await tx.conn.execute(delete(form_payments).where(
+                form_payments.c.submission_id.in_(ids)))
             await tx.conn.execute(delete(form_submissions).where(form_submissions.c.id.in_(ids)))
             await tx.conn.execute(delete(form_drafts).where(form_drafts.c.id.in_(drafts)))
         for r in due:

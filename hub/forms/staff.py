@@ -22,7 +22,7 @@ from sqlalchemy import select, update
 from hub.auth.guard import SESSION_KEY, ip_of
 from hub.auth.service import audit, audit_in
 from hub.auth.texts import pick_lang
-from hub.forms import review, service, staff_query, staff_views
+from hub.forms import review, service, staff_pay, staff_query, staff_views
 from hub.forms.context import FORMS, Forms
 from hub.forms.exports import STATUS_TEXT
 from hub.forms.pages import catalogue, render_staff
@@ -62,6 +62,11 @@ def path_of(form_id: str, *rest: str) -> str:
     return "/".join([BASE.format(form_id=form_id), *rest])
 
 
+def statuses_of(lang: str) -> dict[str, str]:
+    """The statuses' names, with the one of a submission whose fee is not paid yet."""
+    return STATUS_TEXT[lang]
+
+
 # --- the list -------------------------------------------------------------------------------
 
 async def _list(request: web.Request, row: Any, status: int = 200,
@@ -74,7 +79,7 @@ async def _list(request: web.Request, row: Any, status: int = 200,
                                ("until", str(filters.until or ""))) if v}
     return render_staff(
         request, "staff_sub_list.html", TEXTS, status, form=row, found=found, filters=filters,
-        statuses=STATUS_TEXT[lang], base=path_of(str(row.id)), api_key=api_key,
+        statuses=statuses_of(lang), base=path_of(str(row.id)), api_key=api_key,
         has_key=bool(row.api_key_hash), published=row.published_version is not None,
         prev_url=f"?{urlencode({**query, 'page': filters.page - 1, 'lang': lang})}",
         next_url=f"?{urlencode({**query, 'page': filters.page + 1, 'lang': lang})}")
@@ -113,8 +118,10 @@ async def _files(ctx: Forms, sid: str) -> list[dict[str, Any]]:
              "filename": open_field(ctx, str(r.id), "filename", r.filename)} for r in rows]
 
 
-async def _detail(request: web.Request, row: Any, sub: Any, status: int = 200,
-                  error: FormError | None = None, comment: str = "") -> web.Response:
+async def detail_view(request: web.Request, row: Any, sub: Any, status: int = 200,
+                      error: FormError | None = None, comment: str = "",
+                      refund_amount: str = "") -> web.Response:
+    """One submission's page (also after a refused action, with its error)."""
     ctx, lang = ctx_of(request), pick_lang(request)
     sid = str(sub.id)
     form = await service.version_of(ctx, str(row.id), int(sub.version))
@@ -129,15 +136,17 @@ async def _detail(request: web.Request, row: Any, sub: Any, status: int = 200,
                 detail={"submission": review.audit_tag(ctx, sid)})
     return render_staff(
         request, "staff_sub_detail.html", TEXTS, status, form=row, sub=sub, answers=shown,
-        files=files, history=await review.history(ctx, sid), statuses=STATUS_TEXT[lang],
+        files=files, history=await review.history(ctx, sid), statuses=statuses_of(lang),
         base=path_of(str(row.id)), here=path_of(str(row.id), sid),
         submitted_at=sub.submitted_at.astimezone(staff_query.JST), jst=staff_query.JST,
         error=error.text(lang) if error else None, error_code=error.code if error else None,
         comment=comment, done=request.query.get("done", ""),
+        pay=await staff_pay.payments_of(ctx, sid), refund_amount=refund_amount,
         actions=[a for a in ("start", "return", "complete") if sub.status in review.RULES[a]])
 
 
-async def _submission(request: web.Request) -> tuple[Any, Any] | None:
+async def submission_of(request: web.Request) -> tuple[Any, Any] | None:
+    """The form and the submission of the path if the session may see them."""
     row = await form_of(request)
     if row is None:
         return None
@@ -146,13 +155,13 @@ async def _submission(request: web.Request) -> tuple[Any, Any] | None:
 
 
 async def detail_page(request: web.Request) -> web.Response:
-    got = await _submission(request)
-    return missing(request) if got is None else await _detail(request, *got)
+    got = await submission_of(request)
+    return missing(request) if got is None else await detail_view(request, *got)
 
 
 def _action(name: str) -> Any:
     async def handler(request: web.Request) -> web.Response:
-        got = await _submission(request)
+        got = await submission_of(request)
         if got is None:
             return missing(request)
         row, sub = got
@@ -164,7 +173,7 @@ def _action(name: str) -> Any:
         except FormError as exc:
             fresh = await staff_query.one(ctx, str(row.id), str(sub.id))
             code = 400 if exc.code == "comment_required" else 409
-            return await _detail(request, row, fresh or sub, code, exc, comment)
+            return await detail_view(request, row, fresh or sub, code, exc, comment)
         mails = review.mails_for(ctx, str(row.id), done)
         if mails:
             await ctx.mailer.send_batch(mails)
@@ -176,7 +185,7 @@ def _action(name: str) -> Any:
 async def download(request: web.Request) -> web.StreamResponse:
     """An attachment's exact bytes as stored, never shown inline: ``attachment``, the sniffed
     type and ``nosniff`` (a file a resident uploaded must not run in the staff's browser)."""
-    got = await _submission(request)
+    got = await submission_of(request)
     if got is None:
         return missing(request)
     row, sub = got
@@ -205,7 +214,7 @@ LANG = lang_param(("ja", "en"))
 FORM_BODY = {"application/x-www-form-urlencoded": {"type": "object", "properties": {
     "csrf": {"type": "string"}, "comment": {"type": "string"}}}}
 _LIST_QUERY = (LANG, Param("status", "only this status", schema={"enum": list(
-    service.SUBMISSION_STATUSES)}), Param("since", "received on or after (YYYY-MM-DD, JST)"),
+    staff_query.STATUSES)}), Param("since", "received on or after (YYYY-MM-DD, JST)"),
     Param("until", "received on or before (YYYY-MM-DD, JST)"),
     Param("q", "a reference number (F-2026-…) or a text found in the answers"),
     Param("page", "page number, 50 a page"))

@@ -26,6 +26,8 @@ PER_PAGE = 50
 SCAN_PAGE = 200
 SCAN_MAX = 5000
 JST = ZoneInfo("Asia/Tokyo")
+# the list's statuses: a submission whose fee is not paid yet is listed too, under its own
+STATUSES = (*SUBMISSION_STATUSES, "awaiting_payment")
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,7 @@ class Filters:
             page = max(1, min(10_000, int(str(query.get("page", "1")))))
         except ValueError:
             page = 1
-        return cls(status if status in SUBMISSION_STATUSES else "", day("since"), day("until"),
+        return cls(status if status in STATUSES else "", day("since"), day("until"),
                    str(query.get("q", "")).strip()[:200], page)
 
 

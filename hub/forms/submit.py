@@ -8,6 +8,11 @@ undo an application); they never carry answers, only the reference and a link.
 
 ``create_submission`` is also what staff use to enter a paper or phone application (channel
 ``staff``); ``resubmit`` is the resident's corrected answers after staff returned one.
+
+A form with a fee (``Form.fee_yen``, F3): a resident's submission is stored in the same one
+transaction as ``awaiting_payment`` with its first payment attempt (``hub.forms.pay_store``); the
+webhook event and the mails wait for the provider's confirmation (``pay_store.apply_event``).
+Staff-entered applications are paid at the counter, so they are received at once.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from sqlalchemy import delete, exists, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from hub.auth.service import audit_in
-from hub.forms import deliveries
+from hub.forms import deliveries, pay_store
 from hub.forms.attachments import Attachment
 from hub.forms.conditions import keep_visible
 from hub.forms.context import Forms
@@ -45,6 +50,10 @@ from hub.store.store import Tx
 _LOGGER = logging.getLogger(__name__)
 REF_TRIES = 5  # transactions tried when two forms pick one reference at once
 _REF_LOCK = 0x466F726D73526566  # "FormsRef": the advisory lock of reference numbering
+
+
+class FeeUnavailable(Exception):
+    """The form has a fee and no payment provider is configured (``MADOGUCHI_FORMS_PAY_*``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,28 +173,37 @@ class _New:
     draft_id: str | None
     ip: str | None
     now: datetime
+    fee_yen: int = 0  # > 0: stored as awaiting_payment with its first payment attempt
+    provider: str = ""
 
 
-async def _insert(ctx: Forms, tx: Tx, form_row: Any, n: _New, files: Sequence[FileRef]) -> str:
-    """Everything a new submission writes, in the caller's transaction; its reference."""
+async def _insert(ctx: Forms, tx: Tx, form_row: Any, n: _New,
+                  files: Sequence[FileRef]) -> tuple[str, list[str]]:
+    """Everything a new submission writes, in the caller's transaction; its reference and the
+    draft's unused attachments whose rows were deleted (their blobs go after the commit)."""
     sid, now = n.sid, n.now
+    status = pay_store.AWAITING if n.fee_yen else "received"
     ref = await next_reference(tx, n.form_id, now.year)
     await tx.conn.execute(insert(form_submissions).values(
-        id=sid, form_id=n.form_id, version=n.form.version, reference=ref, status="received",
+        id=sid, form_id=n.form_id, version=n.form.version, reference=ref, status=status,
         channel=n.channel, answers=seal_json(ctx, sid, "answers", n.answers),
         contact=seal_field(ctx, sid, "contact", n.contact),
         email_hmac=email_hmac(ctx, n.contact) if n.contact else "",
         identity_key=n.identity_key, lang=n.lang if n.lang in ("ja", "en") else "ja",
-        payment="none", created_at=now, updated_at=now, submitted_at=now,
-        purge_after=now + timedelta(days=n.form.retention_days), warned_at=None))
+        payment="pending" if n.fee_yen else "none", created_at=now, updated_at=now,
+        submitted_at=now, purge_after=now + timedelta(days=n.form.retention_days),
+        warned_at=None))
     hid = new_id()
     await tx.conn.execute(insert(form_history).values(
         id=hid, submission_id=sid, at=now, actor="resident" if n.channel == "web" else n.actor,
-        status="received", comment=seal_field(ctx, hid, "comment", ""), to_resident=0))
+        status=status, comment=seal_field(ctx, hid, "comment", ""), to_resident=0))
     await _attach(tx, ctx, n.form_id, sid, [f for f in files if f.id in n.keep_ids], now)
+    unused = await _unused_in(tx, n.form_id, n.draft_id, n.keep_ids)
     if n.draft_id is not None:
         await tx.conn.execute(delete(form_drafts).where(form_drafts.c.id == n.draft_id))
-    if form_row.webhook_url:
+    if n.fee_yen:
+        await pay_store.insert_payment(tx, sid, n.form_id, n.fee_yen, n.provider, now)
+    elif form_row.webhook_url:
         await deliveries.enqueue(tx, ctx, n.form_id, sid, "submission.received",
                                  _payload(ref, n.form, n.answers, "received", n.channel, now),
                                  now)
@@ -194,8 +212,9 @@ async def _insert(ctx: Forms, tx: Tx, form_row: Any, n: _New, files: Sequence[Fi
                    action="form_submitted" if n.channel == "web" else "form_staff_entered",
                    target=n.form_id, ip=n.ip,
                    detail={"submission": audit_tag(ctx, sid), "version": n.form.version,
-                           "files": len(n.keep_ids)})
-    return ref
+                           "files": len(n.keep_ids), **({"fee_yen": n.fee_yen}
+                                                        if n.fee_yen else {})})
+    return ref, unused
 
 
 async def create_submission(ctx: Forms, form_row: Any, form: Form, answers: Mapping[str, Any],
@@ -206,7 +225,9 @@ async def create_submission(ctx: Forms, form_row: Any, form: Form, answers: Mapp
 
     ``answers``: normalised values (hidden ones are dropped here); ``files``: the accepted
     attachments (rows of a draft are moved, others inserted); ``contact``: the e-mail for the
-    receipt ("" none); ``draft_id``: the resident's draft, deleted in the same transaction."""
+    receipt ("" none); ``draft_id``: the resident's draft, deleted in the same transaction.
+    A web submission of a form with a fee waits for its payment: no webhook, no mails yet
+    (``FeeUnavailable`` when no provider is configured: nothing is stored)."""
     if channel not in ("web", "staff"):
         raise ValueError("channel is web or staff")
     kept = jsonable(keep_visible(form, jsonable(answers)))
@@ -215,18 +236,23 @@ async def create_submission(ctx: Forms, form_row: Any, form: Form, answers: Mapp
     sid = new_id()
     form_id = str(form_row.id)
     contact = contact.strip()
+    fee = form.fee_yen if channel == "web" else 0
+    if fee and ctx.payments is None:
+        raise FeeUnavailable
     new = _New(sid, form_id, form, kept, keep_ids, contact, lang, channel, identity_key,
-               actor, draft_id, ip, now)
+               actor, draft_id, ip, now, fee, ctx.payments.name if ctx.payments else "")
     for attempt in range(REF_TRIES):
         try:
             async with ctx.store.begin() as tx:
-                ref = await _insert(ctx, tx, form_row, new, files)
+                ref, unused = await _insert(ctx, tx, form_row, new, files)
             break
         except IntegrityError:  # another form took this number meanwhile: again
             if attempt == REF_TRIES - 1:
                 raise
-    await _drop_unused(ctx, form_id, draft_id, keep_ids)
-    await send_mails(ctx, form_row, sid, ref, contact, lang, resubmitted=False)
+    for blob in unused:
+        await ctx.intake.delete(blob)
+    if not fee:
+        await send_mails(ctx, form_row, sid, ref, contact, lang, resubmitted=False)
     return sid, ref
 
 
@@ -262,6 +288,7 @@ async def resubmit(ctx: Forms, form_row: Any, form: Form, sid: str, answers: Map
         dropped = [g for g in gone if g not in keep_ids]
         if dropped:
             await tx.conn.execute(delete(form_files).where(form_files.c.id.in_(dropped)))
+        dropped += await _unused_in(tx, form_id, draft_id, keep_ids)
         if draft_id is not None:
             await tx.conn.execute(delete(form_drafts).where(form_drafts.c.id == draft_id))
         if form_row.webhook_url:
@@ -273,26 +300,23 @@ async def resubmit(ctx: Forms, form_row: Any, form: Form, sid: str, answers: Map
                                       "version": form.version, "files": len(keep_ids)})
     for blob in dropped:
         await ctx.intake.delete(blob)
-    await _drop_unused(ctx, form_id, draft_id, keep_ids)
     await send_mails(ctx, form_row, sid, str(row.reference), "", lang, resubmitted=True)
     return str(row.reference)
 
 
-async def _drop_unused(ctx: Forms, form_id: str, draft_id: str | None,
-                       keep: set[str]) -> None:
+async def _unused_in(tx: Tx, form_id: str, draft_id: str | None, keep: set[str]) -> list[str]:
     """Attachments of the finished draft that the answers no longer use (a removed file, a
-    field hidden later): rows and blobs go."""
+    field hidden later): their rows are deleted in the caller's transaction (the submission's
+    own, so a submission is one write transaction); the caller deletes the blobs after the
+    commit."""
     if draft_id is None:
-        return
-    async with ctx.store.begin() as tx:
-        left = (await tx.conn.execute(select(form_files.c.id).where(
-            form_files.c.draft_id == draft_id, form_files.c.form_id == form_id))
-                ).scalars().all()
-        unused = [x for x in left if x not in keep]
-        if unused:
-            await tx.conn.execute(delete(form_files).where(form_files.c.id.in_(unused)))
-    for blob in unused:
-        await ctx.intake.delete(blob)
+        return []
+    left = (await tx.conn.execute(select(form_files.c.id).where(
+        form_files.c.draft_id == draft_id, form_files.c.form_id == form_id))).scalars().all()
+    unused = [str(x) for x in left if x not in keep]
+    if unused:
+        await tx.conn.execute(delete(form_files).where(form_files.c.id.in_(unused)))
+    return unused
 
 
 def _link(ctx: Forms, path: str) -> str:

@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 from hub.store.schema import UtcDateTime, metadata
@@ -85,7 +86,9 @@ form_submissions = Table(
     Column("form_id", ID, ForeignKey("forms_forms.id", ondelete="CASCADE"), nullable=False),
     Column("version", Integer, nullable=False),
     Column("reference", String(32), nullable=False, unique=True),  # shown to the resident
-    Column("status", String(16), nullable=False),  # received in_review returned completed
+    # awaiting_payment (a fee not paid yet: hub.forms.pay_store) received in_review returned
+    # completed
+    Column("status", String(16), nullable=False),
     Column("channel", String(16), nullable=False),  # web | staff (paper, phone: 004)
     Column("answers", Text, nullable=False),  # sealed JSON {field: value}
     Column("contact", Text, nullable=False),  # sealed e-mail ("" sealed: none)
@@ -191,5 +194,30 @@ form_counters = Table(
     Column("last", Integer, nullable=False),
 )
 
+# the fee of a web submission (hub.forms.payment, hub.forms.pay_store): one row per attempt (a
+# cancelled or failed attempt, then a new one); at most one attempt of a submission is open
+# (created, pending or confirmed), which the partial unique index holds on both databases
+_OPEN = "status IN ('created', 'pending', 'confirmed')"
+form_payments = Table(
+    "forms_payments", metadata,
+    Column("id", ID, primary_key=True),  # the payment id the provider gets
+    Column("submission_id", ID, ForeignKey("forms_submissions.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("form_id", ID, nullable=False),
+    Column("amount_yen", Integer, nullable=False),
+    Column("status", String(16), nullable=False),  # hub.forms.payment.PaymentStatus
+    Column("provider", String(32), nullable=False),  # the adapter's name ("fake")
+    Column("provider_ref", String(128), nullable=True),
+    Column("confirmed_at", UtcDateTime, nullable=True),
+    Column("refunds", Text, nullable=False),  # JSON list of {id, amount_yen, at}
+    Column("seen_events", Text, nullable=False),  # JSON list of provider event ids applied
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+Index("ix_forms_payments_submission", form_payments.c.submission_id, form_payments.c.created_at)
+Index("ux_forms_payments_open", form_payments.c.submission_id, unique=True,
+      sqlite_where=text(_OPEN), postgresql_where=text(_OPEN))
+
 TABLES = (forms, form_versions, form_drafts, form_submissions, form_history, form_files,
-          form_codes, form_deliveries, form_views, form_counters)
+          form_codes, form_deliveries, form_views, form_counters, form_payments)

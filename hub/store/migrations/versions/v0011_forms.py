@@ -27,5 +27,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     bind = op.get_bind()
-    for table in reversed(TABLES):
-        table.drop(bind)
+    for table in reversed(TABLES):  # later steps' tables too (TABLES lists them): dropped already
+        table.drop(bind, checkfirst=True)
