@@ -5,7 +5,8 @@ a refusal comes back as the page with an error summary (status 400), never a sta
 form of another department is a plain 404.
 
 Handlers for the draft's pages and fields are in ``builder_pages``; this file has the
-dashboard, settings, preview, the lifecycle (publish, close, copy, export, import) and
+dashboard, settings, preview, the lifecycle (publish, close, copy, export, import; delete is
+in ``builder_delete``) and
 ``ROUTES``.
 """
 
@@ -19,6 +20,7 @@ from jinja2 import TemplateNotFound
 
 from hub.auth.guard import SESSION_KEY, ip_of
 from hub.auth.texts import pick_lang
+from hub.forms import builder_delete as _delete
 from hub.forms import builder_pages as _pages
 from hub.forms import builder_store as store
 from hub.forms import service
@@ -345,6 +347,11 @@ ROUTES: tuple[Route, ...] = (
     _post(f"{_ID}/close", "Close a published form; audited form_closed", close_post),
     _post(f"{_ID}/reopen", "Reopen a closed form", reopen_post),
     _post(f"{_ID}/copy", "Copy the form as a new draft; audited form_copied", copy_post),
+    _get(f"{_ID}/delete", "Confirm deleting the form: what goes with it, or why it cannot go",
+         _delete.confirm_get),
+    _post(f"{_ID}/delete", "Delete a form that is not taking applications and holds none "
+          "(versions, residents' drafts and their files go too); 409 otherwise; audited "
+          "form_deleted", _delete.delete_post),
     _get(f"{_ID}/export.json", "Download the draft (or ?version=n) as export JSON; audited "
          "form_exported", export, Param("version", "a published version",
                                         schema={"type": "integer", "minimum": 1}),

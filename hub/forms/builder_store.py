@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from hub.auth.service import audit_in
 from hub.forms import versions
@@ -21,7 +21,16 @@ from hub.forms.context import Forms
 from hub.forms.model import Form, FormInvalid, Page, Text
 from hub.forms.records import new_form_id, open_list, seal_json
 from hub.forms.service import SUBMISSION_STATUSES, draft_of
-from hub.forms.tables import form_submissions, form_versions, form_views, forms
+from hub.forms.tables import (
+    form_codes,
+    form_counters,
+    form_drafts,
+    form_files,
+    form_submissions,
+    form_versions,
+    form_views,
+    forms,
+)
 from hub.forms.webhook import new_secret
 
 DEFAULT_RETENTION_DAYS = 365
@@ -226,3 +235,62 @@ async def audit_export(ctx: Forms, form_id: str, version: int | None, actor: str
     async with ctx.store.begin() as tx:
         await audit_in(tx, ctx.hub, actor=actor, action="form_exported", target=form_id, ip=ip,
                        detail={"version": version})
+
+
+async def deletion_facts(ctx: Forms, form_id: str) -> tuple[int, int]:
+    """(submissions of any status, residents' unfinished drafts) of the form: what the confirm
+    page says and what decides whether it may go."""
+    async with ctx.store.read() as tx:
+        subs = (await tx.conn.execute(select(func.count()).select_from(form_submissions).where(
+            form_submissions.c.form_id == form_id))).scalar_one()
+        drafts = (await tx.conn.execute(select(func.count()).select_from(form_drafts).where(
+            form_drafts.c.form_id == form_id))).scalar_one()
+    return int(subs), int(drafts)
+
+
+async def delete_form(ctx: Forms, form_id: str, actor: str, ip: str | None) -> int:
+    """Delete a form that holds no application: its row, versions, residents' unfinished drafts
+    and their attachments, codes, counters and page views; audited ``form_deleted``. Returns
+    the number of attachment files removed.
+
+    Why only without applications: an application is kept for its form's retention period
+    (F5) whatever happens to the form, and deleted by ``retention`` then; a form that still
+    takes answers must be closed first, so no resident is mid-answer on a form that vanishes.
+    The checks and the deletes run in one transaction (the row is re-read there), so an
+    application sent meanwhile refuses the deletion instead of being orphaned. The files go
+    after the commit, as in ``retention.purge``."""
+    async with ctx.store.begin() as tx:
+        row = (await tx.conn.execute(select(forms.c.status).where(forms.c.id == form_id)
+                                     .with_for_update())).first()
+        if row is None:
+            raise refuse("not_found", "form", "フォームが見つかりません", "No such form")
+        if row.status == "published":
+            raise refuse("close_first", "form",
+                         "受付中のフォームは削除できません。先に受付を終了してください",
+                         "A form that takes applications cannot be deleted: close it first")
+        subs = (await tx.conn.execute(select(func.count()).select_from(form_submissions).where(
+            form_submissions.c.form_id == form_id))).scalar_one()
+        if subs:
+            raise refuse("has_submissions", "form",
+                         "申請が残っているため削除できません。申請は保存期間が過ぎると"
+                         "自動で削除されます",
+                         "Applications are kept for this form, so it cannot be deleted; "
+                         "they are deleted automatically when their retention period ends")
+        drafts = select(form_drafts.c.id).where(form_drafts.c.form_id == form_id)
+        blobs = [str(r[0]) for r in (await tx.conn.execute(select(form_files.c.id).where(
+            (form_files.c.form_id == form_id) | form_files.c.draft_id.in_(drafts)))).all()]
+        n_drafts = (await tx.conn.execute(select(func.count()).select_from(form_drafts).where(
+            form_drafts.c.form_id == form_id))).scalar_one()
+        await tx.conn.execute(delete(form_files).where(form_files.c.id.in_(blobs)))
+        await tx.conn.execute(delete(form_drafts).where(form_drafts.c.form_id == form_id))
+        for table in (form_codes, form_counters, form_views, form_versions):
+            await tx.conn.execute(delete(table).where(table.c.form_id == form_id))
+        await tx.conn.execute(delete(forms).where(forms.c.id == form_id))
+        await audit_in(tx, ctx.hub, actor=actor, action="form_deleted", target=form_id, ip=ip,
+                       detail={"drafts": int(n_drafts), "files": len(blobs)})
+    for key in [k for k in ctx.versions if k[0] == form_id]:
+        del ctx.versions[key]
+    removed = 0
+    for blob in blobs:
+        removed += int(await ctx.intake.delete(blob))
+    return removed

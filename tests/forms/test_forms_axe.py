@@ -2,7 +2,7 @@
 violations on every field type and on the builder, ja and en): a published form holding all 14
 field types (the date both 西暦 and 和暦) as the resident sees it, and its error state (the page
 sent empty: every required field in the error summary); the builder, a field's settings and the
-form's settings; the staff's submissions list and one submission. Lesser findings are printed,
+form's settings, the delete page; the staff's submissions list and one submission. Lesser findings are printed,
 not failed: they are for a person to judge."""
 
 from __future__ import annotations
@@ -155,6 +155,7 @@ async def test_builder_and_staff_pages(tmp_path: Path, chromium: Browser, lang: 
                      "field-file": f"/admin/forms/{fid}/fields/doc",
                      "settings": f"/admin/forms/{fid}/settings",
                      "preview": f"/admin/forms/{fid}/preview?page=1",
+                     "delete": f"/admin/forms/{fid}/delete",
                      "submissions": f"/admin/forms/{fid}/submissions",
                      "submission": f"/admin/forms/{fid}/submissions/{sid}"}
             for name, path in pages.items():
