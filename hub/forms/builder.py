@@ -19,6 +19,7 @@ from aiohttp import web
 from jinja2 import TemplateNotFound
 
 from hub.auth.guard import SESSION_KEY, ip_of
+from hub.auth.staffpage import NO_STORE
 from hub.auth.texts import pick_lang
 from hub.forms import builder_delete as _delete
 from hub.forms import builder_pages as _pages
@@ -43,7 +44,7 @@ from hub.forms.builder_post import Posted, one, text_of
 from hub.forms.builder_views import issues_view
 from hub.forms.context import Forms
 from hub.forms.model import MAX_FEE_YEN, MAX_RETENTION_DAYS, REFUSALS
-from hub.forms.pages import NO_STORE, render_staff
+from hub.forms.pages import render_staff
 from hub.forms.versions import NotEditable, export_form
 from hub.forms.webhook import UrlPolicy, UrlRefused
 from hub.kit.runtime import runtime

@@ -12,16 +12,13 @@ from typing import Any
 
 from aiohttp import web
 
-from hub.auth.guard import SESSION_KEY
-from hub.auth.texts import TEXTS as AUTH_TEXTS
-from hub.auth.texts import pick_lang
+from hub.auth.staffpage import NO_STORE, staff_page
 from hub.kit.i18n import load_catalogue
 from hub.kit.runtime import runtime
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
 LANGS = ("ja", "en")
-NO_STORE = {"Cache-Control": "no-store"}
 
 
 def catalogue(part: str) -> dict[str, dict[str, Any]]:
@@ -31,15 +28,8 @@ def catalogue(part: str) -> dict[str, dict[str, Any]]:
 
 def render_staff(request: web.Request, template: str, texts: dict[str, dict[str, Any]],
                  status: int = 200, **values: Any) -> web.Response:
-    """A staff page (``forms/<template>``) in the staff's language, with the session's CSRF
-    token and the auth module's shared texts as ``t``, the part's as ``s``."""
-    lang = pick_lang(request)
-    current = request[SESSION_KEY]
-    html = runtime(request).render(
-        f"forms/{template}", lang=lang, t=AUTH_TEXTS[lang], s=texts[lang], csrf=current.csrf,
-        admin_nav=any(role == "admin" for _s, role in current.grants), **values)
-    return web.Response(text=html, status=status, content_type="text/html", charset="utf-8",
-                        headers={"Content-Language": lang, **NO_STORE})
+    """A staff page (``forms/<template>``): ``hub.auth.staffpage``, the part's texts as ``s``."""
+    return staff_page(request, f"forms/{template}", texts, status, **values)
 
 
 def render_resident(request: web.Request, template: str, texts: dict[str, dict[str, Any]],

@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from hub.forms import profiles
+from hub.forms import resident_routes as rr
 from hub.forms import resident_store as drafts
 from hub.forms.resident_http import (
     BadPost,
@@ -27,7 +28,7 @@ from hub.forms.resident_http import (
 )
 from hub.forms.resident_pages import open_draft
 from hub.forms.resident_view import text
-from hub.web.api import Route, lang_param
+from hub.web.api import Route
 
 PATH = "/f/{form_id}/profile"
 
@@ -117,28 +118,20 @@ async def step_get(request: web.Request) -> web.Response:
     return see_other(request, f"/f/{request.match_info['form_id']}/profile")
 
 
-_LANG = lang_param(("ja", "en"))
-_FORM = {"application/x-www-form-urlencoded": {"type": "object", "properties": {
+_BODY = {"application/x-www-form-urlencoded": {"type": "object", "properties": {
     "csrf": {"type": "string"}, "choice": {"type": "string", "enum": ["use", "skip"]},
     "back": {"type": "string", "enum": ["review", "page"]}}}}
 
 
-def _get(path: str, summary: str, handler: Any) -> Route:
-    return Route("GET", path, summary, handler, access="public", content_type="text/html",
-                 query=(_LANG,))
-
-
 ROUTES: tuple[Route, ...] = (
-    _get(PATH, "After signing in: use the resident's saved details in this draft? (needs the "
+    rr.page(PATH, "After signing in: use the resident's saved details in this draft? (needs the "
          "signed-in draft; 303 to page 1 when there is nothing to fill)", ask),
-    Route("POST", f"{PATH}/use", "Fill the draft's empty fields from the saved details (form "
-          "{csrf, choice: use | skip}); 303 to the draft's page", use_post, access="public",
-          content_type="text/html", body=_FORM, query=(_LANG,),
-          also={303: "on to the draft's page"}),
-    Route("POST", f"{PATH}/delete", "Delete the signed-in resident's saved details (form "
-          "{csrf, back}); audited", delete_post, access="public", content_type="text/html",
-          body=_FORM, query=(_LANG,), also={303: "on to the confirmation"}),
-    _get(f"{PATH}/deleted", "The saved details are deleted (?back=review|page)", deleted),
-    *(_get(f"{PATH}/{step}", "A step opened by GET: back to the question", step_get)
+    rr.action(f"{PATH}/use", "Fill the draft's empty fields from the saved details (form "
+              "{csrf, choice: use | skip}); 303 to the draft's page", use_post, _BODY,
+              "on to the draft's page"),
+    rr.action(f"{PATH}/delete", "Delete the signed-in resident's saved details (form "
+              "{csrf, back}); audited", delete_post, _BODY, "on to the confirmation"),
+    rr.page(f"{PATH}/deleted", "The saved details are deleted (?back=review|page)", deleted),
+    *(rr.page(f"{PATH}/{step}", "A step opened by GET: back to the question", step_get)
       for step in ("use", "delete")),
 )

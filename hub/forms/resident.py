@@ -16,6 +16,7 @@ from aiohttp import web
 from sqlalchemy import select
 
 from hub.forms import profiles, profiles_pages, resident_auth, resident_oidc, service
+from hub.forms import resident_routes as rr
 from hub.forms import resident_store as drafts
 from hub.forms.model import Form
 from hub.forms.records import email_hmac, open_json
@@ -37,7 +38,7 @@ from hub.forms.resident_view import text
 from hub.forms.submit import count_view
 from hub.forms.tables import form_submissions
 from hub.notify.senders import Notice
-from hub.web.api import Route, lang_param
+from hub.web.api import Route
 
 _REF = re.compile(r"F-\d{4}-\d{6}")
 
@@ -313,57 +314,41 @@ async def step_get(request: web.Request) -> web.Response:
     return see_other(request, f"/f/{form_id}/s/{ref}" if ref else f"/f/{form_id}")
 
 
-_LANG = lang_param(("ja", "en"))
-_FORM = {"application/x-www-form-urlencoded": {"type": "object", "properties": {
-    "csrf": {"type": "string"}}}}
 _PAGE = {"multipart/form-data": {"type": "object", "properties": {"csrf": {"type": "string"}}},
-         **_FORM}
+         **rr.FORM}
 _F = "/f/{form_id}"
 _S = "/f/{form_id}/s/{reference}"
-_HTML = "text/html"
-
-
-def _get(path: str, summary: str, handler: Any) -> Route:
-    return Route("GET", path, summary, handler, access="public", content_type=_HTML,
-                 query=(_LANG,))
-
-
-def _post(path: str, summary: str, handler: Any, body: Any = None) -> Route:
-    return Route("POST", path, summary, handler, access="public", content_type=_HTML,
-                 body=body or _FORM, query=(_LANG,), also={303: "on to the next step"})
-
-
 ROUTES: tuple[Route, ...] = (
-    _get(_F, "A published form's start page (title, what you need, sign-in); counted as a "
+    rr.page(_F, "A published form's start page (title, what you need, sign-in); counted as a "
          "view; Internet Explorer gets the old-browser page", start),
-    _post(f"{_F}/start", "Start answering an anonymous form (form {csrf}): a new draft and its "
+    rr.action(f"{_F}/start", "Start answering an anonymous form (form {csrf}): a new draft and its "
           "cookie", start_post),
-    _post(f"{_F}/code", "Mail a 6-digit sign-in code (form {csrf, email}); 429 after 5 an hour",
+    rr.action(f"{_F}/code", "Mail a 6-digit sign-in code (form {csrf, email}); 429 after 5 an hour",
           code_post),
-    _post(f"{_F}/verify", "Check the code (form {csrf, code_id, code}): a new draft; 5 wrong "
+    rr.action(f"{_F}/verify", "Check the code (form {csrf, code_id, code}): a new draft; 5 wrong "
           "tries spend the code", verify_post),
-    _get(f"{_F}/oidc", "Sign in with OpenID Connect (マイナンバーカード): 303 to the provider; "
+    rr.page(f"{_F}/oidc", "Sign in with OpenID Connect (マイナンバーカード): 303 to the provider; "
          "503 when not configured", oidc_begin),
-    _get(resident_oidc.CALLBACK, "The provider's answer (?code, state): a draft with the "
+    rr.page(resident_oidc.CALLBACK, "The provider's answer (?code, state): a draft with the "
          "profile prefilled; 303 to its first page", resident_oidc.callback),
-    _get(f"{_F}/page/{{n}}", "One visible page of the draft's form version", page_get),
-    _post(f"{_F}/page/{{n}}", "Save a page (form or multipart with attachments; {remove_file} "
+    rr.page(f"{_F}/page/{{n}}", "One visible page of the draft's form version", page_get),
+    rr.action(f"{_F}/page/{{n}}", "Save a page (form or multipart with attachments; {remove_file} "
           "removes one); 400 with the error summary", page_post, _PAGE),
-    _get(f"{_F}/review", "Every visible answer with change links", review_get),
-    _post(f"{_F}/submit", "Submit (or resubmit a returned submission): 303 to the done page",
+    rr.page(f"{_F}/review", "Every visible answer with change links", review_get),
+    rr.action(f"{_F}/submit", "Submit (or resubmit a returned submission): 303 to the done page",
           submit_post),
-    _get(f"{_F}/done", "The reference number of the submission (?ref=)", done),
-    _get(f"{_F}/resume/{{token}}", "The resume link: the draft's cookie again, on to its page",
+    rr.page(f"{_F}/done", "The reference number of the submission (?ref=)", done),
+    rr.page(f"{_F}/resume/{{token}}", "The resume link: the draft's cookie again, on to its page",
          resume),
-    _post(f"{_F}/resume-mail", "Mail the resume link to the signed-in address", resume_mail),
+    rr.action(f"{_F}/resume-mail", "Mail the resume link to the signed-in address", resume_mail),
     *profiles_pages.ROUTES,
-    _get(_S, "A returned submission: sign in again with the same address", returned_get),
-    _post(f"{_S}/code", "Mail a code for correcting a returned submission", code_post),
-    _post(f"{_S}/verify", "Check the code: a correction draft on the submission's version",
+    rr.page(_S, "A returned submission: sign in again with the same address", returned_get),
+    rr.action(f"{_S}/code", "Mail a code for correcting a returned submission", code_post),
+    rr.action(f"{_S}/verify", "Check the code: a correction draft on the submission's version",
           verify_post),
-    *(_get(f"{_S}/{step}", "A sign-in step opened by GET: back to its page", step_get)
+    *(rr.page(f"{_S}/{step}", "A sign-in step opened by GET: back to its page", step_get)
       for step in ("code", "verify")),
-    *(_get(f"{_F}/{step}", "A step opened by GET (the language switch after a POST): back "
+    *(rr.page(f"{_F}/{step}", "A step opened by GET (the language switch after a POST): back "
            "to the start page", step_get)
       for step in ("start", "code", "verify", "submit", "resume-mail")),
 )

@@ -21,10 +21,9 @@ from aiohttp import web
 
 from hub.auth.guard import SESSION_KEY, current_session, ip_of
 from hub.auth.service import audit
+from hub.auth.staffpage import staff_page
 from hub.auth.texts import LANGS, pick_lang
-from hub.auth.texts import TEXTS as AUTH_TEXTS
 from hub.kit.i18n import load_catalogue
-from hub.kit.runtime import runtime
 from hub.notices import prepare, sending, service
 from hub.notices import staff_views as views
 from hub.notices.context import NOTICES, Notices
@@ -50,13 +49,7 @@ def _grants(request: web.Request) -> tuple[tuple[str, str], ...]:
 
 def render(request: web.Request, template: str, status: int = 200,
            **values: Any) -> web.Response:
-    lang = pick_lang(request)
-    current = request[SESSION_KEY]
-    html = runtime(request).render(
-        f"notices/{template}", lang=lang, t=AUTH_TEXTS[lang], s=TEXTS[lang], csrf=current.csrf,
-        admin_nav=any(role == "admin" for _s, role in current.grants), **values)
-    return web.Response(text=html, status=status, content_type="text/html", charset="utf-8",
-                        headers={"Content-Language": lang, **HEADERS})
+    return staff_page(request, f"notices/{template}", TEXTS, status, HEADERS, **values)
 
 
 def not_found(request: web.Request) -> web.Response:

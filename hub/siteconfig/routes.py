@@ -21,8 +21,8 @@ from multidict import MultiDictProxy
 from edge.config import ConfigError, Problem
 from hub.auth.access import ANY_SITE
 from hub.auth.guard import SESSION_KEY, ip_of
+from hub.auth.staffpage import staff_page
 from hub.auth.texts import LANGS, pick_lang
-from hub.auth.texts import TEXTS as AUTH_TEXTS
 from hub.kit.i18n import load_catalogue
 from hub.kit.runtime import runtime
 from hub.siteconfig import service, ward
@@ -67,14 +67,8 @@ def _url(path: str, lang: str, **params: str | int | None) -> str:
 
 def _render(request: web.Request, template: str, status: int = 200,
             **values: Any) -> web.Response:
-    lang = pick_lang(request)
-    current = request[SESSION_KEY]
-    html = runtime(request).render(
-        f"siteconfig/{template}", lang=lang, t=AUTH_TEXTS[lang], s=TEXTS[lang],
-        csrf=current.csrf, admin_nav=any(r == "admin" for _s, r in current.grants),
-        settings_nav=True, **values)
-    return web.Response(text=html, status=status, content_type="text/html", charset="utf-8",
-                        headers={"Content-Language": lang, **HEADERS})
+    return staff_page(request, f"siteconfig/{template}", TEXTS, status, HEADERS,
+                      settings_nav=True, **values)
 
 
 def _site_name(text: str, lang: str, site: str) -> str:
