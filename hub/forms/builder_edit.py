@@ -235,10 +235,6 @@ def set_settings(draft: Form, changes: dict[str, Any]) -> Form:
         raise EditRefused([Issue(p.code, p.where, p.ja, p.en) for p in exc.problems]) from None
 
 
-def is_simple(cond: Condition | None) -> bool:
-    return cond is None or isinstance(cond, Rule)
-
-
 __all__ = ["FIELD_TYPES", "AnyOf", "EditRefused", "Issue", "add_field", "add_page",
            "default_field", "delete_field", "delete_page", "locate", "move_field", "move_page",
            "page_index", "referring", "replace_field", "set_settings", "update_page"]

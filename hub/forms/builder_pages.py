@@ -22,6 +22,7 @@ from hub.forms.builder_edit import FIELD_TYPES, EditRefused, Issue
 from hub.forms.builder_post import (
     OPS,
     PREFILLS,
+    cond_values,
     condition_of,
     field_data,
     one,
@@ -44,8 +45,7 @@ async def builder_page(request: web.Request, row: Any, issues: list[Issue] | Non
     pages = [{"page": page, "number": p + 1,
               "condition": describe_condition(page.condition, draft, lang, ops),
               "choices": earlier_fields(draft, p),
-              "rule": page.condition if edit.is_simple(page.condition) else None,
-              "complex": not edit.is_simple(page.condition),
+              "cur": cond_values(page.condition),
               "fields": [{"f": f, "label": label_of(f, lang),
                           "condition": describe_condition(f.condition, draft, lang, ops)}
                          for f in page.fields]}

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hub.forms.builder_edit import EditRefused, Issue, refuse
-from hub.forms.model import AnyField, Condition, Rule
+from hub.forms.model import AllOf, AnyField, AnyOf, Condition, Rule
 
 Posted = Mapping[str, Sequence[str]]
 MIME = {"pdf": "application/pdf", "jpeg": "image/jpeg", "png": "image/png"}
@@ -69,19 +69,20 @@ def options_of(text: str) -> list[dict[str, Any]]:
     return out
 
 
-def condition_of(posted: Posted, keep: Condition | None) -> dict[str, Any] | None:
-    """A single rule from ``cond_field``/``cond_op``/``cond_value`` (values of ``in`` one per
-    line or comma-separated); no field chosen keeps a nested (imported) condition."""
-    target = one(posted, "cond_field", 48)
+COND_ROWS = ("", "_2", "_3")  # the suffixes of the builder's rule inputs (cond_field_2 …)
+
+
+def _rule_of(posted: Posted, sfx: str) -> dict[str, Any] | None:
+    """One rule from ``cond_field{sfx}``/``cond_op{sfx}``/``cond_value{sfx}`` (values of ``in``
+    one per line or comma-separated); None when no field is chosen in that row."""
+    target = one(posted, f"cond_field{sfx}", 48)
     if not target:
-        if keep is not None and not isinstance(keep, Rule) and one(posted, "cond_keep") == "1":
-            return keep.model_dump(mode="json", exclude_none=True)
         return None
-    op = one(posted, "cond_op", 20)
+    op = one(posted, f"cond_op{sfx}", 20)
     if op not in OPS:
-        raise refuse("bad_op", "cond_op", "条件の種類を選んでください",
+        raise refuse("bad_op", f"cond_op{sfx}", "条件の種類を選んでください",
                      "Choose a kind of condition")
-    raw = one(posted, "cond_value", 2000)
+    raw = one(posted, f"cond_value{sfx}", 2000)
     value: str | list[str] | None
     if op == "in":
         value = [v.strip() for v in raw.replace("、", ",").replace("\n", ",").split(",")
@@ -94,6 +95,48 @@ def condition_of(posted: Posted, keep: Condition | None) -> dict[str, Any] | Non
     if value is not None:
         rule["value"] = value
     return rule
+
+
+def condition_of(posted: Posted, keep: Condition | None) -> dict[str, Any] | None:
+    """The condition of the builder's rows: none, one rule, or up to three joined by
+    ``cond_join`` (all / any). No row filled keeps a deeper nested (imported) condition when
+    ``cond_keep`` is ticked: the builder edits one level, the model and import take any."""
+    rules = [r for r in (_rule_of(posted, sfx) for sfx in COND_ROWS) if r is not None]
+    if not rules:
+        if keep is not None and one(posted, "cond_keep") == "1" and not flat_rules(keep):
+            return keep.model_dump(mode="json", exclude_none=True)
+        return None
+    if len(rules) == 1:
+        return rules[0]
+    return {"any": rules} if one(posted, "cond_join", 3) == "any" else {"all": rules}
+
+
+def flat_rules(cond: Condition | None) -> list[Rule]:
+    """The rules of a condition the builder's rows can show (one rule, or all/any of at most
+    three rules); empty for none or a deeper one."""
+    if isinstance(cond, Rule):
+        return [cond]
+    if cond is None:
+        return []
+    parts = cond.all if isinstance(cond, AllOf) else cond.any
+    if len(parts) <= len(COND_ROWS) and all(isinstance(p, Rule) for p in parts):
+        return [p for p in parts if isinstance(p, Rule)]
+    return []
+
+
+def cond_values(cond: Condition | None) -> dict[str, str]:
+    """What the condition rows show for a stored condition."""
+    rules = flat_rules(cond)
+    out = {"cond_join": "any" if isinstance(cond, AnyOf) else "all",
+           "cond_keep": "1" if cond is not None and not rules else ""}
+    for i, sfx in enumerate(COND_ROWS):
+        rule = rules[i] if i < len(rules) else None
+        value = rule.value if rule is not None else None
+        out[f"cond_field{sfx}"] = rule.field if rule is not None else ""
+        out[f"cond_op{sfx}"] = rule.op if rule is not None else "equals"
+        out[f"cond_value{sfx}"] = (", ".join(value) if isinstance(value, tuple)
+                                   else (value or ""))
+    return out
 
 
 def field_data(fld: AnyField, posted: Posted) -> dict[str, Any]:
@@ -161,19 +204,10 @@ def _mb(posted: Posted) -> int | None:
     return None if got is None else int(got * 1_000_000)
 
 
-def _cond_values(cond: Condition | None) -> dict[str, str]:
-    if isinstance(cond, Rule):
-        value = cond.value
-        shown = ", ".join(value) if isinstance(value, tuple) else (value or "")
-        return {"cond_field": cond.field, "cond_op": cond.op, "cond_value": shown}
-    return {"cond_field": "", "cond_op": "equals", "cond_value": "",
-            "cond_keep": "1" if cond is not None else ""}
-
-
 def values_of(fld: AnyField) -> dict[str, Any]:
     """What the field's edit page shows in its inputs."""
     d = fld.model_dump(mode="json")
-    out: dict[str, Any] = {**_cond_values(fld.condition)}
+    out: dict[str, Any] = {**cond_values(fld.condition)}
     for base in ("label", "help", "text"):
         got = d.get(base) or {}
         out[f"{base}_ja"], out[f"{base}_en"] = got.get("ja", ""), got.get("en", "")

@@ -131,7 +131,8 @@ def test_posted_settings() -> None:
 POSTED_KEYS = ("label_ja", "label_en", "help_ja", "options", "min", "max", "min_length",
                "max_length", "max_mb", "max_files", "min_selected", "max_selected", "display",
                "furigana", "prefill", "cond_field", "cond_op", "cond_value", "text_ja",
-               "required", "integer", "allowed")
+               "required", "integer", "allowed", "cond_field_2", "cond_op_2", "cond_value_2",
+               "cond_field_3", "cond_op_3", "cond_join")
 
 
 @settings(max_examples=200, deadline=None)

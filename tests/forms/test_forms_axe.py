@@ -1,9 +1,9 @@
 """axe-core in Chromium on the forms module (issue 17, "Must show": no serious or critical
 violations on every field type and on the builder, ja and en): a published form holding all 14
 field types (the date both 西暦 and 和暦) as the resident sees it, and its error state (the page
-sent empty: every required field in the error summary); the builder, a field's settings and the
-form's settings, the delete page; the staff's submissions list and one submission. Lesser findings are printed,
-not failed: they are for a person to judge."""
+sent empty: every required field in the error summary); the builder, a field's settings, the
+form's settings and the delete page; the staff's submissions list and one submission. Lesser
+findings are printed, not failed: they are for a person to judge."""
 
 from __future__ import annotations
 
