@@ -208,16 +208,23 @@ async def start_broker_and_hub(args: argparse.Namespace, workdir: Path, clock: C
     pki = await demo_notices.start_pki(workdir)  # before the hub: the module reads it at setup
     scanner = await asyncio.to_thread(demo_forms.start_scanner, workdir)  # the same for forms
     try:
+        payments = await demo_forms.start_payments()  # and the forms' test payment provider
+    except BaseException:
+        pki.stop()
+        scanner.stop()
+        raise
+    try:
         broker = await start_embedded_broker("127.0.0.1", args.broker_port)
     except BaseException:
         pki.stop()
         scanner.stop()
+        await payments.stop()
         raise
 
     def extra_routes(app: web.Application) -> None:
         demo_mail.add_mail_routes(app, box)
         demo_notices.stop_with(app, pki)
-        demo_forms.stop_with(app, scanner)
+        demo_forms.stop_with(app, scanner, payments)
 
     settings = _hub_settings(f"http://{args.host}:{args.hub_port}", main_site=main_site)
     try:
@@ -230,6 +237,7 @@ async def start_broker_and_hub(args: argparse.Namespace, workdir: Path, clock: C
         await broker.stop()
         pki.stop()
         scanner.stop()
+        await payments.stop()
         raise
     return broker, hub, settings
 
@@ -254,7 +262,8 @@ async def _main(args: argparse.Namespace, sites: list[DemoSite], workdir: Path,
         tickets = (str(main.devices.preview_dir.parent) if main.devices is not None
                    and main.devices.preview_dir is not None else None)
         term = Terminal(banner(sites, hub.url, broker.port, clock_lines, tickets, staff,
-                               notices=str(notices.samples), forms=forms.published),
+                               notices=str(notices.samples), forms=forms.published,
+                               fee_form=forms.with_fee),
                         live=not args.no_screen and sys.stdout.isatty())
         rng = random.Random(7)
         for site in sites:

@@ -122,21 +122,27 @@ def notice_lines(hub_url: str, samples: str) -> list[str]:
     ]
 
 
-def form_lines(hub_url: str, form_id: str) -> list[str]:
-    """Online forms (``edge.demo_forms``): the staff pages and the published form, whose
-    sign-in codes arrive in the demo's mail sink."""
-    return [
-        _row("オンライン申請 forms", f"{hub_url}/admin/forms   (公開中1件・下書き1件 "
-             "one published, one draft; ログイン後 after signing in)"),
+def form_lines(hub_url: str, form_id: str, fee_form: str | None = None) -> list[str]:
+    """Online forms (``edge.demo_forms``): the staff pages and the published forms, whose
+    sign-in codes arrive in the demo's mail sink; the one with a fee is paid at the test
+    payment provider."""
+    lines = [
+        _row("オンライン申請 forms", f"{hub_url}/admin/forms   (公開中{2 if fee_form else 1}件・"
+             f"下書き1件 {'two' if fee_form else 'one'} published, one draft; ログイン後 after "
+             "signing in)"),
         _row("申請してみる apply", f"{hub_url}/f/{form_id}   (確認コードは /demo/mail に"
              "届きます the sign-in code arrives at /demo/mail)"),
     ]
+    if fee_form:
+        lines.append(_row("手数料あり with a fee", f"{hub_url}/f/{fee_form}   (テスト用の決済画面"
+                          "で支払い pay on a test payment page; no money moves)"))
+    return lines
 
 
 def banner(sites: Sequence[DemoSite], hub_url: str, broker_port: int,
            clock_lines: Sequence[str], tickets: str | None,
            staff: tuple[str, str] | None = None, *, notices: str | None = None,
-           forms: str | None = None) -> list[str]:
+           forms: str | None = None, fee_form: str | None = None) -> list[str]:
     """The lines printed once at the top (Japanese and English side by side); ``staff``: the
     demo's staff account (login, password); ``notices``: the folder of the notice samples
     (the demo seeded online notices)."""
@@ -156,7 +162,7 @@ def banner(sites: Sequence[DemoSite], hub_url: str, broker_port: int,
     lines += [
         *staff_lines(hub_url, staff, history=staff is not None),
         *(notice_lines(hub_url, notices) if notices is not None else []),
-        *(form_lines(hub_url, forms) if forms is not None else []),
+        *(form_lines(hub_url, forms, fee_form) if forms is not None else []),
         f"{cfg.site} {cfg.name.get('ja')} / {cfg.name.get('en')}",
         _row("画面一覧 screens", f"{url}ui/"),
         _row("発券機 ticket machine", f"{url}ui/kiosk.html{_kiosk(cfg)}"),

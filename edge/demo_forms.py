@@ -10,7 +10,10 @@ Without clamd the demo still runs and the banner says attachments are refused.
 The seed goes through the builder's own store functions (create, change, publish), as staff
 would on ``/admin/forms``: a published application form with e-mail code sign-in (the codes
 arrive in the demo's mail sink, ``/demo/mail``), three pages, a page shown only for agents,
-an address with postal code and an attachment; and a draft to edit and publish by hand.
+an address with postal code and an attachment; a published certificate request with a fee,
+paid at the test payment provider (``hub.forms.fake_pay``, started by the demo on a port of
+its own, as a real provider is another site: no money moves); and a draft to edit and publish
+by hand.
 """
 
 from __future__ import annotations
@@ -41,11 +44,7 @@ class DemoScanner:
     def stop(self) -> None:
         if self.clamd is not None:
             self.clamd.stop()
-        for k, v in self.saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        _restore(self.saved)
 
 
 def start_scanner(workdir: Path) -> DemoScanner:
@@ -66,13 +65,62 @@ def start_scanner(workdir: Path) -> DemoScanner:
     return running
 
 
-def stop_with(app: web.Application, running: DemoScanner) -> None:
-    """Stop clamd and restore the environment when the hub's app is cleaned up."""
+def stop_with(app: web.Application, running: DemoScanner,
+              payments: DemoPayments | None = None) -> None:
+    """Stop clamd and the payment provider and restore the environment when the hub's app is
+    cleaned up."""
 
     async def cleanup(_app: web.Application) -> None:
         running.stop()
+        if payments is not None:
+            await payments.stop()
 
     app.on_cleanup.append(cleanup)
+
+
+@dataclass
+class DemoPayments:
+    """The test payment provider's server and the environment values it replaced."""
+
+    runner: web.AppRunner
+    url: str
+    saved: dict[str, str | None] = field(default_factory=dict)
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
+        _restore(self.saved)
+
+
+def _restore(saved: dict[str, str | None]) -> None:
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+async def start_payments(host: str = "127.0.0.1") -> DemoPayments:
+    """The fake provider on a free port, and the forms module's payment settings pointing at it
+    (read once when the hub starts, like the scanner's)."""
+    import secrets
+
+    from aiohttp import web
+
+    from hub.forms.fake_pay import make_app
+    from hub.forms.webhook import new_secret
+
+    api_key, secret = secrets.token_urlsafe(16), new_secret()
+    runner = web.AppRunner(make_app(api_key, secret), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    url = f"http://{host}:{port}"
+    env = {"MADOGUCHI_FORMS_PAY_PROVIDER": "fake", "MADOGUCHI_FORMS_PAY_URL": url,
+           "MADOGUCHI_FORMS_PAY_API_KEY": api_key, "MADOGUCHI_FORMS_PAY_SECRET": secret}
+    running = DemoPayments(runner, url, {k: os.environ.get(k) for k in env})
+    os.environ.update(env)
+    return running
 
 
 def _t(ja: str, en: str) -> dict[str, str]:
@@ -125,14 +173,37 @@ def application(form_id: str) -> dict[str, Any]:
     }
 
 
+def certificate(form_id: str) -> dict[str, Any]:
+    """印鑑登録証明書の交付申請 with a fee of 300 yen: one page, paid online at the end."""
+    return {
+        "id": form_id, "title": _t("印鑑登録証明書の交付申請（デモ・手数料あり）",
+                                   "Seal registration certificate (demo, with a fee)"),
+        "description": _t("デモ用の架空の申請です。手数料はテスト用の決済画面で支払います"
+                          "（実際にはお金は動きません）。",
+                          "A made-up application of the demo. The fee is paid on a test "
+                          "payment page (no money moves)."),
+        "retention_days": 30, "identity": "anonymous", "fee_yen": 300,
+        "fee_note": _t("1通300円", "300 yen a copy"),
+        "pages": [{"id": "request", "title": _t("申請の内容", "Your request"), "fields": [
+            {"type": "name", "id": "name", "label": _t("氏名", "Name")},
+            {"type": "email", "id": "mail", "label": _t("メールアドレス", "E-mail"),
+             "help": _t("受付の連絡をお送りします", "We send the receipt here")},
+            {"type": "text", "id": "card", "label": _t("印鑑登録証の番号",
+                                                       "Seal registration card number")},
+        ]}],
+    }
+
+
 @dataclass(frozen=True)
 class Seeded:
     published: str  # form ids
     draft: str
+    with_fee: str
 
 
 async def seed(hub: Hub, actor: str) -> Seeded:
-    """A published application and a draft, as the demo staff account (its staff id)."""
+    """Two published applications (one with a fee) and a draft, as the demo staff account
+    (its staff id)."""
     from hub.forms.builder_store import change, create, publish
     from hub.forms.context import FORMS
     from hub.forms.versions import parse_form
@@ -143,6 +214,11 @@ async def seed(hub: Hub, actor: str) -> Seeded:
     body = application(published)
     await change(ctx, published, "demo", lambda _draft: parse_form(body), actor, None)
     await publish(ctx, published, actor, None)
+    with_fee = await create(ctx, DEPARTMENT, "印鑑登録証明書の交付申請（デモ・手数料あり）",
+                            "Seal registration certificate (demo, with a fee)", actor, None)
+    fee_body = certificate(with_fee)
+    await change(ctx, with_fee, "demo", lambda _draft: parse_form(fee_body), actor, None)
+    await publish(ctx, with_fee, actor, None)
     draft = await create(ctx, DEPARTMENT, "転入届の事前入力（デモ・下書き）",
                          "Moving in: fill in ahead (demo, draft)", actor, None)
-    return Seeded(published, draft)
+    return Seeded(published, draft, with_fee)

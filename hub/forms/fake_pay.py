@@ -75,16 +75,17 @@ _PAGE = """<!doctype html>
 <html lang="ja"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>テスト用決済 / Test payment</title>
+<link rel="icon" href="data:,">
 <style>body{{font-family:sans-serif;max-width:32rem;margin:2rem auto;
 padding:0 1rem;line-height:1.7}}
 .test{{border:3px solid #b00;padding:.5rem 1rem;font-weight:bold}}
 button{{font-size:1.1rem;padding:.6rem 1.4rem;margin:.5rem .5rem 0 0}}</style></head>
-<body><p class="test">テスト用 — 実際のお金は動きません。<br>
+<body><p class="test">【テスト用】実際のお金は動きません。<br>
 <span lang="en">For testing only — no money is moved.</span></p>
 <h1>お支払い <span lang="en">/ Payment</span></h1>
 <p>金額 <span lang="en">/ Amount</span>:
-<strong>{amount} 円 <span lang="en">(JPY)</span></strong></p>
-<p>{status}</p>
+<strong>{amount}円 <span lang="en">(JPY)</span></strong></p>
+{status}
 <form method="post" action="/checkout/{ref}/pay"><button type="submit">支払う / Pay</button></form>
 <form method="post" action="/checkout/{ref}/cancel">
 <button type="submit">キャンセル / Cancel</button></form>
@@ -126,8 +127,8 @@ def _checkout(request: web.Request) -> Checkout:
 
 async def _page(request: web.Request) -> web.Response:
     c = _checkout(request)
-    status = {"open": "", "paid": "支払い済みです / Already paid.",
-              "cancelled": "キャンセルされました / Cancelled."}[c.state]
+    status = {"open": "", "paid": "<p>支払い済みです / Already paid.</p>",
+              "cancelled": "<p>キャンセルされました / Cancelled.</p>"}[c.state]
     body = _PAGE.format(amount=f"{c.amount_yen:,}", status=status, ref=html.escape(c.ref))
     return web.Response(text=body, content_type="text/html")
 

@@ -1,12 +1,22 @@
 """Paying a form's fee (F3): the resident's pages and the provider's callback.
 
 After a submission of a form with a fee the resident lands on ``/f/{form}/pay/{token}`` (the
-token: ``pay_store.pay_token``, signed, never the bare submission id). That page opens the
-payment at the provider (``PaymentProvider.start``) and sends the browser to its checkout
-(``Redirect``) or shows the provider's instructions (``Pending``). The provider sends the
-browser back to ``/forms/payments/return/{payment id}``, which goes on to the resident's
-``…/return`` page: confirmed → the reference number, still open → "we are checking" (it
-reloads itself), failed or cancelled → try again (a new attempt).
+token: ``pay_store.pay_token``, signed, never the bare submission id): the procedure, the
+amount and a link to the payment service. The link (``…/go``) opens the payment at the provider
+(``PaymentProvider.start``) and sends the browser to its checkout (``Redirect``) or shows the
+provider's instructions (``Pending``). The provider sends the browser back to
+``/forms/payments/return/{payment id}``, which goes on to the resident's ``…/return`` page:
+confirmed → the reference number, still open → "we are checking", failed or cancelled → try
+again (a new attempt).
+
+Why a page with a link and not a redirect straight from "send": the hub's CSP says
+``form-action 'self'``, and browsers apply it to every redirect that follows a form's POST, so
+a POST that ends at another site's checkout is blocked. A link the resident follows is a plain
+navigation, and the page says before leaving the hub that the payment is on another site.
+
+"Checking" does not reload itself (a timed refresh fails WCAG 2.2.1 and restarts screen
+readers): ``/static/forms-pay.js`` asks ``…/state`` every few seconds and reloads the page only
+when the payment's state has changed; without JavaScript a link shows the latest state.
 
 The callback (``POST /forms/payments/callback``) is what counts, never the browser's return:
 its signature is checked by the adapter, and ``pay_store.apply_event`` stores it once. Errors
@@ -25,6 +35,7 @@ from sqlalchemy import select
 
 from edge.httpkit.errors import error_response
 from hub.forms import pay_store, service
+from hub.forms import resident_routes as rr
 from hub.forms.context import PAY_CALLBACK, PAY_RETURN
 from hub.forms.payment import FINAL, PaymentRefused, PaymentStatus, Pending
 from hub.forms.resident_http import (
@@ -36,9 +47,10 @@ from hub.forms.resident_http import (
     render,
     see_other,
 )
+from hub.forms.resident_view import text
 from hub.forms.submit import send_mails
 from hub.forms.tables import form_payments, form_submissions
-from hub.web.api import Route, lang_param
+from hub.web.api import Route
 
 _LOGGER = logging.getLogger(__name__)
 _F = "/f/{form_id}/pay/{token}"
@@ -61,27 +73,56 @@ async def _opened(request: web.Request) -> tuple[Any, Any, str] | web.Response:
     return row, sub, token
 
 
-def _done(request: web.Request, row: Any, sub: Any) -> web.Response:
+async def _title(request: web.Request, row: Any, sub: Any) -> str:
+    """The form's title in the resident's language (the version the submission answered)."""
+    form = await service.version_of(ctx_of(request), str(row.id), int(sub.version))
+    return text(form.title, lang_of(request)) if form is not None else str(row.title)
+
+
+async def _done(request: web.Request, row: Any, sub: Any) -> web.Response:
+    paid = await pay_store.latest(ctx_of(request), str(sub.id))
     return render(request, "resident_done.html", reference=str(sub.reference),
-                  title=str(row.title), form_id=str(row.id), paid=True)
+                  title=await _title(request, row, sub), form_id=str(row.id), paid=True,
+                  paid_yen=int(paid.amount_yen) if paid is not None else 0)
 
 
-async def pay_get(request: web.Request) -> web.Response:
-    """Open the current attempt at the provider: 303 to its checkout, or its instructions."""
+async def _open_attempt(request: web.Request) -> tuple[Any, Any, str, Any] | web.Response:
+    """The path's submission with its open attempt; the reference page once paid, on to the
+    return page once the attempt is over."""
     got = await _opened(request)
     if isinstance(got, web.Response):
         return got
     row, sub, token = got
-    ctx = ctx_of(request)
     if sub.status != pay_store.AWAITING:
-        return _done(request, row, sub)
-    current = await pay_store.latest(ctx, str(sub.id))
-    here = f"/f/{row.id}/pay/{token}"
+        return await _done(request, row, sub)
+    current = await pay_store.latest(ctx_of(request), str(sub.id))
     if current is None:
         return message(request, 404, "not_found")
     status = PaymentStatus(current.status)
     if status in FINAL or status is PaymentStatus.CONFIRMED:
-        return see_other(request, f"{here}/return")
+        return see_other(request, f"/f/{row.id}/pay/{token}/return")
+    return row, sub, token, current
+
+
+async def pay_get(request: web.Request) -> web.Response:
+    """The amount and the link on to the payment service."""
+    got = await _open_attempt(request)
+    if isinstance(got, web.Response):
+        return got
+    row, sub, token, current = got
+    if ctx_of(request).payments is None:
+        return message(request, 503, "pay_unavailable")
+    return await _pay_page(request, row, sub, token, "ready", current)
+
+
+async def go_get(request: web.Request) -> web.Response:
+    """Open the current attempt at the provider: 303 to its checkout, or its instructions."""
+    got = await _open_attempt(request)
+    if isinstance(got, web.Response):
+        return got
+    row, sub, token, current = got
+    ctx = ctx_of(request)
+    here = f"/f/{row.id}/pay/{token}"
     provider = ctx.payments
     if provider is None or provider.name != current.provider:
         return message(request, 503, "pay_unavailable", back=here)
@@ -93,19 +134,28 @@ async def pay_get(request: web.Request) -> web.Response:
         return message(request, 502, "pay_provider_down", back=here)
     await pay_store.started(ctx, payment.id, opened.provider_ref)
     if isinstance(opened, Pending):
-        return _pay_page(request, row, sub, token, "pending", current,
-                         instructions=opened.instructions)
+        return await _pay_page(request, row, sub, token, "pending", current,
+                               instructions=opened.instructions)
     return web.Response(status=303, headers={"Location": opened.url,
                                              "Cache-Control": "no-store",
                                              "Referrer-Policy": "no-referrer"})
 
 
-def _pay_page(request: web.Request, row: Any, sub: Any, token: str, state: str, current: Any,
-              status: int = 200, instructions: str = "") -> web.Response:
+async def _pay_page(request: web.Request, row: Any, sub: Any, token: str, state: str,
+                    current: Any, status: int = 200, instructions: str = "") -> web.Response:
     lang = lang_of(request)
     return render(request, "resident_pay.html", status, form_id=str(row.id), token=token,
-                  state=state, title=str(row.title), reference=str(sub.reference),
-                  amount=int(current.amount_yen), instructions=instructions, lang=lang)
+                  state=state, title=await _title(request, row, sub),
+                  reference=str(sub.reference), amount=int(current.amount_yen),
+                  instructions=instructions, lang=lang,
+                  days=ctx_of(request).settings.draft_days)
+
+
+def _state(sub: Any, current: Any) -> str:
+    """What the return page shows: paid, failed (cancelled or refused: pay again), checking."""
+    if sub.status != pay_store.AWAITING:
+        return "paid"
+    return "failed" if PaymentStatus(current.status) in FINAL else "checking"
 
 
 async def return_get(request: web.Request) -> web.Response:
@@ -115,13 +165,24 @@ async def return_get(request: web.Request) -> web.Response:
         return got
     row, sub, token = got
     if sub.status != pay_store.AWAITING:
-        return _done(request, row, sub)
+        return await _done(request, row, sub)
     current = await pay_store.latest(ctx_of(request), str(sub.id))
     if current is None:
         return message(request, 404, "not_found")
-    status = PaymentStatus(current.status)
-    state = "failed" if status in FINAL else "checking"
-    return _pay_page(request, row, sub, token, state, current)
+    return await _pay_page(request, row, sub, token, _state(sub, current), current)
+
+
+async def state_get(request: web.Request) -> web.Response:
+    """``{"state": "checking" | "paid" | "failed"}`` for the checking page's script."""
+    got = await _opened(request)
+    if isinstance(got, web.Response):
+        return _error(404, "payment_unknown")
+    _row, sub, _token = got
+    current = await pay_store.latest(ctx_of(request), str(sub.id))
+    if current is None:
+        return _error(404, "payment_unknown")
+    return web.json_response({"state": _state(sub, current)},
+                             headers={"Cache-Control": "no-store"})
 
 
 async def retry_post(request: web.Request) -> web.Response:
@@ -205,9 +266,6 @@ async def callback(request: web.Request) -> web.Response:
     return web.json_response({"status": done.payment.status.value, "changed": done.changed})
 
 
-_LANG = lang_param(("ja", "en"))
-_FORM = {"application/x-www-form-urlencoded": {"type": "object", "properties": {
-    "csrf": {"type": "string"}}}}
 _CALLBACK_BODY = {"application/json": {"type": "object", "description": "the provider's "
                                        "event, signed (Standard Webhooks headers for the "
                                        "fake provider)"}}
@@ -215,22 +273,21 @@ _RESULT = {"type": "object", "required": ["status", "changed"], "properties": {
     "status": {"type": "string"}, "changed": {"type": "boolean"}}}
 
 
-def _get(path: str, summary: str, handler: Any) -> Route:
-    return Route("GET", path, summary, handler, access="public", content_type="text/html",
-                 query=(_LANG,))
-
-
 ROUTES: tuple[Route, ...] = (
-    _get(_F, "Pay a submission's fee: 303 to the provider's checkout (or its instructions); "
-         "the reference page once paid", pay_get),
-    _get(f"{_F}/return", "After the provider: the reference when paid, \"checking\" while "
-         "open, try again when failed or cancelled", return_get),
-    Route("POST", f"{_F}/retry", "A new payment attempt after a failed or cancelled one (form "
-          "{csrf}): 303 to the payment page", retry_post, access="public",
-          content_type="text/html", body=_FORM, query=(_LANG,),
-          also={303: "on to the payment page"}),
-    _get(f"{_F}/retry", "The retry opened by GET: on to the payment page", pay_get),
-    _get(PAY_RETURN, "The provider's return address: 303 to the resident's return page",
+    rr.page(_F, "Pay a submission's fee: the amount and the link on to the payment service; "
+            "the reference page once paid", pay_get),
+    rr.page(f"{_F}/go", "On to the payment service: 303 to the provider's checkout (or its "
+            "instructions)", go_get),
+    rr.page(f"{_F}/return", "After the provider: the reference when paid, \"checking\" while "
+            "open, try again when failed or cancelled", return_get),
+    Route("GET", f"{_F}/state", "The payment's state for the checking page's script: "
+          "{state: checking | paid | failed}", state_get, access="public",
+          response={"type": "object", "required": ["state"], "properties": {"state": {
+              "enum": ["checking", "paid", "failed"]}}}),
+    rr.action(f"{_F}/retry", "A new payment attempt after a failed or cancelled one (form "
+              "{csrf}): 303 to the payment page", retry_post, then="on to the payment page"),
+    rr.page(f"{_F}/retry", "The retry opened by GET: on to the payment page", pay_get),
+    rr.page(PAY_RETURN, "The provider's return address: 303 to the resident's return page",
          provider_return),
     Route("POST", PAY_CALLBACK, "The payment provider's signed callback: 200 {status, "
           "changed} (a repeat changes nothing), 400 bad signature, 404 unknown payment (or "

@@ -1,7 +1,8 @@
 """The README's "Try it" as a newcomer does it: start ``madoguchi demo --at 10:30``, read the URLs
 it prints, open the screens, sign in to the hub's staff pages with the demo account the banner
 prints, take a web ticket at the hub, register a notice, check the ticket in at the kiosk, find
-the notice in the demo's mail sink, stop with Ctrl-C (the summary lines showed the hub's sites,
+the notice in the demo's mail sink, apply with the form that has a fee and pay it at the
+demo's test payment provider, stop with Ctrl-C (the summary lines showed the hub's sites,
 read with the demo's staff session).
 
 Runs the real CLI in a subprocess (its own ports, a temp folder); the proof of work is made
@@ -11,6 +12,7 @@ cheap through the environment as in the web-ticket tests.
 from __future__ import annotations
 
 import asyncio
+import html
 import os
 import re
 import signal
@@ -152,6 +154,60 @@ async def _until_mail(http: aiohttp.ClientSession, mail: str) -> list[dict[str, 
     raise AssertionError("no notice reached the demo's mail sink within 60 s")
 
 
+async def _pay_a_fee(banner: str, mail: str) -> None:
+    """The banner's form with a fee, as a resident's browser does it: answer, send, pay at the
+    demo's test payment provider, come back to the reference number; the receipt arrives."""
+    m = re.search(r"手数料あり with a fee\s+(http://\S+)/f/(f[0-9a-f]+)", banner)
+    assert m, "no form with a fee in the banner:\n" + banner
+    hub, form_id = m.group(1), m.group(2)
+    mail_to = "fee-payer@example.jp"
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        async with http.get(f"{hub}/f/{form_id}?lang=ja") as r:
+            assert r.status == 200
+            assert "300円" in await r.text()
+
+        def csrf() -> str:
+            return next(c.value for c in http.cookie_jar if c.key == "madoguchi_forms_csrf")
+
+        async def post(path: str, data: dict[str, str]) -> str:
+            async with http.post(f"{hub}{path}", data={"csrf": csrf(), **data},
+                                 allow_redirects=False) as r:
+                assert r.status == 303, (path, r.status, await r.text())
+                return r.headers["Location"]
+
+        await post(f"/f/{form_id}/start", {})
+        await post(f"/f/{form_id}/page/1", {
+            "name.family": "山田", "name.given": "花子", "name.family_kana": "ヤマダ",
+            "name.given_kana": "ハナコ", "mail": mail_to, "card": "A-123"})
+        pay = await post(f"/f/{form_id}/submit", {})
+        assert "/pay/" in pay
+        async with http.get(f"{hub}{pay}") as r:  # the amount and the link on
+            page = await r.text()
+            assert "300円" in page
+        go = re.search(r'href="([^"]+)"[^>]*id="pay-go"', page)
+        assert go, page
+        async with http.get(f"{hub}{html.unescape(go.group(1))}", allow_redirects=False) as r:
+            assert r.status == 303
+            checkout = r.headers["Location"]
+        assert not checkout.startswith(hub)  # the provider is a site of its own
+        async with http.get(checkout) as r:
+            assert "テスト用" in await r.text()
+        async with http.post(f"{checkout}/pay") as r:  # back through the hub's return page
+            page = await r.text()
+            assert r.status == 200, page
+        ref = re.search(r"F-\d{4}-\d{6}", page)
+        assert ref, page
+        assert 'id="paid"' in page
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            _, box = await _json(http, "GET", f"{mail}.json")
+            if any(m["to"] == mail_to and ref.group(0) in m["subject"]
+                   for m in box["messages"]):
+                return
+            await asyncio.sleep(0.5)
+        raise AssertionError("no receipt for the paid application in the demo's mail sink")
+
+
 async def _shots(chromium: Path, urls: dict[str, str]) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     async with async_playwright() as pw:
@@ -218,6 +274,7 @@ async def test_try_it(demo: Demo, tmp_path: Path, chromium_path: Path) -> None:
             page = await r.text()
             assert CONTACT in page
             assert "デモ専用" in page
+    await _pay_a_fee(banner, urls["mail"])
     await _shots(chromium_path, urls)
     # printed tickets carry the demo's own hub in their QR, not queue.example.jp
     pngs = sorted((tmp_path / "tickets" / "nerima-main").rglob("*.png"))

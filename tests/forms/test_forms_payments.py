@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import html as htmlmod
 import json
+import re
 import secrets
 import uuid
 from collections.abc import AsyncIterator
@@ -81,8 +83,17 @@ async def submit(r: Resident, form_id: str) -> tuple[int, Any]:
 
 
 async def checkout(r: Resident, pay_path: str) -> str:
-    """Open the payment: the hub answers 303 to the fake's checkout page."""
-    status, _, headers = await r.get(pay_path)
+    """Open the payment as a resident does: the pay page shows the amount and a link (never a
+    form: the CSP's form-action would stop a POST that ends at another site); the link answers
+    303 to the fake's checkout page."""
+    status, html, _ = await r.get(pay_path)
+    assert status == 200, status
+    assert 'data-state="ready"' in html
+    assert f"{FEE:,}" in html
+    assert "<form" not in html.split('id="pay-title"', 1)[1]
+    link = re.search(r'id="pay-go" href="([^"]+)"|href="([^"]+)"[^>]*id="pay-go"', html)
+    assert link is not None, html
+    status, _, headers = await r.get(htmlmod.unescape(link.group(1) or link.group(2)))
     assert status == 303, status
     url = str(headers["Location"])
     assert "/checkout/fp_" in url
@@ -288,7 +299,17 @@ async def test_checking_page_until_the_callback_comes(tmp_path: Path) -> None:
         status, html, _ = await r.get(f"{pay_path}/return")
         assert status == 200
         assert "お支払いを確認しています" in html
-        assert 'http-equiv="refresh"' in html
+        assert 'http-equiv="refresh"' not in html  # no timed refresh (WCAG 2.2.1)
+        assert "/static/forms-pay.js" in html
+        async with r.client.get(f"{pay_path}/state") as resp:
+            assert (resp.status, await resp.json()) == (200, {"state": "checking"})
+        pay = (await rows(r.ctx.store, form_payments))[0]
+        status, _ = await callback(r, *signed(str(pay.id), "confirmed", "evt_state"))
+        assert status == 200
+        async with r.client.get(f"{pay_path}/state") as resp:
+            assert await resp.json() == {"state": "paid"}
+        async with r.client.get(f"/f/{form_id}/pay/nope.AAAA/state") as resp:
+            assert resp.status == 404
 
 
 async def test_staff_see_the_payment_and_refund_within_what_was_paid(tmp_path: Path) -> None:
