@@ -125,6 +125,11 @@ async def _begin(http: aiohttp.ClientSession, base: str, form_id: str) -> None:
         await r.read()
         if r.status != 303:
             raise BenchError(f"starting a draft answered {r.status}")
+        page = r.headers.get("Location", "")
+    async with http.get(f"{base}{page}") as r:  # the redirect a browser follows
+        await r.read()
+        if r.status != 200 or f"/f/{form_id}/page/1" not in page:
+            raise BenchError(f"page 1 after the start answered {r.status}")
 
 
 async def _submit(http: aiohttp.ClientSession, base: str, form_id: str, i: int,

@@ -31,6 +31,7 @@ from aiohttp import web
 from hub.forms.attachments import AttachmentIntake
 from hub.forms.model import Form
 from hub.forms.payment import PaymentProvider
+from hub.forms.resident_fields import Kept
 from hub.forms.scan import ClamdClient
 from hub.kit.mail import Mailer
 from hub.settings import HubSettings, positive_int
@@ -122,6 +123,9 @@ class Forms:
     # the payment provider's adapter (``MADOGUCHI_FORMS_PAY_*``); None: forms with a fee say
     # that payments are not available
     payments: PaymentProvider | None = None
+    # the HTML of fields nobody has answered yet, per form version, field and language
+    # (``hub.forms.resident_fields``: never an answer)
+    fields_html: Kept = field(default_factory=dict)
 
     @classmethod
     def build(cls, store: HubStore, hub: HubSettings, settings: FormSettings,

@@ -21,6 +21,7 @@ from hub.forms.attachments import FieldRules, Refusal
 from hub.forms.conditions import keep_visible, visible_fields, visible_pages
 from hub.forms.model import FileField, Form, Page
 from hub.forms.records import open_field
+from hub.forms.resident_fields import page_fields
 from hub.forms.resident_http import (
     BadPost,
     ctx_of,
@@ -38,6 +39,7 @@ from hub.forms.resident_view import as_inputs, raw_with_files, shown, text
 from hub.forms.submit import FeeUnavailable, create_submission, jsonable, resubmit
 from hub.forms.tables import form_history
 from hub.forms.validate import FieldError, validate_page
+from hub.kit.runtime import runtime
 
 
 @dataclass(frozen=True)
@@ -54,13 +56,14 @@ Open = tuple[Any, Form, Draft]
 
 
 async def open_draft(request: web.Request) -> Open | web.Response:
-    """The form row, the version the draft answers and the draft; else a page saying why."""
+    """The form's row (``resident_store.FormHead``), the version the draft answers and the
+    draft; else a page saying why. The draft and the row come in one statement."""
     ctx, form_id = ctx_of(request), request.match_info["form_id"]
-    draft = await drafts.load_draft(ctx, form_id, draft_token(request))
-    if draft is None:
+    got = await drafts.load_draft_and_form(ctx, form_id, draft_token(request))
+    if got is None:
         return message(request, 404, "no_draft", back=f"/f/{form_id}")
-    row = await service.get(ctx, form_id)
-    form = await service.version_of(ctx, form_id, draft.version)
+    draft, row = got
+    form = None if row is None else await service.version_of(ctx, form_id, draft.version)
     if row is None or form is None:
         return message(request, 404, "not_found")
     if row.status != "published" and draft.submission_id is None:
@@ -105,15 +108,17 @@ async def _page_view(request: web.Request, opened: Open, n: int, status: int = 2
                      values: Mapping[str, list[Any]] | None = None,
                      errors: list[FieldError] | None = None) -> web.Response:
     row, form, draft = opened
+    ctx = ctx_of(request)
     kept = keep_visible(form, draft.answers)
     pages = visible_pages(form, kept)
     page = pages[n - 1]
     lang = lang_of(request)
-    resume = f"{ctx_of(request).hub.public_url}/f/{form.id}/resume/{draft_token(request)}"
-    return render(request, "resident_page.html", status, form=form, page=page, n=n,
-                  total=len(pages), fields_shown=visible_fields(page, kept),
-                  values=values if values is not None else as_inputs(form, kept),
-                  errors=errors or [], error_map={e.field: e for e in errors or []},
+    resume = f"{ctx.hub.public_url}/f/{form.id}/resume/{draft_token(request)}"
+    fields_html = page_fields(
+        runtime(request).jinja, ctx.fields_html, form, visible_fields(page, kept), lang,
+        values if values is not None else as_inputs(form, kept), {e.field: e for e in errors or []})
+    return render(request, "resident_page.html", status, lang=lang, page=page, n=n,
+                  total=len(pages), fields_html=fields_html, errors=errors or [],
                   multipart=any(isinstance(f, FileField) for f in page.fields),
                   title=text(form.title, lang), page_title=text(page.title, lang),
                   comment=await returned_comment(request, draft), resume=resume,
