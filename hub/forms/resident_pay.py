@@ -86,9 +86,8 @@ async def _done(request: web.Request, row: Any, sub: Any) -> web.Response:
                   paid_yen=int(paid.amount_yen) if paid is not None else 0)
 
 
-async def _open_attempt(request: web.Request) -> tuple[Any, Any, str, Any] | web.Response:
-    """The path's submission with its open attempt; the reference page once paid, on to the
-    return page once the attempt is over."""
+async def _attempt(request: web.Request) -> tuple[Any, Any, str, Any] | web.Response:
+    """The path's unpaid submission with its latest attempt; the reference page once paid."""
     got = await _opened(request)
     if isinstance(got, web.Response):
         return got
@@ -98,6 +97,15 @@ async def _open_attempt(request: web.Request) -> tuple[Any, Any, str, Any] | web
     current = await pay_store.latest(ctx_of(request), str(sub.id))
     if current is None:
         return message(request, 404, "not_found")
+    return row, sub, token, current
+
+
+async def _open_attempt(request: web.Request) -> tuple[Any, Any, str, Any] | web.Response:
+    """As ``_attempt``, and on to the return page once the attempt is over."""
+    got = await _attempt(request)
+    if isinstance(got, web.Response):
+        return got
+    row, sub, token, current = got
     status = PaymentStatus(current.status)
     if status in FINAL or status is PaymentStatus.CONFIRMED:
         return see_other(request, f"/f/{row.id}/pay/{token}/return")
@@ -160,15 +168,10 @@ def _state(sub: Any, current: Any) -> str:
 
 async def return_get(request: web.Request) -> web.Response:
     """Where the resident comes back: the reference, "checking", or try again."""
-    got = await _opened(request)
+    got = await _attempt(request)
     if isinstance(got, web.Response):
         return got
-    row, sub, token = got
-    if sub.status != pay_store.AWAITING:
-        return await _done(request, row, sub)
-    current = await pay_store.latest(ctx_of(request), str(sub.id))
-    if current is None:
-        return message(request, 404, "not_found")
+    row, sub, token, current = got
     return await _pay_page(request, row, sub, token, _state(sub, current), current)
 
 
